@@ -1,0 +1,63 @@
+# support_assets: the two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+.PHONY: help install system-deps test-deps demo materialize sandbox test lint format clean
+
+help:
+	@echo "make demo         virtual environment, sandbox, first materialization, Dagster UI"
+	@echo "make test         everything the tests need, then the whole suite"
+	@echo "make materialize  the whole asset graph once, headless, against the sandbox"
+	@echo "make sandbox      only the simulators, in the foreground"
+	@echo "make lint/format  ruff"
+
+# Debian's python3.11 needs the venv module from its own package.
+$(STAMP):
+	@$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || { \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv python3-pip >/dev/null; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+	$(BIN)/pip install -q -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
+	$(BIN)/python -c "import support_assets, dagster, duckdb, playwright"
+	rm -f $(VENV)/.installed-*; touch $(STAMP)
+
+install: $(STAMP)
+
+# What the tests need beyond Python packages, installed only when missing.
+system-deps:
+	@command -v chromium >/dev/null || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+test-deps: install system-deps
+
+demo: install
+	$(BIN)/support-assets demo
+
+sandbox: install
+	$(BIN)/support-assets sandbox
+
+materialize: install
+	$(BIN)/support-assets materialize --with-sandbox
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: test-deps lint
+	$(BIN)/python -m pytest -p no:cacheprovider -q -rfEs
+
+clean:
+	rm -rf $(VENV) .dagster_home data test-artifacts .pytest_cache .ruff_cache

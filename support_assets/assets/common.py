@@ -1,0 +1,74 @@
+"""Pieces every source domain uses: explicit time parsing, JSON, statuses, high-water marks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from dagster import AssetKey, DagsterInstance
+
+# The common status set every helpdesk's statuses map to.
+COMMON_STATUSES = ("open", "pending", "in_progress", "solved", "rejected", "cancelled")
+
+_ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
+
+
+class InvalidRecord(ValueError):
+    """A source record that cannot be loaded as is; it goes to quarantine with this reason."""
+
+
+def parse_iso_utc(value: Any, field: str) -> datetime:
+    """An ISO 8601 timestamp with an explicit offset or ``Z``, as an aware UTC datetime.
+
+    Naive or free-form values are refused rather than guessed.
+    """
+    if not isinstance(value, str) or not _ISO_UTC.match(value):
+        raise InvalidRecord(f"{field} is not an ISO 8601 timestamp with offset: {value!r}")
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def parse_optional_iso_utc(value: Any, field: str) -> datetime | None:
+    return None if value in (None, "") else parse_iso_utc(value, field)
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON that keeps accents and emoji readable."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def payload_fingerprint(value: Any) -> str:
+    """A stable key for a payload, so quarantining the same bad record twice stays one row."""
+    return hashlib.sha256(to_json(value).encode()).hexdigest()
+
+
+def quarantine_row(source: str, reason: str, payload: Any, record_id: Any = None) -> dict:
+    return {
+        "payload_sha256": payload_fingerprint(payload),
+        "source": source,
+        "record_id": None if record_id is None else str(record_id),
+        "reason": reason,
+        "payload": to_json(payload),
+        "quarantined_at": datetime.now(UTC),
+    }
+
+
+QUARANTINE_METADATA = {"write_mode": "merge", "primary_key": ["payload_sha256"]}
+
+
+def last_materialization_value(
+    instance: DagsterInstance, asset_key: AssetKey, name: str
+) -> Any | None:
+    """A metadata value of the asset's latest materialization (only successful runs make one)."""
+    event = instance.get_latest_materialization_event(asset_key)
+    if event is None or event.asset_materialization is None:
+        return None
+    entry = event.asset_materialization.metadata.get(name)
+    return None if entry is None else entry.value
+
+
+def last_high_water_mark(instance: DagsterInstance, asset_key: AssetKey) -> datetime | None:
+    value = last_materialization_value(instance, asset_key, "high_water_mark")
+    return None if not value else datetime.fromisoformat(value).astimezone(UTC)

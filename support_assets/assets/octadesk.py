@@ -1,0 +1,547 @@
+"""Octadesk: tickets and chats, incremental on ``updatedAt``, merged on ``id``.
+
+Raw tables keep the full source record as JSON beside a few typed key columns, so no field is
+ever lost; staging tables flatten them into the platform's vocabulary.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    AssetKey,
+    AssetOut,
+    Config,
+    MetadataValue,
+    Output,
+    asset,
+    multi_asset,
+)
+from pydantic import Field
+
+from support_assets.assets.common import (
+    QUARANTINE_METADATA,
+    InvalidRecord,
+    last_high_water_mark,
+    parse_iso_utc,
+    parse_optional_iso_utc,
+    quarantine_row,
+    to_json,
+)
+from support_assets.io_managers.base import TableStream
+from support_assets.resources.http import HttpError
+from support_assets.resources.octadesk import Entity, OctadeskResource
+
+GROUP = "octadesk"
+OWNERS = ["team:data-platform"]
+WAREHOUSE = "warehouse_io_manager"
+
+RAW_TICKETS = AssetKey(["raw", "octadesk_tickets"])
+RAW_CHATS = AssetKey(["raw", "octadesk_chats"])
+STAGING_TICKETS = AssetKey(["staging", "octadesk_tickets"])
+STAGING_CHATS = AssetKey(["staging", "octadesk_chats"])
+
+# Octadesk ticket statuses (as the API names them, lower-cased) to the common status set.
+TICKET_STATUS_MAP = {
+    "novo": "open",
+    "pendente": "pending",
+    "andamento": "in_progress",
+    "em andamento": "in_progress",
+    "resolvido": "solved",
+    "rejeitado": "rejected",
+    "cancelado": "cancelled",
+}
+CHAT_STATUS_MAP = {
+    "waiting": "open",
+    "started": "open",
+    "talking": "in_progress",
+    "offline": "pending",
+    "closed": "solved",
+    "missed": "cancelled",
+    "hidden": "cancelled",
+}
+MAX_CATCH_UP_PASSES = 5
+
+
+class OctadeskSyncConfig(Config):
+    """How much to fetch: changes since the last high-water mark, or everything."""
+
+    full_refresh: bool = Field(
+        default=False, description="Ignore the high-water mark and read every record."
+    )
+    lookback_minutes: int = Field(
+        default=10,
+        ge=0,
+        description="Re-read this far behind the high-water mark, for late or skewed updates.",
+    )
+
+
+@dataclass
+class IncrementalExtraction:
+    """Streams one entity's changed records as DataFrame chunks and keeps score while it does.
+
+    After the listing, it asks again for anything newer than the newest record it saw at the
+    start (changes made while it was paging), until nothing new comes back. Invalid records are
+    collected for quarantine instead of failing the batch.
+    """
+
+    octadesk: OctadeskResource
+    entity: Entity
+    to_row: Callable[[dict[str, Any]], dict[str, Any]]
+    since: datetime | None
+    previous_hwm: datetime | None
+    enrich: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
+    quarantine: list[dict[str, Any]] = field(default_factory=list)
+    records_fetched: int = 0
+    pages: int = 0
+    catch_up_passes: int = 0
+    high_water_mark: datetime | None = None
+
+    def _frame(self, records: list[dict[str, Any]]) -> pd.DataFrame:
+        rows: list[dict[str, Any]] = []
+        self.records_fetched += len(records)
+        self.pages += 1
+        for record in records:
+            try:
+                row = self.to_row(record)
+            except InvalidRecord as exc:
+                record_id = record.get("id") if isinstance(record, dict) else None
+                self.quarantine.append(
+                    quarantine_row(f"octadesk/{self.entity}", str(exc), record, record_id)
+                )
+                continue
+            rows.append(row)
+            updated = row["updated_at"]
+            if self.high_water_mark is None or updated > self.high_water_mark:
+                self.high_water_mark = updated
+        if self.enrich is not None and rows:
+            rows = self.enrich(rows)
+        return pd.DataFrame(rows)
+
+    def frames(self) -> Iterator[pd.DataFrame]:
+        yield from self._listing(self.since, "ge")
+        newest_at_start = self.high_water_mark
+        while newest_at_start is not None and self.catch_up_passes < MAX_CATCH_UP_PASSES:
+            self.catch_up_passes += 1
+            before = self.records_fetched
+            yield from self._listing(newest_at_start, "gt")
+            if self.records_fetched == before or self.high_water_mark == newest_at_start:
+                break
+            newest_at_start = self.high_water_mark
+
+    def _listing(self, since: datetime | None, operator: str) -> Iterator[pd.DataFrame]:
+        for page in self.octadesk.iter_changed(self.entity, since, operator=operator):
+            frame = self._frame(page)
+            if not frame.empty:
+                yield frame
+
+    def metadata(self) -> dict[str, Any]:
+        hwm = self.high_water_mark or self.previous_hwm
+        if hwm is not None and self.previous_hwm is not None:
+            hwm = max(hwm, self.previous_hwm)
+        return {
+            "high_water_mark": hwm.isoformat() if hwm else "",
+            "fetched_since": self.since.isoformat() if self.since else "everything",
+            "records_fetched": self.records_fetched,
+            "pages_fetched": self.pages,
+            "catch_up_passes": self.catch_up_passes,
+            "quarantined": len(self.quarantine),
+        }
+
+
+def _ticket_row(record: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(record, dict):
+        raise InvalidRecord("record is not a JSON object")
+    ticket_id = record.get("id")
+    if not isinstance(ticket_id, str) or not ticket_id:
+        raise InvalidRecord("id is missing")
+    try:
+        number = int(record.get("number"))
+    except (TypeError, ValueError):
+        raise InvalidRecord(f"number is not an integer: {record.get('number')!r}") from None
+    status = record.get("status")
+    return {
+        "id": ticket_id,
+        "number": number,
+        "status": status.get("name") if isinstance(status, dict) else status,
+        "created_at": parse_iso_utc(record.get("createdAt"), "createdAt"),
+        "updated_at": parse_iso_utc(record.get("updatedAt"), "updatedAt"),
+        "record": to_json(record),
+    }
+
+
+def _chat_row(record: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(record, dict):
+        raise InvalidRecord("record is not a JSON object")
+    chat_id = record.get("id")
+    if not isinstance(chat_id, str) or not chat_id:
+        raise InvalidRecord("id is missing")
+    return {
+        "id": chat_id,
+        "number": record.get("number"),
+        "status": record.get("status"),
+        "channel": record.get("channel"),
+        "created_at": parse_iso_utc(record.get("createdAt"), "createdAt"),
+        "updated_at": parse_iso_utc(record.get("updatedAt"), "updatedAt"),
+        "record": to_json(record),
+    }
+
+
+def _since(
+    context: AssetExecutionContext, config: OctadeskSyncConfig, key: AssetKey
+) -> tuple[datetime | None, datetime | None]:
+    previous = last_high_water_mark(context.instance, key)
+    if config.full_refresh or previous is None:
+        return None, previous
+    return previous - timedelta(minutes=config.lookback_minutes), previous
+
+
+def _raw_outs(key: AssetKey, description: str) -> dict[str, AssetOut]:
+    return {
+        "records": AssetOut(
+            key=key,
+            io_manager_key=WAREHOUSE,
+            description=description,
+            metadata={"write_mode": "merge", "primary_key": ["id"]},
+            owners=OWNERS,
+            kinds={"duckdb", "python"},
+            tags={"layer": "raw", "source": "octadesk"},
+        ),
+        "quarantine": AssetOut(
+            key=AssetKey([*key.path[:-1], f"{key.path[-1]}_quarantine"]),
+            io_manager_key=WAREHOUSE,
+            description=(
+                "Records the source sent that could not be loaded, with the reason and the "
+                "original payload; one row per distinct payload."
+            ),
+            metadata=QUARANTINE_METADATA,
+            owners=OWNERS,
+            kinds={"duckdb"},
+            tags={"layer": "raw", "source": "octadesk"},
+            is_required=False,
+        ),
+    }
+
+
+def _run_extraction(
+    context: AssetExecutionContext, extraction: IncrementalExtraction
+) -> Iterator[Output]:
+    def frames() -> Iterator[pd.DataFrame]:
+        yield from extraction.frames()
+        stream.metadata.update(extraction.metadata())
+        stream.metadata["http_requests"] = MetadataValue.json(
+            extraction.octadesk.get_client().stats.as_dict()
+        )
+
+    stream = TableStream(frames())
+    context.log.info(
+        "Octadesk %s: fetching %s",
+        extraction.entity,
+        f"changes since {extraction.since.isoformat()}" if extraction.since else "everything",
+    )
+    yield Output(stream, output_name="records")
+    if extraction.quarantine:
+        context.log.warning(
+            "Octadesk %s: %d record(s) quarantined", extraction.entity, len(extraction.quarantine)
+        )
+        yield Output(
+            pd.DataFrame(extraction.quarantine),
+            output_name="quarantine",
+            metadata={"quarantined": len(extraction.quarantine)},
+        )
+
+
+@multi_asset(
+    name="octadesk_raw_tickets",
+    group_name=GROUP,
+    outs=_raw_outs(
+        RAW_TICKETS,
+        "Octadesk tickets as received: key columns plus the full record as JSON. Incremental on "
+        "updatedAt with a lookback window; merged on id. The high-water mark reached is in the "
+        "materialization metadata.",
+    ),
+    can_subset=False,
+)
+def octadesk_raw_tickets(
+    context: AssetExecutionContext, config: OctadeskSyncConfig, octadesk: OctadeskResource
+) -> Iterator[Output]:
+    since, previous = _since(context, config, RAW_TICKETS)
+    extraction = IncrementalExtraction(octadesk, "tickets", _ticket_row, since, previous)
+    yield from _run_extraction(context, extraction)
+
+
+def _chat_enricher(
+    octadesk: OctadeskResource,
+) -> Callable[[list[dict[str, Any]]], list[dict[str, Any]]]:
+    """Adds each chat's events and messages (two calls a chat, run concurrently)."""
+
+    def enrich_one(row: dict[str, Any]) -> dict[str, Any]:
+        try:
+            events = octadesk.chat_events(row["id"])
+            messages = octadesk.chat_messages(row["id"])
+        except HttpError as exc:
+            if exc.status_code != 404:
+                raise
+            events, messages = [], []
+        return {**row, "events": to_json(events), "messages": to_json(messages)}
+
+    def enrich(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        with ThreadPoolExecutor(max_workers=max(1, octadesk.max_concurrency)) as pool:
+            return list(pool.map(enrich_one, rows))
+
+    return enrich
+
+
+@multi_asset(
+    name="octadesk_raw_chats",
+    group_name=GROUP,
+    outs=_raw_outs(
+        RAW_CHATS,
+        "Octadesk chats as received, each with its events and messages as JSON. Incremental on "
+        "updatedAt with a lookback window; merged on id.",
+    ),
+    can_subset=False,
+)
+def octadesk_raw_chats(
+    context: AssetExecutionContext, config: OctadeskSyncConfig, octadesk: OctadeskResource
+) -> Iterator[Output]:
+    since, previous = _since(context, config, RAW_CHATS)
+    extraction = IncrementalExtraction(
+        octadesk, "chat", _chat_row, since, previous, enrich=_chat_enricher(octadesk)
+    )
+    yield from _run_extraction(context, extraction)
+
+
+# Staging -------------------------------------------------------------------------------------
+
+
+def _custom_field_column(key: Any) -> str:
+    cleaned = "".join(c if c.isalnum() else "_" for c in str(key).strip().lower())
+    return f"cf_{cleaned.strip('_') or 'unnamed'}"
+
+
+def _ticket_number(value: Any) -> int | None:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def chat_ticket_number(chat: dict[str, Any], events: list[dict[str, Any]]) -> int | None:
+    """The ticket a chat opened: its ``ticket`` event, else the contact's ticket custom field."""
+    for event in events:
+        if event.get("type") == "ticket":
+            number = _ticket_number((event.get("data") or {}).get("ticketNumber"))
+            if number is not None:
+                return number
+    for custom in (chat.get("contact") or {}).get("customFields") or []:
+        if custom.get("key") == "n_mero_do_ticket":
+            return _ticket_number(custom.get("value"))
+    return None
+
+
+def _satisfaction(events: list[dict[str, Any]]) -> float | None:
+    scores = [
+        (e.get("createdAt") or "", (e.get("data") or {}).get("score"))
+        for e in events
+        if e.get("type") == "satisfaction"
+    ]
+    scores = [(at, s) for at, s in scores if isinstance(s, int | float)]
+    return float(max(scores)[1]) if scores else None
+
+
+def _seconds_between(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return (end - start).total_seconds()
+
+
+def build_staging_chats(raw_chats: pd.DataFrame) -> pd.DataFrame:
+    """One row per chat: who handled it, bot or human, timings and its ticket."""
+    rows = []
+    for raw in raw_chats.itertuples(index=False):
+        chat = json.loads(raw.record)
+        events = json.loads(raw.events) if isinstance(raw.events, str) else []
+        messages = json.loads(raw.messages) if isinstance(raw.messages, str) else []
+        created = parse_iso_utc(chat["createdAt"], "createdAt")
+        closed = parse_optional_iso_utc(chat.get("closedAt") or chat.get("ClosedAt"), "closedAt")
+        replies = sorted(
+            parse_iso_utc(m["sentAt"], "sentAt")
+            for m in messages
+            if (m.get("author") or {}).get("type") in ("agent", "bot") and m.get("sentAt")
+        )
+        human_replies = sorted(
+            parse_iso_utc(m["sentAt"], "sentAt")
+            for m in messages
+            if (m.get("author") or {}).get("type") == "agent" and m.get("sentAt")
+        )
+        transferred = any(e.get("type") == "transferred" for e in events)
+        agent = chat.get("agent") or {}
+        with_bot = bool(chat.get("withBot"))
+        rows.append(
+            {
+                "chat_id": chat["id"],
+                "chat_number": chat.get("number"),
+                "channel": chat.get("channel"),
+                "status": chat.get("status"),
+                "status_common": CHAT_STATUS_MAP.get(str(chat.get("status")).lower()),
+                "agent_id": agent.get("id"),
+                "agent_name": agent.get("name"),
+                "contact_id": (chat.get("contact") or {}).get("id"),
+                "contact_name": (chat.get("contact") or {}).get("name"),
+                "contact_email": (chat.get("contact") or {}).get("email"),
+                "contact_phone": (chat.get("contact") or {}).get("phone"),
+                "with_bot": with_bot,
+                "handled_by": "human" if (transferred or human_replies or agent) else "bot",
+                "transferred_to_human": transferred,
+                "created_at": created,
+                "updated_at": parse_iso_utc(chat["updatedAt"], "updatedAt"),
+                "closed_at": closed,
+                "first_response_at": replies[0] if replies else None,
+                "first_response_seconds": _seconds_between(
+                    created, replies[0] if replies else None
+                ),
+                "first_human_response_seconds": _seconds_between(
+                    created, human_replies[0] if human_replies else None
+                ),
+                "duration_seconds": _seconds_between(created, closed),
+                "message_count": len(messages),
+                "ticket_number": chat_ticket_number(chat, events),
+                "satisfaction_score": _satisfaction(events),
+            }
+        )
+    frame = pd.DataFrame(rows, columns=_STAGING_CHAT_COLUMNS)
+    return frame.astype({"ticket_number": "Int64", "chat_number": "Int64"})
+
+
+_STAGING_CHAT_COLUMNS = [
+    "chat_id",
+    "chat_number",
+    "channel",
+    "status",
+    "status_common",
+    "agent_id",
+    "agent_name",
+    "contact_id",
+    "contact_name",
+    "contact_email",
+    "contact_phone",
+    "with_bot",
+    "handled_by",
+    "transferred_to_human",
+    "created_at",
+    "updated_at",
+    "closed_at",
+    "first_response_at",
+    "first_response_seconds",
+    "first_human_response_seconds",
+    "duration_seconds",
+    "message_count",
+    "ticket_number",
+    "satisfaction_score",
+]
+
+
+def build_staging_tickets(raw_tickets: pd.DataFrame, staging_chats: pd.DataFrame) -> pd.DataFrame:
+    """One row per ticket; every custom field becomes its own ``cf_<key>`` column."""
+    chats_by_ticket: dict[int, list[str]] = {}
+    satisfaction: dict[int, float] = {}
+    for chat in staging_chats.itertuples(index=False):
+        if pd.isna(chat.ticket_number):
+            continue
+        number = int(chat.ticket_number)
+        chats_by_ticket.setdefault(number, []).append(chat.chat_id)
+        if chat.satisfaction_score is not None and not pd.isna(chat.satisfaction_score):
+            satisfaction[number] = float(chat.satisfaction_score)
+    rows = []
+    for raw in raw_tickets.itertuples(index=False):
+        ticket = json.loads(raw.record)
+        number = int(ticket["number"])
+        status = (
+            (ticket.get("status") or {}).get("name")
+            if isinstance(ticket.get("status"), dict)
+            else ticket.get("status")
+        )
+        requester = ticket.get("requester") or {}
+        assigned = ticket.get("assignedTo") or {}
+        row = {
+            "ticket_id": ticket["id"],
+            "ticket_number": number,
+            "summary": ticket.get("summary"),
+            "status": status,
+            "status_common": TICKET_STATUS_MAP.get(str(status).strip().lower()),
+            "channel": (ticket.get("channel") or {}).get("name"),
+            "requester_id": requester.get("id"),
+            "requester_name": requester.get("name"),
+            "requester_email": requester.get("email"),
+            "agent_id": assigned.get("id"),
+            "agent_name": assigned.get("name"),
+            "group_name": (ticket.get("group") or {}).get("name"),
+            "tags": to_json(ticket.get("tags") or []),
+            "created_at": parse_iso_utc(ticket["createdAt"], "createdAt"),
+            "updated_at": parse_iso_utc(ticket["updatedAt"], "updatedAt"),
+            "closed_at": parse_optional_iso_utc(ticket.get("closedAt"), "closedAt"),
+            "satisfaction_score": satisfaction.get(number),
+            "linked_chat_ids": to_json(sorted(chats_by_ticket.get(number, []))),
+        }
+        for custom in ticket.get("customField") or []:
+            if isinstance(custom, dict) and custom.get("key"):
+                value = custom.get("value")
+                row[_custom_field_column(custom["key"])] = None if value is None else str(value)
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=["ticket_id", "ticket_number"])
+    custom_columns = sorted(c for c in frame.columns if c.startswith("cf_"))
+    ordered = [c for c in frame.columns if not c.startswith("cf_")] + custom_columns
+    return frame[ordered].sort_values("ticket_number", ignore_index=True)
+
+
+@asset(
+    key=STAGING_CHATS,
+    group_name=GROUP,
+    io_manager_key=WAREHOUSE,
+    ins={"raw_chats": AssetIn(RAW_CHATS)},
+    metadata={"write_mode": "replace", "primary_key": ["chat_id"]},
+    owners=OWNERS,
+    kinds={"duckdb", "pandas"},
+    tags={"layer": "staging", "source": "octadesk"},
+    description=(
+        "One row per Octadesk chat: channel, agent, bot or human (handled_by; a chat counts as "
+        "human once it was transferred or an agent wrote), timestamps in UTC, first-response and "
+        "total durations in seconds, message count, the linked ticket number and the "
+        "satisfaction score (1-5)."
+    ),
+)
+def staging_octadesk_chats(raw_chats: pd.DataFrame) -> pd.DataFrame:
+    return build_staging_chats(raw_chats)
+
+
+@asset(
+    key=STAGING_TICKETS,
+    group_name=GROUP,
+    io_manager_key=WAREHOUSE,
+    ins={"raw_tickets": AssetIn(RAW_TICKETS), "staging_chats": AssetIn(STAGING_CHATS)},
+    metadata={"write_mode": "replace", "primary_key": ["ticket_id"]},
+    owners=OWNERS,
+    kinds={"duckdb", "pandas"},
+    tags={"layer": "staging", "source": "octadesk"},
+    description=(
+        "One row per Octadesk ticket: ids, source status and common status (open, pending, "
+        "in_progress, solved, rejected, cancelled), channel, requester, agent, timestamps in "
+        "UTC, satisfaction from the linked chats, the linked chat ids (JSON list) and one "
+        "cf_<key> column per custom field."
+    ),
+)
+def staging_octadesk_tickets(
+    raw_tickets: pd.DataFrame, staging_chats: pd.DataFrame
+) -> pd.DataFrame:
+    return build_staging_tickets(raw_tickets, staging_chats)

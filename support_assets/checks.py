@@ -1,0 +1,94 @@
+"""Asset checks beside the assets they guard: keys unique and present, links that resolve."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+from dagster import (
+    AssetCheckResult,
+    AssetChecksDefinition,
+    AssetCheckSeverity,
+    AssetIn,
+    AssetKey,
+    MetadataValue,
+    asset_check,
+)
+
+from support_assets.assets.octadesk import (
+    RAW_CHATS,
+    RAW_TICKETS,
+    STAGING_CHATS,
+    STAGING_TICKETS,
+)
+
+
+def key_check_result(frame: pd.DataFrame, key: Sequence[str]) -> AssetCheckResult:
+    """Passes when every key column is non-null and the key is unique."""
+    key = list(key)
+    missing_columns = [c for c in key if c not in frame.columns]
+    if missing_columns:
+        return AssetCheckResult(
+            passed=False, metadata={"missing_columns": MetadataValue.json(missing_columns)}
+        )
+    null_rows = int(frame[key].isna().any(axis=1).sum())
+    duplicated = frame[frame.duplicated(subset=key, keep=False)]
+    sample = duplicated[key].drop_duplicates().head(10).astype(str).to_dict("records")
+    return AssetCheckResult(
+        passed=null_rows == 0 and duplicated.empty,
+        metadata={
+            "rows": len(frame),
+            "null_keys": null_rows,
+            "duplicate_keys": int(duplicated[key].drop_duplicates().shape[0]),
+            "duplicate_sample": MetadataValue.json(sample),
+        },
+    )
+
+
+def unique_key_check(asset_key: AssetKey, key: Sequence[str]) -> AssetChecksDefinition:
+    """A check that ``key`` is unique and never null in ``asset_key``."""
+
+    @asset_check(
+        asset=asset_key,
+        name=f"{asset_key.path[-1]}_key_unique_and_present",
+        description=f"{', '.join(key)} is never null and unique.",
+        additional_ins={"table": AssetIn(asset_key)},
+    )
+    def _check(table: pd.DataFrame) -> AssetCheckResult:
+        return key_check_result(table, key)
+
+    return _check
+
+
+@asset_check(
+    asset=STAGING_CHATS,
+    description="Every ticket a chat points at exists in staging/octadesk_tickets.",
+    additional_ins={
+        "chats": AssetIn(STAGING_CHATS),
+        "tickets": AssetIn(STAGING_TICKETS),
+    },
+)
+def octadesk_chat_ticket_links_resolve(
+    chats: pd.DataFrame, tickets: pd.DataFrame
+) -> AssetCheckResult:
+    linked = chats["ticket_number"].dropna().astype("int64")
+    known = set(tickets["ticket_number"].dropna().astype("int64"))
+    dangling = sorted({int(n) for n in linked if int(n) not in known})
+    return AssetCheckResult(
+        passed=not dangling,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={
+            "linked_chats": len(linked),
+            "dangling_links": len(dangling),
+            "dangling_sample": MetadataValue.json(dangling[:20]),
+        },
+    )
+
+
+octadesk_checks = [
+    unique_key_check(RAW_TICKETS, ["id"]),
+    unique_key_check(RAW_CHATS, ["id"]),
+    unique_key_check(STAGING_TICKETS, ["ticket_id"]),
+    unique_key_check(STAGING_CHATS, ["chat_id"]),
+    octadesk_chat_ticket_links_resolve,
+]

@@ -1,0 +1,98 @@
+"""Every setting the platform reads, with its default: the one table the README mirrors.
+
+A setting that is present in the environment reaches resources as ``EnvVar(name)``, so run
+storage keeps only its name, never its value. With nothing set, everything points at the
+sandbox and the local stores.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from dagster import EnvVar
+
+SANDBOX_HOST = "127.0.0.1"
+SANDBOX_PORT = 8765
+SANDBOX_URL = f"http://{SANDBOX_HOST}:{SANDBOX_PORT}"
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    description: str
+    secret: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "SUPPORT_DATA_DIR",
+        "./data",
+        "Folder for the local stores (warehouse file, lake) when their own settings are unset.",
+    ),
+    Setting(
+        "SUPPORT_DUCKDB_PATH",
+        "$SUPPORT_DATA_DIR/warehouse.duckdb",
+        "DuckDB file of the local warehouse.",
+    ),
+    Setting(
+        "SUPPORT_LAKE_URL",
+        "$SUPPORT_DATA_DIR/lake",
+        "Root of the lake: a folder (Parquet, Hive partitions).",
+    ),
+    Setting(
+        "OCTADESK_BASE_URL",
+        f"{SANDBOX_URL}/octadesk",
+        "Octadesk tenant API, e.g. https://<tenant>.api004.octadesk.services.",
+    ),
+    Setting(
+        "OCTADESK_API_KEY",
+        "the sandbox's demo key",
+        "Octadesk X-API-KEY.",
+        secret=True,
+    ),
+    Setting(
+        "OCTADESK_AGENT_EMAIL",
+        "sandbox@support-assets.local",
+        "Agent e-mail sent as octa-agent-email.",
+    ),
+    Setting(
+        "OCTADESK_RATE_LIMIT_PER_SECOND",
+        "20",
+        "Requests a second the Octadesk client allows itself.",
+    ),
+    Setting(
+        "OCTADESK_MAX_CONCURRENCY",
+        "4",
+        "Octadesk pages fetched in parallel (within the rate limit).",
+    ),
+)
+
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def is_set(name: str, environ: Mapping[str, str] | None = None) -> bool:
+    env = os.environ if environ is None else environ
+    return bool(env.get(name))
+
+
+def env_or(name: str, default: str, environ: Mapping[str, str] | None = None) -> str | EnvVar:
+    """``EnvVar(name)`` when the variable is set, otherwise ``default``."""
+    if name not in SETTINGS_BY_NAME:
+        raise KeyError(f"{name} is not a documented setting; add it to SETTINGS")
+    return EnvVar(name) if is_set(name, environ) else default
+
+
+def data_dir(environ: Mapping[str, str] | None = None) -> str:
+    env = os.environ if environ is None else environ
+    return env.get("SUPPORT_DATA_DIR") or "./data"
+
+
+def local_value(name: str, default: str, environ: Mapping[str, str] | None = None) -> str:
+    """A non-secret setting's value (paths, URLs), read where it is needed at start-up."""
+    if name not in SETTINGS_BY_NAME or SETTINGS_BY_NAME[name].secret:
+        raise KeyError(f"{name} is not a documented non-secret setting")
+    env = os.environ if environ is None else environ
+    return env.get(name) or default
