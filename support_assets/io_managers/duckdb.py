@@ -1,0 +1,206 @@
+"""DuckDB warehouse backend: one local DuckDB file, one schema per asset-key prefix.
+
+Unlike dagster-duckdb's IO manager (which inserts by column position and fails when a source
+grows a column), rows are inserted by column name and new columns are added first. Connections
+are short-lived (one transaction per chunk, session time zone UTC) and opening the file is
+retried with backoff while another process holds its lock. Values reach SQL only as parameters
+or as registered Arrow tables; identifiers are always quoted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from pydantic import Field
+from tenacity import (
+    Retrying,
+    before_sleep_log,
+    retry_if_exception,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from support_assets.io_managers.store import Target
+from support_assets.io_managers.warehouse import WarehouseIOManager, quote_identifier
+
+logger = logging.getLogger(__name__)
+
+_CHUNK = "__support_assets_chunk"
+
+
+def is_lock_error(exc: BaseException) -> bool:
+    """True for the IOException DuckDB raises when another process holds the file's lock."""
+    return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+
+
+def _table(target: Target) -> str:
+    return f"{quote_identifier(target.ref.schema)}.{quote_identifier(target.ref.name)}"
+
+
+def _partition_filter(target: Target, alias: str = "") -> tuple[str, list[Any]]:
+    """``WHERE`` clause (and its parameters) restricting to the target's partition(s)."""
+    partition = target.partition
+    if partition is None:
+        return "", []
+    if partition.column is None:
+        raise ValueError(
+            f"{target.ref} is daily-partitioned but declares no partition_column metadata"
+        )
+    prefix = f"{alias}." if alias else ""
+    placeholders = ", ".join("?" for _ in partition.dates)
+    clause = f" WHERE {prefix}{quote_identifier(partition.column)} IN ({placeholders})"
+    return clause, list(partition.dates)
+
+
+class DuckDBWarehouseIOManager(WarehouseIOManager):
+    """Warehouse in one DuckDB file (``path``); see ``docs/io-managers.md`` for semantics.
+
+    Nested Python objects (lists, dicts) in object columns are stored as JSON text (VARCHAR).
+    """
+
+    path: str = Field(description="DuckDB database file; its folder is created if missing.")
+    lock_timeout_seconds: float = Field(
+        default=30.0,
+        description="How long to keep retrying while another process holds the file's lock.",
+    )
+
+    # ---- connection -----------------------------------------------------------------------
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """Open the database file (session time zone UTC), retrying while it is locked."""
+        folder = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(folder, exist_ok=True)
+        retrying = Retrying(
+            retry=retry_if_exception(is_lock_error),
+            wait=wait_exponential_jitter(initial=0.05, max=2.0, jitter=0.1),
+            stop=stop_after_delay(self.lock_timeout_seconds),
+            before_sleep=before_sleep_log(logger, logging.INFO),
+            reraise=True,
+        )
+        con = retrying(duckdb.connect, self.path)
+        con.execute("SET TimeZone = 'UTC'")
+        return con
+
+    @contextmanager
+    def _transaction(self, target: Target) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = self.connect()
+        try:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+        finally:
+            con.close()
+
+    @contextmanager
+    def _registered(self, con: duckdb.DuckDBPyConnection, data: pa.Table) -> Iterator[str]:
+        con.register(_CHUNK, data)
+        try:
+            yield _CHUNK
+        finally:
+            con.unregister(_CHUNK)
+
+    # ---- primitives -----------------------------------------------------------------------
+
+    def _qualified_name(self, target: Target) -> str:
+        database = os.path.splitext(os.path.basename(self.path))[0]
+        return f"{database}.{target.ref}"
+
+    def _describe(self, tx: duckdb.DuckDBPyConnection, target: Target) -> dict[str, str] | None:
+        rows = tx.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ? "
+            "ORDER BY ordinal_position",
+            [target.ref.schema, target.ref.name],
+        ).fetchall()
+        return {name: typ for name, typ in rows} or None
+
+    def _create_table(self, tx: duckdb.DuckDBPyConnection, target: Target, data: pa.Table) -> None:
+        tx.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(target.ref.schema)}")
+        with self._registered(tx, data) as chunk:
+            tx.execute(
+                f"CREATE TABLE IF NOT EXISTS {_table(target)} AS SELECT * FROM {chunk} WITH NO DATA"
+            )
+
+    def _add_columns(
+        self, tx: duckdb.DuckDBPyConnection, target: Target, data: pa.Table, names: list[str]
+    ) -> None:
+        with self._registered(tx, data) as chunk:
+            described = tx.execute(f"DESCRIBE SELECT * FROM {chunk}").fetchall()
+            types = {row[0]: row[1] for row in described}
+            for name in names:
+                tx.execute(
+                    f"ALTER TABLE {_table(target)} ADD COLUMN IF NOT EXISTS "
+                    f"{quote_identifier(name)} {types[name]}"
+                )
+
+    def _delete(self, tx: duckdb.DuckDBPyConnection, target: Target) -> None:
+        where, params = _partition_filter(target)
+        tx.execute(f"DELETE FROM {_table(target)}{where}", params)
+
+    def _append(self, tx: duckdb.DuckDBPyConnection, target: Target, data: pa.Table) -> None:
+        columns = ", ".join(quote_identifier(n) for n in data.column_names)
+        with self._registered(tx, data) as chunk:
+            tx.execute(f"INSERT INTO {_table(target)} ({columns}) SELECT {columns} FROM {chunk}")
+
+    def _merge(
+        self,
+        tx: duckdb.DuckDBPyConnection,
+        target: Target,
+        data: pa.Table,
+        key: tuple[str, ...],
+    ) -> int:
+        with self._registered(tx, data) as chunk:
+            return merge_into(tx, _table(target), chunk, data.column_names, key)
+
+    def _count(self, tx: duckdb.DuckDBPyConnection, target: Target) -> int:
+        where, params = _partition_filter(target)
+        row = tx.execute(f"SELECT count(*) FROM {_table(target)}{where}", params).fetchone()
+        return int(row[0]) if row else 0
+
+    def _read(self, tx: duckdb.DuckDBPyConnection, target: Target) -> pa.Table:
+        if self._describe(tx, target) is None:
+            return pa.table({})
+        where, params = _partition_filter(target)
+        return tx.execute(f"SELECT * FROM {_table(target)}{where}", params).to_arrow_table()
+
+
+def merge_into(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    source: str,
+    columns: list[str],
+    key: tuple[str, ...],
+) -> int:
+    """``MERGE INTO table`` from the registered ``source``; returns how many rows were updated.
+
+    Matched rows get only ``columns`` (others keep their stored values); unmatched rows are
+    inserted by name (others NULL). ``table`` and ``source`` are already-quoted SQL names.
+    Shared with the lake, which merges a partition in an in-memory DuckDB.
+    """
+    on = " AND ".join(f"t.{quote_identifier(k)} = s.{quote_identifier(k)}" for k in key)
+    updated_row = con.execute(
+        f"SELECT count(*) FROM {source} AS s WHERE EXISTS (SELECT 1 FROM {table} AS t WHERE {on})"
+    ).fetchone()
+    updated = int(updated_row[0]) if updated_row else 0
+    quoted = [quote_identifier(c) for c in columns]
+    settable = [quote_identifier(c) for c in columns if c not in key]
+    when_matched = (
+        "UPDATE SET " + ", ".join(f"{c} = s.{c}" for c in settable) if settable else "DO NOTHING"
+    )
+    con.execute(
+        f"MERGE INTO {table} AS t USING {source} AS s ON ({on}) "
+        f"WHEN MATCHED THEN {when_matched} "
+        f"WHEN NOT MATCHED THEN INSERT ({', '.join(quoted)}) "
+        f"VALUES ({', '.join('s.' + c for c in quoted)})"
+    )
+    return updated

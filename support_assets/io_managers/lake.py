@@ -1,0 +1,273 @@
+"""Lake IO manager: Hive-partitioned Parquet under a folder (or, later, an object store).
+
+Layout: ``<root>/<key path>/date=YYYY-MM-DD/part-<run_id>-<n>.parquet`` for daily-partitioned
+assets, ``<root>/<key path>/part-<run_id>-<n>.parquet`` otherwise. Everything goes through a
+``pyarrow.fs.FileSystem`` built by :meth:`LakeIOManager.filesystem`, so an S3 backend only
+builds a different filesystem.
+
+Object stores have no transactions, so a write is staged: new files are written first and the
+files they replace are deleted only when the chunk succeeded; on failure the new files are
+removed and the old ones stay.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import posixpath
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from pydantic import Field
+
+from support_assets.io_managers.base import (
+    Partition,
+    WriteMode,
+    check_partition,
+    to_arrow,
+)
+from support_assets.io_managers.duckdb import merge_into
+from support_assets.io_managers.store import TableStoreIOManager, Target
+from support_assets.io_managers.warehouse import quote_identifier
+
+logger = logging.getLogger(__name__)
+
+#: The Hive partition key of daily partitions (folder ``date=YYYY-MM-DD``).
+PARTITION_KEY = "date"
+_HIVE = ds.partitioning(pa.schema([(PARTITION_KEY, pa.date32())]), flavor="hive")
+
+
+@dataclass
+class LakeTransaction:
+    """Files a chunk wrote and files it replaces; deletes happen only on commit."""
+
+    fs: pafs.FileSystem
+    written: list[str] = field(default_factory=list)
+    replaced: set[str] = field(default_factory=set)
+
+    def commit(self) -> None:
+        for path in sorted(self.replaced - set(self.written)):
+            self.fs.delete_file(path)
+
+    def rollback(self) -> None:
+        for path in self.written:
+            try:
+                self.fs.delete_file(path)
+            except FileNotFoundError:
+                continue
+
+
+def _is_data_file(path: str) -> bool:
+    name = posixpath.basename(path)
+    return name.endswith(".parquet") and not name.startswith((".", "_"))
+
+
+class LakeIOManager(TableStoreIOManager):
+    """Parquet lake; see ``docs/io-managers.md``.
+
+    Without a declared ``write_mode`` a write replaces its partition folder (or the asset
+    folder); ``append`` adds files and ``merge`` rewrites the partition with rows updated by key.
+    Accepts a DataFrame, a pyarrow Table or a ``TableStream`` of either.
+    """
+
+    url: str = Field(
+        default="./data/lake",
+        description="Root of the lake: a local folder, or later s3://bucket/prefix.",
+    )
+
+    default_write_mode: ClassVar[WriteMode] = "replace"
+    requires_partition_column: ClassVar[bool] = False
+
+    # ---- filesystem -----------------------------------------------------------------------
+
+    def filesystem(self) -> tuple[pafs.FileSystem, str]:
+        """The filesystem and the root path in it. Override to build an S3 filesystem."""
+        if "://" in self.url:
+            return pafs.FileSystem.from_uri(self.url)
+        return pafs.LocalFileSystem(), Path(self.url).expanduser().resolve().as_posix()
+
+    def uri(self, path: str) -> str:
+        """A URI a person can open for ``path`` (a path inside the filesystem)."""
+        if "://" in self.url:
+            scheme = self.url.split("://", 1)[0]
+            return f"{scheme}://{path}"
+        return Path(path).as_uri()
+
+    def _asset_dir(self, target: Target) -> str:
+        _, root = self.filesystem()
+        return posixpath.join(root.rstrip("/"), *target.key_path)
+
+    def _dirs(self, target: Target) -> dict[dt.date | None, str]:
+        base = self._asset_dir(target)
+        if target.partition is None:
+            return {None: base}
+        return {
+            d: posixpath.join(base, f"{PARTITION_KEY}={d.isoformat()}")
+            for d in target.partition.dates
+        }
+
+    def _files(self, fs: pafs.FileSystem, folder: str) -> list[str]:
+        selector = pafs.FileSelector(folder, recursive=True, allow_not_found=True)
+        infos = fs.get_file_info(selector)
+        return sorted(
+            i.path for i in infos if i.type == pafs.FileType.File and _is_data_file(i.path)
+        )
+
+    def _target_files(self, tx: LakeTransaction, target: Target) -> list[str]:
+        return [f for folder in self._dirs(target).values() for f in self._files(tx.fs, folder)]
+
+    def _schema(self, fs: pafs.FileSystem, files: list[str]) -> pa.Schema:
+        schemas = [pq.read_schema(f, filesystem=fs).remove_metadata() for f in files]
+        return pa.unify_schemas(schemas, promote_options="permissive")
+
+    def _dataset(self, fs: pafs.FileSystem, target: Target, files: list[str]) -> ds.Dataset:
+        schema = self._schema(fs, files)
+        hive = any(f"/{PARTITION_KEY}=" in f for f in files)
+        if hive and PARTITION_KEY not in schema.names:
+            schema = schema.append(pa.field(PARTITION_KEY, pa.date32()))
+        return ds.dataset(
+            files,
+            schema=schema,
+            format="parquet",
+            filesystem=fs,
+            partitioning=_HIVE if hive else None,
+            partition_base_dir=self._asset_dir(target) if hive else None,
+        )
+
+    # ---- primitives -----------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self, target: Target) -> Iterator[LakeTransaction]:
+        fs, _ = self.filesystem()
+        tx = LakeTransaction(fs)
+        try:
+            yield tx
+        except BaseException:
+            tx.rollback()
+            raise
+        tx.commit()
+        target.stats["files_written"] = target.stats.get("files_written", 0) + len(tx.written)
+
+    def _ensure_columns(self, tx: LakeTransaction, target: Target, data: pa.Table) -> None:
+        """Parquet files carry their own schema; reads unify the schemas of all files."""
+
+    def _create_table(self, tx: LakeTransaction, target: Target, data: pa.Table) -> None:
+        """Nothing to create: a folder appears with its first file."""
+
+    def _add_columns(
+        self, tx: LakeTransaction, target: Target, data: pa.Table, names: list[str]
+    ) -> None:
+        """Nothing to alter: new columns live in the new files."""
+
+    def _describe(self, tx: LakeTransaction, target: Target) -> dict[str, str] | None:
+        files = self._target_files(tx, target)
+        if not files:
+            return None
+        schema = self._dataset(tx.fs, target, files).schema
+        return {f.name: str(f.type) for f in schema}
+
+    def _split(self, target: Target, data: pa.Table) -> dict[dt.date | None, pa.Table]:
+        """Rows of ``data`` per partition folder, without the Hive key column."""
+        partition = target.partition
+        if partition is None:
+            return {None: data}
+        if PARTITION_KEY in data.column_names:
+            data = check_partition(data, Partition(PARTITION_KEY, partition.dates), True)
+        if len(partition.dates) == 1:
+            parts = {partition.dates[0]: data}
+        elif partition.column and partition.column in data.column_names:
+            values = data.column(partition.column)
+            parts = {
+                d: data.filter(pc.equal(values, pa.scalar(d, pa.date32()))) for d in partition.dates
+            }
+        else:
+            raise ValueError(
+                f"{target.ref}: writing several partitions at once needs the partition column "
+                "in the output to split rows into folders"
+            )
+        if PARTITION_KEY in data.column_names:
+            parts = {d: t.drop_columns([PARTITION_KEY]) for d, t in parts.items()}
+        return parts
+
+    def _write_file(self, tx: LakeTransaction, folder: str, target: Target, data: pa.Table) -> None:
+        tx.fs.create_dir(folder, recursive=True)
+        name = f"part-{target.run_id}-{target.chunk_index}.parquet"
+        final = posixpath.join(folder, name)
+        staging = posixpath.join(folder, f".{name}.tmp")
+        pq.write_table(data, staging, filesystem=tx.fs)
+        tx.fs.move(staging, final)
+        tx.written.append(final)
+
+    def _delete(self, tx: LakeTransaction, target: Target) -> None:
+        tx.replaced.update(self._target_files(tx, target))
+
+    def _append(self, tx: LakeTransaction, target: Target, data: pa.Table) -> None:
+        dirs = self._dirs(target)
+        for day, part in self._split(target, data).items():
+            if part.num_rows:
+                self._write_file(tx, dirs[day], target, part)
+
+    def _merge(
+        self, tx: LakeTransaction, target: Target, data: pa.Table, key: tuple[str, ...]
+    ) -> int:
+        """Rewrite each partition folder with ``data`` merged in (same SQL as the warehouse)."""
+        dirs = self._dirs(target)
+        key = tuple(k for k in key if not (target.partition and k == PARTITION_KEY))
+        updated = 0
+        for day, part in self._split(target, data).items():
+            if not part.num_rows:
+                continue
+            folder = dirs[day]
+            old_files = self._files(tx.fs, folder)
+            con = duckdb.connect()
+            try:
+                con.execute("SET TimeZone = 'UTC'")
+                con.register("chunk", part)
+                if old_files:
+                    old = ds.dataset(
+                        old_files, schema=self._schema(tx.fs, old_files), filesystem=tx.fs
+                    ).to_table()
+                    con.register("stored", old)
+                    con.execute("CREATE TABLE current AS SELECT * FROM stored")
+                    known = {r[0].lower() for r in con.execute("DESCRIBE current").fetchall()}
+                    described = con.execute("DESCRIBE SELECT * FROM chunk").fetchall()
+                    for name, typ, *_ in described:
+                        if name.lower() not in known:
+                            con.execute(
+                                f"ALTER TABLE current ADD COLUMN {quote_identifier(name)} {typ}"
+                            )
+                else:
+                    con.execute("CREATE TABLE current AS SELECT * FROM chunk WITH NO DATA")
+                updated += merge_into(con, "current", "chunk", part.column_names, key)
+                merged = to_arrow(con.execute("SELECT * FROM current").to_arrow_table())
+            finally:
+                con.close()
+            self._write_file(tx, folder, target, merged)
+            tx.replaced.update(old_files)
+        return updated
+
+    def _count(self, tx: LakeTransaction, target: Target) -> int:
+        files = self._target_files(tx, target)
+        return sum(pq.ParquetFile(f, filesystem=tx.fs).metadata.num_rows for f in files)
+
+    def _read(self, tx: LakeTransaction, target: Target) -> pa.Table:
+        files = self._target_files(tx, target)
+        if not files:
+            return pa.table({})
+        return self._dataset(tx.fs, target, files).to_table()
+
+    def _location_metadata(self, target: Target) -> dict[str, Any]:
+        dirs = list(self._dirs(target).values())
+        return {
+            "dagster/uri": self.uri(dirs[0] if len(dirs) == 1 else self._asset_dir(target)),
+            "files_written": target.stats.get("files_written", 0),
+        }

@@ -1,0 +1,249 @@
+"""The chunk loop every table store shares; backends implement a handful of primitives.
+
+``TableStoreIOManager.handle_output`` turns whatever an asset returned into a stream of chunks,
+normalises each one (:func:`~support_assets.io_managers.base.prepare_chunk`), makes sure the
+table exists with every column, and applies the write mode through the backend's primitives,
+one transaction per chunk. It then reports the same metadata for every backend.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from abc import abstractmethod
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pandas as pd
+import pyarrow as pa
+from dagster import ConfigurableIOManager, InputContext, MetadataValue, OutputContext
+
+from support_assets.io_managers.base import (
+    Partition,
+    TableRef,
+    WriteMode,
+    WriteSpec,
+    WriteTotals,
+    arrow_to_pandas,
+    as_stream,
+    markdown_preview,
+    partition_from_context,
+    prepare_chunk,
+    schema_from_columns,
+    table_ref,
+    to_metadata_value,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Target:
+    """What one write or read addresses: the table, the partition (if any) and the run."""
+
+    ref: TableRef
+    key_path: tuple[str, ...]
+    partition: Partition | None
+    run_id: str
+    chunk_index: int = 0
+    #: Backend counters accumulated over a write (e.g. files written), reported as metadata.
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class TableStoreIOManager(ConfigurableIOManager):
+    """Abstract IO manager storing tables with ``append``/``replace``/``merge`` semantics.
+
+    Subclasses implement the primitives below; each receives the handle yielded by
+    :meth:`_transaction`, which commits when the block ends and rolls back on error.
+    """
+
+    #: Mode used when an asset declares no ``write_mode``.
+    default_write_mode: ClassVar[WriteMode] = "append"
+    #: Whether a partitioned asset's output must carry its partition column.
+    requires_partition_column: ClassVar[bool] = True
+
+    # ---- primitives -----------------------------------------------------------------------
+
+    @abstractmethod
+    def _transaction(self, target: Target) -> AbstractContextManager[Any]:
+        """A handle to the store, atomic where the store allows it."""
+
+    @abstractmethod
+    def _describe(self, tx: Any, target: Target) -> dict[str, str] | None:
+        """Stored columns and their types, or ``None`` when the table does not exist."""
+
+    @abstractmethod
+    def _create_table(self, tx: Any, target: Target, data: pa.Table) -> None:
+        """Create the schema and the table with the columns (and types) of ``data``."""
+
+    @abstractmethod
+    def _add_columns(self, tx: Any, target: Target, data: pa.Table, names: list[str]) -> None:
+        """Add the columns ``names`` of ``data`` (typed from the data) to the table."""
+
+    @abstractmethod
+    def _delete(self, tx: Any, target: Target) -> None:
+        """Delete the table's rows, or only the partition's when ``target.partition`` is set."""
+
+    @abstractmethod
+    def _append(self, tx: Any, target: Target, data: pa.Table) -> None:
+        """Insert ``data`` by column name; columns it lacks are NULL."""
+
+    @abstractmethod
+    def _merge(self, tx: Any, target: Target, data: pa.Table, key: tuple[str, ...]) -> int:
+        """Update rows whose ``key`` exists (only ``data``'s columns), insert the rest.
+
+        Returns how many rows were updated.
+        """
+
+    @abstractmethod
+    def _count(self, tx: Any, target: Target) -> int:
+        """Rows in the table (or the partition)."""
+
+    @abstractmethod
+    def _read(self, tx: Any, target: Target) -> pa.Table:
+        """The table (or the partition) as Arrow."""
+
+    def _location_metadata(self, target: Target) -> dict[str, Any]:
+        """Metadata naming where the data landed (table name, URI)."""
+        return {}
+
+    # ---- shared logic ---------------------------------------------------------------------
+
+    def _target(self, context: OutputContext | InputContext, spec: WriteSpec) -> Target:
+        if isinstance(context, InputContext):
+            run_id = context.upstream_output.run_id if context.upstream_output else ""
+        else:
+            run_id = context.run_id
+        return Target(
+            ref=table_ref(context.asset_key),
+            key_path=tuple(context.asset_key.path),
+            partition=partition_from_context(context, spec),
+            run_id=run_id or "",
+        )
+
+    def _ensure_columns(self, tx: Any, target: Target, data: pa.Table) -> None:
+        stored = self._describe(tx, target)
+        if stored is None:
+            self._create_table(tx, target, data)
+            return
+        known = {name.lower() for name in stored}
+        missing = [n for n in data.column_names if n.lower() not in known]
+        if missing:
+            logger.info("%s: adding column(s) %s", target.ref, missing)
+            self._add_columns(tx, target, data, missing)
+
+    def _write_chunk(
+        self, target: Target, data: pa.Table, mode: WriteMode, spec: WriteSpec
+    ) -> tuple[int, int]:
+        """Write one normalised chunk; return (inserted, updated)."""
+        with self._transaction(target) as tx:
+            self._ensure_columns(tx, target, data)
+            if mode == "replace":
+                self._delete(tx, target)
+                if data.num_rows:
+                    self._append(tx, target, data)
+                return data.num_rows, 0
+            if not data.num_rows:
+                return 0, 0
+            if mode == "append":
+                self._append(tx, target, data)
+                return data.num_rows, 0
+            updated = self._merge(tx, target, data, spec.merge_key)
+            return data.num_rows - updated, updated
+
+    def handle_output(self, context: OutputContext, obj: Any) -> None:
+        """Write what the asset returned, chunk by chunk, and report what was written."""
+        spec = WriteSpec.from_context(context, default_mode=self.default_write_mode)
+        target = self._target(context, spec)
+        stream = as_stream(obj)
+        loaded_at = dt.datetime.now(dt.UTC)
+        totals = WriteTotals()
+        replaced = False
+        for index, frame in enumerate(stream.frames):
+            data, dropped = prepare_chunk(
+                frame,
+                spec,
+                target.partition,
+                run_id=context.run_id,
+                loaded_at=loaded_at,
+                require_partition_column=self.requires_partition_column,
+            )
+            if data.num_columns == 0:
+                context.log.debug(f"{target.ref}: chunk {index} has no columns; skipped")
+                continue
+            mode: WriteMode = spec.mode
+            if mode == "replace" and replaced:
+                mode = "append"
+            target.chunk_index = index
+            inserted, updated = self._write_chunk(target, data, mode, spec)
+            replaced = replaced or mode == "replace"
+            totals.chunks += 1
+            totals.rows_written += data.num_rows
+            totals.rows_inserted += inserted
+            totals.rows_updated += updated
+            totals.rows_deduplicated += dropped
+            if totals.preview is None and data.num_rows:
+                totals.preview = data.slice(0, 5)
+            context.log.debug(
+                f"{target.ref}: chunk {index} {mode}: {data.num_rows} rows "
+                f"({inserted} inserted, {updated} updated, {dropped} duplicates dropped)"
+            )
+        with self._transaction(target) as tx:
+            stored = self._describe(tx, target)
+            if stored is not None and spec.mode == "replace" and not replaced:
+                # Replace means the target equals the output, even when the output is empty.
+                self._delete(tx, target)
+            row_count = self._count(tx, target) if stored is not None else 0
+        context.log.info(
+            f"{target.ref}: {spec.mode} wrote {totals.rows_written} rows in {totals.chunks} "
+            f"chunk(s): {totals.rows_inserted} inserted, {totals.rows_updated} updated; "
+            f"{row_count} rows now"
+        )
+        context.add_output_metadata(
+            self._output_metadata(target, spec, totals, stored, row_count, stream.metadata)
+        )
+
+    def _output_metadata(
+        self,
+        target: Target,
+        spec: WriteSpec,
+        totals: WriteTotals,
+        stored: Mapping[str, str] | None,
+        row_count: int,
+        stream_metadata: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        metadata: dict[str, Any] = {
+            "write_mode": spec.mode,
+            "rows_written": totals.rows_written,
+            "rows_inserted": totals.rows_inserted,
+            "rows_updated": totals.rows_updated,
+            "rows_deduplicated": totals.rows_deduplicated,
+            "chunks": totals.chunks,
+            "dagster/row_count": row_count,
+            "dagster/column_schema": schema_from_columns(stored or {}),
+            "preview": MetadataValue.md(
+                markdown_preview(totals.preview)
+                if totals.preview is not None
+                else "*(nothing written)*"
+            ),
+        }
+        if target.partition is not None:
+            metadata["partition"] = ", ".join(target.partition.keys)
+        metadata.update(self._location_metadata(target))
+        for key, value in stream_metadata.items():
+            metadata[str(key)] = to_metadata_value(value)
+        return metadata
+
+    def load_input(self, context: InputContext) -> pd.DataFrame | pa.Table:
+        """Read the upstream table (or its partitions) back; a DataFrame unless the input is
+        typed as a ``pyarrow.Table``."""
+        spec = WriteSpec.from_context(context, default_mode=self.default_write_mode)
+        target = self._target(context, spec)
+        with self._transaction(target) as tx:
+            table = self._read(tx, target)
+        context.log.debug(f"{target.ref}: loaded {table.num_rows} rows")
+        if context.dagster_type.typing_type is pa.Table:
+            return table
+        return arrow_to_pandas(table)
