@@ -1,0 +1,181 @@
+"""Building blocks shared by the sandbox's simulators.
+
+A simulator is one module with one `Simulator` subclass: it declares its URL `prefix`, its
+public `routes()` (relative to the prefix), its `admin_routes()` (relative to
+`/_admin/<name>`), and knows how to `reset(config)` its world and report its ground `truth()`.
+`server.build_app` mounts every registered simulator; nothing else needs to change to add one.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from abc import ABC, abstractmethod
+from collections import Counter
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from support_assets.sandbox.faults import FaultInjector
+
+
+class ConfigError(ValueError):
+    """A sandbox configuration sent to the admin API is invalid."""
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Everything that determines the sandbox's initial world (same config, same world)."""
+
+    seed: int = 7
+    octadesk_tickets: int = 500
+    octadesk_chats: int = 300
+    octadesk_malformed: int = 0
+    latency_ms: int = 0
+    anchor: str = "2026-11-01T12:00:00Z"
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "anchor":
+                if not isinstance(value, str):
+                    raise ConfigError("anchor must be an ISO-8601 timestamp string")
+                parse_instant_ms(value)
+            elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{f.name} must be a non-negative integer")
+
+    def with_updates(self, data: dict[str, Any]) -> SandboxConfig:
+        """A copy with the fields present in `data` replaced; unknown fields are refused."""
+        if not isinstance(data, dict):
+            raise ConfigError("configuration must be a JSON object")
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown configuration fields: {', '.join(unknown)}")
+        try:
+            return replace(self, **data)
+        except TypeError as exc:
+            raise ConfigError(str(exc)) from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly view."""
+        return asdict(self)
+
+    @property
+    def anchor_ms(self) -> int:
+        """The anchor instant in milliseconds since the epoch."""
+        return parse_instant_ms(self.anchor)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def parse_instant_ms(text: str) -> int:
+    """Parse an ISO-8601 instant (`Z` or offset; a bare date or naive time means UTC) to ms."""
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(f"not an ISO-8601 timestamp: {text!r}") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def format_ms(ms: int) -> str:
+    """Format ms since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC), as Octadesk does."""
+    moment = datetime.fromtimestamp(ms // 1000, tz=UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{ms % 1000:03d}Z"
+
+
+class Stats:
+    """Thread-safe request and record counters for `/_admin/stats`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: Counter[str] = Counter()
+        self._records: Counter[str] = Counter()
+
+    def count_request(self, key: str) -> None:
+        """Count one simulator request under `"METHOD /route/template"`."""
+        with self._lock:
+            self._requests[key] += 1
+
+    def count_records(self, kind: str, n: int) -> None:
+        """Count records of one kind served in a response."""
+        with self._lock:
+            self._records[kind] += n
+
+    def snapshot(self) -> dict[str, dict[str, int]]:
+        """Current counters."""
+        with self._lock:
+            return {"requests": dict(self._requests), "records_served": dict(self._records)}
+
+    def clear(self) -> None:
+        """Forget everything counted so far."""
+        with self._lock:
+            self._requests.clear()
+            self._records.clear()
+
+
+@dataclass
+class SandboxContext:
+    """What every simulator shares: the configuration, the fault injector and the stats."""
+
+    config: SandboxConfig
+    faults: FaultInjector
+    stats: Stats
+
+
+class Simulator(ABC):
+    """One simulated external system, mounted under `prefix` by `server.build_app`."""
+
+    #: Short name; admin routes live under `/_admin/<name>`.
+    name: str = ""
+    #: URL prefix of the public routes, e.g. `/octadesk`.
+    prefix: str = ""
+
+    def __init__(self, context: SandboxContext) -> None:
+        self.context = context
+        self.reset(context.config)
+
+    @abstractmethod
+    def routes(self) -> list[Route]:
+        """Public routes, with paths relative to `prefix`."""
+
+    def admin_routes(self) -> list[Route]:
+        """Admin routes, with paths relative to `/_admin/<name>`."""
+        return []
+
+    @abstractmethod
+    def reset(self, config: SandboxConfig) -> None:
+        """Rebuild the world from `config`."""
+
+    @abstractmethod
+    def truth(self) -> dict[str, Any]:
+        """The full current world, as JSON, for tests to compare against."""
+
+
+def error(status: int, message: str) -> JSONResponse:
+    """The `{"message": ...}` error body the simulated APIs answer."""
+    return JSONResponse({"message": message}, status_code=status)
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object body; an empty body is `{}`; anything else is a ValueError."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"body is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError("body must be a JSON object")
+    return data
