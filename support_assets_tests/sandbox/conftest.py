@@ -1,0 +1,53 @@
+"""Fixtures: one small sandbox on loopback per module, reset before every test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from support_assets.sandbox.octadesk import SANDBOX_OCTADESK_API_KEY
+from support_assets.sandbox.server import SandboxConfig, SandboxServer
+
+SMALL = SandboxConfig(seed=7, octadesk_tickets=60, octadesk_chats=30)
+AUTH = {"X-API-KEY": SANDBOX_OCTADESK_API_KEY, "octa-agent-email": "robo@empresa.com.br"}
+
+
+def octadesk_client(server: SandboxServer, **kwargs: object) -> httpx.Client:
+    """An httpx client authenticated against the simulated Octadesk."""
+    return httpx.Client(base_url=f"{server.url}/octadesk", headers=AUTH, timeout=10, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxServer]:
+    with SandboxServer(SMALL) as server:
+        yield server
+
+
+@pytest.fixture
+def admin(sandbox: SandboxServer) -> Iterator[httpx.Client]:
+    """Admin client; the world, faults and stats are reset to the small config first."""
+    with httpx.Client(base_url=f"{sandbox.url}/_admin", timeout=10) as client:
+        client.post("/reset", json={}).raise_for_status()
+        yield client
+
+
+@pytest.fixture
+def octa(sandbox: SandboxServer, admin: httpx.Client) -> Iterator[httpx.Client]:
+    with octadesk_client(sandbox) as client:
+        yield client
+
+
+def walk(client: httpx.Client, path: str, **params: object) -> list[dict]:
+    """Every record of a listing, following X-Next-Page."""
+    records: list[dict] = []
+    page = 1
+    while True:
+        response = client.get(path, params={**params, "page": page})
+        response.raise_for_status()
+        records.extend(response.json())
+        next_page = response.headers.get("X-Next-Page")
+        if next_page is None:
+            return records
+        page = int(next_page)
