@@ -171,7 +171,7 @@ class DuckDBWarehouseIOManager(WarehouseIOManager):
         if self._describe(tx, target) is None:
             return pa.table({})
         where, params = _partition_filter(target)
-        return tx.execute(f"SELECT * FROM {_table(target)}{where}", params).to_arrow_table()
+        return tx.sql(f"SELECT * FROM {_table(target)}{where}", params=params).to_arrow_table()
 
 
 def merge_into(

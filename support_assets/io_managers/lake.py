@@ -248,7 +248,7 @@ class LakeIOManager(TableStoreIOManager):
                 else:
                     con.execute("CREATE TABLE current AS SELECT * FROM chunk WITH NO DATA")
                 updated += merge_into(con, "current", "chunk", part.column_names, key)
-                merged = to_arrow(con.execute("SELECT * FROM current").to_arrow_table())
+                merged = to_arrow(con.sql("SELECT * FROM current").to_arrow_table())
             finally:
                 con.close()
             self._write_file(tx, folder, target, merged)

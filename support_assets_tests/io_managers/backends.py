@@ -1,0 +1,149 @@
+"""Backends the storage contract suite runs against, and helpers to materialize tiny assets.
+
+Each backend is a :class:`Backend`: the IO manager under test plus an independent reader that
+looks at the store directly (not through the IO manager), so tests assert what was stored.
+Adding a backend (BigQuery on an emulator, S3 on moto) is one entry in ``BACKENDS``.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+from dagster import (
+    AssetsDefinition,
+    ConfigurableIOManager,
+    DailyPartitionsDefinition,
+    asset,
+    materialize,
+)
+
+from support_assets.io_managers import DuckDBWarehouseIOManager, LakeIOManager
+
+PREFIX = "raw"
+DAILY = DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-01-10")
+
+
+@dataclass
+class Backend:
+    """An IO manager under test and a way to read its store directly."""
+
+    name: str
+    io_manager: ConfigurableIOManager
+    read_store: Callable[[str, str | None], pd.DataFrame | None]
+    #: The lake's default write mode is ``replace``; the warehouse's is ``append``.
+    default_mode: str
+
+    def read(self, table: str, partition: str | None = None) -> pd.DataFrame | None:
+        """Rows stored for ``raw/<table>`` (one partition, if given); ``None`` if absent."""
+        return self.read_store(table, partition)
+
+
+def _duckdb_backend(tmp_path: pathlib.Path) -> Backend:
+    path = tmp_path / "warehouse" / "test.duckdb"
+
+    def read(table: str, partition: str | None) -> pd.DataFrame | None:
+        if not path.exists():
+            return None
+        con = duckdb.connect(str(path))
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            exists = con.execute(
+                "SELECT count(*) FROM information_schema.tables "
+                "WHERE table_schema = ? AND table_name = ?",
+                [PREFIX, table],
+            ).fetchone()[0]
+            if not exists:
+                return None
+            sql = f'SELECT * FROM "{PREFIX}"."{table}"'
+            if partition is None:
+                return con.execute(sql).df()
+            return con.execute(sql + ' WHERE "date" = ?::DATE', [partition]).df()
+        finally:
+            con.close()
+
+    return Backend("duckdb", DuckDBWarehouseIOManager(path=str(path)), read, "append")
+
+
+def _lake_backend(tmp_path: pathlib.Path) -> Backend:
+    root = tmp_path / "lake"
+
+    def read(table: str, partition: str | None) -> pd.DataFrame | None:
+        folder = root / PREFIX / table
+        files = sorted(str(p) for p in folder.rglob("*.parquet") if not p.name.startswith("."))
+        if partition is not None:
+            files = [f for f in files if f"/date={partition}/" in f]
+        if not files:
+            return None
+        hive = any("/date=" in f for f in files)
+        dataset = ds.dataset(
+            files,
+            format="parquet",
+            partitioning=ds.partitioning(pa.schema([("date", pa.date32())]), flavor="hive")
+            if hive
+            else None,
+            partition_base_dir=str(folder) if hive else None,
+            schema=pa.unify_schemas(
+                [ds.dataset(f).schema for f in files], promote_options="permissive"
+            ).append(pa.field("date", pa.date32()))
+            if hive
+            else pa.unify_schemas([ds.dataset(f).schema for f in files]),
+        )
+        return dataset.to_table().to_pandas()
+
+    return Backend("lake", LakeIOManager(url=str(root)), read, "replace")
+
+
+#: One line per backend; BigQuery and S3 join here.
+BACKENDS: dict[str, Callable[[pathlib.Path], Backend]] = {
+    "duckdb": _duckdb_backend,
+    "lake": _lake_backend,
+}
+
+
+def table_asset(
+    value: Any,
+    *,
+    name: str = "things",
+    metadata: Mapping[str, Any] | None = None,
+    partitioned: bool = False,
+) -> AssetsDefinition:
+    """An asset ``raw/<name>`` returning ``value`` (or ``value(context)`` if callable)."""
+
+    @asset(
+        name=name,
+        key_prefix=[PREFIX],
+        metadata=dict(metadata or {}),
+        partitions_def=DAILY if partitioned else None,
+    )
+    def _asset(context) -> Any:  # noqa: ANN001 - Dagster injects the context
+        return value(context) if callable(value) else value
+
+    return _asset
+
+
+def write(
+    backend: Backend,
+    value: Any,
+    *,
+    name: str = "things",
+    partition: str | None = None,
+    extra_assets: Sequence[AssetsDefinition] = (),
+    **metadata: Any,
+) -> dict[str, Any]:
+    """Materialize ``raw/<name>`` with ``value`` and return its materialization metadata."""
+    definition = table_asset(value, name=name, metadata=metadata, partitioned=partition is not None)
+    result = materialize(
+        [definition, *extra_assets],
+        resources={"io_manager": backend.io_manager},
+        partition_key=partition,
+    )
+    assert result.success
+    (materialization,) = result.asset_materializations_for_node(definition.op.name)
+    return {key: getattr(v, "value", v) for key, v in materialization.metadata.items()}

@@ -1,0 +1,429 @@
+"""The storage contract (docs/io-managers.md), run against every backend.
+
+Each test materializes tiny assets in process with real Dagster and reads the store back
+directly, so it fails when the stored values are wrong, not only when a write raises.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+from dagster import AssetIn, TableSchema, asset, materialize
+
+from support_assets.io_managers import TableStream
+from support_assets_tests.io_managers.backends import PREFIX, Backend, table_asset, write
+
+
+def by_id(df: pd.DataFrame | None) -> pd.DataFrame:
+    assert df is not None, "nothing stored"
+    return df.sort_values("id").reset_index(drop=True)
+
+
+def column_values(df: pd.DataFrame, column: str) -> list:
+    return [None if pd.isna(v) else v for v in df[column]]
+
+
+def test_append_inserts_by_name_and_keeps_earlier_rows(backend: Backend) -> None:
+    first = write(backend, pd.DataFrame({"id": [1, 2], "name": ["a", "b"]}), write_mode="append")
+    # Columns in a different order must land by name, not by position.
+    second = write(backend, pd.DataFrame({"name": ["c"], "id": [3]}), write_mode="append")
+
+    stored = by_id(backend.read("things"))
+    assert stored["id"].tolist() == [1, 2, 3]
+    assert stored["name"].tolist() == ["a", "b", "c"]
+    assert (first["rows_written"], first["rows_inserted"], first["dagster/row_count"]) == (2, 2, 2)
+    assert (second["rows_written"], second["rows_inserted"], second["dagster/row_count"]) == (
+        1,
+        1,
+        3,
+    )
+    assert second["rows_updated"] == 0
+
+
+def test_replace_swaps_all_rows(backend: Backend) -> None:
+    write(backend, pd.DataFrame({"id": [1, 2, 3], "name": ["a", "b", "c"]}), write_mode="replace")
+    meta = write(backend, pd.DataFrame({"id": [7], "name": ["z"]}), write_mode="replace")
+
+    stored = by_id(backend.read("things"))
+    assert stored[["id", "name"]].to_dict("records") == [{"id": 7, "name": "z"}]
+    assert meta["dagster/row_count"] == 1
+    assert meta["rows_written"] == 1
+
+
+def test_default_write_mode(backend: Backend) -> None:
+    write(backend, pd.DataFrame({"id": [1]}))
+    meta = write(backend, pd.DataFrame({"id": [2]}))
+
+    assert meta["write_mode"] == backend.default_mode
+    expected = [1, 2] if backend.default_mode == "append" else [2]
+    assert by_id(backend.read("things"))["id"].tolist() == expected
+
+
+def test_merge_updates_existing_keys_and_inserts_new_ones(backend: Backend) -> None:
+    first = write(
+        backend,
+        pd.DataFrame({"id": [1, 2, 3], "status": ["open", "open", "open"], "n": [1, 1, 1]}),
+        write_mode="merge",
+        primary_key=["id"],
+    )
+    second = write(
+        backend,
+        pd.DataFrame({"id": [2, 3, 4], "status": ["closed", "pending", "open"], "n": [2, 2, 2]}),
+        write_mode="merge",
+        primary_key=["id"],
+    )
+
+    assert (first["rows_inserted"], first["rows_updated"]) == (3, 0)
+    assert (second["rows_written"], second["rows_inserted"], second["rows_updated"]) == (3, 1, 2)
+    assert second["dagster/row_count"] == 4
+    stored = by_id(backend.read("things"))
+    assert stored["id"].tolist() == [1, 2, 3, 4]
+    assert stored["status"].tolist() == ["open", "closed", "pending", "open"]
+    assert stored["n"].tolist() == [1, 2, 2, 2]
+
+
+def test_merge_on_composite_key(backend: Backend) -> None:
+    key = ["tenant", "id"]
+    write(
+        backend,
+        pd.DataFrame({"tenant": ["a", "b"], "id": [1, 1], "v": ["a1", "b1"]}),
+        write_mode="merge",
+        primary_key=key,
+    )
+    meta = write(
+        backend,
+        pd.DataFrame({"tenant": ["b", "c"], "id": [1, 1], "v": ["B1", "c1"]}),
+        write_mode="merge",
+        primary_key=key,
+    )
+
+    assert (meta["rows_inserted"], meta["rows_updated"]) == (1, 1)
+    stored = backend.read("things").sort_values("tenant")
+    assert stored["v"].tolist() == ["a1", "B1", "c1"]
+
+
+def test_merge_keeps_stored_values_of_columns_absent_from_the_chunk(backend: Backend) -> None:
+    write(
+        backend,
+        pd.DataFrame({"id": [1, 2], "name": ["ana", "bia"], "email": ["a@x.io", "b@x.io"]}),
+        write_mode="merge",
+        primary_key=["id"],
+    )
+    # A later batch lacks "email": merged rows keep it, new rows have it NULL.
+    write(
+        backend,
+        pd.DataFrame({"id": [2, 3], "name": ["Bia", "caio"]}),
+        write_mode="merge",
+        primary_key=["id"],
+    )
+
+    stored = by_id(backend.read("things"))
+    assert stored["name"].tolist() == ["ana", "Bia", "caio"]
+    assert column_values(stored, "email") == ["a@x.io", "b@x.io", None]
+
+
+def test_a_new_column_is_added_without_losing_rows(backend: Backend) -> None:
+    write(backend, pd.DataFrame({"id": [1, 2], "name": ["a", "b"]}), write_mode="append")
+    meta = write(
+        backend,
+        pd.DataFrame({"id": [3], "name": ["c"], "priority": [5]}),
+        write_mode="append",
+    )
+
+    stored = by_id(backend.read("things"))
+    assert stored["name"].tolist() == ["a", "b", "c"]
+    assert column_values(stored, "priority") == [None, None, 5]
+    columns = [c.name for c in meta["dagster/column_schema"].columns]
+    assert "priority" in columns and "name" in columns
+
+
+def test_a_column_missing_in_a_later_append_is_kept_as_null(backend: Backend) -> None:
+    write(backend, pd.DataFrame({"id": [1], "name": ["a"], "tag": ["x"]}), write_mode="append")
+    write(backend, pd.DataFrame({"id": [2], "name": ["b"]}), write_mode="append")
+
+    stored = by_id(backend.read("things"))
+    assert column_values(stored, "tag") == ["x", None]
+
+
+def test_duplicate_keys_within_a_chunk_keep_the_last_row(backend: Backend) -> None:
+    meta = write(
+        backend,
+        pd.DataFrame({"id": [1, 2, 1, 1], "v": ["first", "only", "second", "last"]}),
+        write_mode="merge",
+        primary_key=["id"],
+    )
+
+    stored = by_id(backend.read("things"))
+    assert stored["v"].tolist() == ["last", "only"]
+    assert (meta["rows_written"], meta["rows_inserted"], meta["rows_deduplicated"]) == (2, 2, 2)
+
+
+def test_timestamps_round_trip_as_the_same_instant_in_utc(backend: Backend) -> None:
+    local = pd.to_datetime(
+        ["2024-03-10 08:30:00", "2024-12-31 23:59:59.123456"], format="ISO8601"
+    ).tz_localize("America/Sao_Paulo")
+    write(backend, pd.DataFrame({"id": [1, 2], "at": local}), write_mode="replace")
+
+    stored = by_id(backend.read("things"))
+    assert str(stored["at"].dt.tz) == "UTC"
+    assert stored["at"].tolist() == [ts.tz_convert("UTC") for ts in local]
+    assert stored["at"][0] == pd.Timestamp("2024-03-10 11:30:00", tz="UTC")
+
+
+def test_text_keeps_accents_and_emoji_and_nulls_stay_null(backend: Backend) -> None:
+    frame = pd.DataFrame(
+        {
+            "id": [1, 2, 3],
+            "text": ["Atenção: não há solução 🙂", None, "São Paulo — 日本 🚀"],
+            "score": [1.5, None, 3.0],
+            "count": pd.array([1, None, 3], dtype="Int64"),
+            "solved": pd.array([True, None, False], dtype="boolean"),
+        }
+    )
+    write(backend, frame, write_mode="replace")
+
+    stored = by_id(backend.read("things"))
+    assert column_values(stored, "text") == [
+        "Atenção: não há solução 🙂",
+        None,
+        "São Paulo — 日本 🚀",
+    ]
+    assert column_values(stored, "score") == [1.5, None, 3.0]
+    assert column_values(stored, "count") == [1, None, 3]
+    assert column_values(stored, "solved") == [True, None, False]
+
+
+def test_nested_objects_are_stored_as_json_text(backend: Backend) -> None:
+    frame = pd.DataFrame(
+        {
+            "id": [1, 2, 3],
+            "payload": [{"tags": ["vip", "ação"], "n": 1}, None, [1, 2]],
+        }
+    )
+    write(backend, frame, write_mode="replace")
+
+    stored = by_id(backend.read("things"))
+    assert column_values(stored, "payload") == [
+        '{"tags": ["vip", "ação"], "n": 1}',
+        None,
+        "[1, 2]",
+    ]
+
+
+def test_audit_columns_record_the_load(backend: Backend) -> None:
+    before = pd.Timestamp.now(tz="UTC")
+    definition = table_asset(pd.DataFrame({"id": [1, 2]}), metadata={"write_mode": "replace"})
+    result = materialize([definition], resources={"io_manager": backend.io_manager})
+    after = pd.Timestamp.now(tz="UTC")
+
+    stored = backend.read("things")
+    assert set(stored["_run_id"]) == {result.run_id}
+    loaded_at = stored["_loaded_at"]
+    assert str(loaded_at.dt.tz) == "UTC"
+    assert loaded_at.nunique() == 1
+    assert before <= loaded_at.iloc[0] <= after
+
+
+def test_empty_output_writes_nothing(backend: Backend) -> None:
+    empty = pd.DataFrame({"id": pd.Series([], dtype="int64"), "name": pd.Series([], dtype=str)})
+    meta = write(backend, empty, write_mode="append")
+
+    assert (meta["rows_written"], meta["dagster/row_count"]) == (0, 0)
+    stored = backend.read("things")
+    assert stored is None or len(stored) == 0
+
+
+def test_empty_output_without_columns_is_accepted(backend: Backend) -> None:
+    write(backend, pd.DataFrame({"id": [1]}), write_mode="append")
+    meta = write(backend, pd.DataFrame(), write_mode="merge", primary_key=["id"])
+
+    assert meta["rows_written"] == 0
+    assert by_id(backend.read("things"))["id"].tolist() == [1]
+
+
+def test_replace_with_an_empty_output_empties_the_table(backend: Backend) -> None:
+    write(backend, pd.DataFrame({"id": [1, 2]}), write_mode="replace")
+    meta = write(backend, pd.DataFrame({"id": pd.Series([], dtype="int64")}), write_mode="replace")
+
+    assert meta["dagster/row_count"] == 0
+    stored = backend.read("things")
+    assert stored is None or len(stored) == 0
+
+
+def test_partition_replace_leaves_other_partitions(backend: Backend) -> None:
+    def day(date: str, ids: list[int], label: str) -> pd.DataFrame:
+        return pd.DataFrame(
+            {"id": ids, "date": [dt.date.fromisoformat(date)] * len(ids), "v": label}
+        )
+
+    spec = {"write_mode": "replace", "partition_column": "date"}
+    write(backend, day("2024-01-01", [1, 2], "old"), partition="2024-01-01", **spec)
+    write(backend, day("2024-01-02", [3, 4], "keep"), partition="2024-01-02", **spec)
+    meta = write(backend, day("2024-01-01", [5], "new"), partition="2024-01-01", **spec)
+
+    assert meta["dagster/row_count"] == 1
+    assert meta["partition"] == "2024-01-01"
+    assert by_id(backend.read("things", "2024-01-01"))[["id", "v"]].to_dict("records") == [
+        {"id": 5, "v": "new"}
+    ]
+    assert by_id(backend.read("things", "2024-01-02"))["v"].tolist() == ["keep", "keep"]
+    everything = by_id(backend.read("things"))
+    assert everything["id"].tolist() == [3, 4, 5]
+    assert [pd.Timestamp(d).date() for d in everything["date"]] == [
+        dt.date(2024, 1, 2),
+        dt.date(2024, 1, 2),
+        dt.date(2024, 1, 1),
+    ]
+
+
+def test_partition_rows_outside_the_partition_are_refused(backend: Backend) -> None:
+    frame = pd.DataFrame({"id": [1], "date": [dt.date(2024, 1, 5)]})
+    definition = table_asset(
+        frame, metadata={"write_mode": "replace", "partition_column": "date"}, partitioned=True
+    )
+    with pytest.raises(Exception, match="outside partition"):
+        materialize(
+            [definition], resources={"io_manager": backend.io_manager}, partition_key="2024-01-01"
+        )
+
+
+def test_partitioned_merge_updates_within_the_partition(backend: Backend) -> None:
+    spec = {"write_mode": "merge", "primary_key": ["id"], "partition_column": "date"}
+    day = dt.date(2024, 1, 3)
+    write(
+        backend,
+        pd.DataFrame({"id": [1, 2], "date": [day] * 2, "v": ["a", "b"]}),
+        partition="2024-01-03",
+        **spec,
+    )
+    meta = write(
+        backend,
+        pd.DataFrame({"id": [2, 3], "date": [day] * 2, "v": ["B", "c"]}),
+        partition="2024-01-03",
+        **spec,
+    )
+
+    assert (meta["rows_inserted"], meta["rows_updated"], meta["dagster/row_count"]) == (1, 1, 3)
+    assert by_id(backend.read("things", "2024-01-03"))["v"].tolist() == ["a", "B", "c"]
+
+
+def test_table_stream_writes_every_chunk_and_reports_its_metadata(backend: Backend) -> None:
+    def produce(context) -> TableStream:  # noqa: ANN001 - Dagster context
+        stream = TableStream([])
+
+        def frames():
+            for start in (0, 3, 6):
+                frame = pd.DataFrame({"id": range(start, start + 3), "v": f"chunk{start}"})
+                stream.metadata["high_water_mark"] = int(frame["id"].max())
+                yield frame
+
+        stream.frames = frames()
+        return stream
+
+    write(backend, pd.DataFrame({"id": [100]}), write_mode="replace")
+    meta = write(backend, produce, write_mode="replace", primary_key=["id"])
+
+    assert meta["high_water_mark"] == 8
+    assert (meta["rows_written"], meta["chunks"], meta["dagster/row_count"]) == (9, 3, 9)
+    # The first chunk replaced the old rows; the others were appended.
+    assert by_id(backend.read("things"))["id"].tolist() == list(range(9))
+    assert "| id |" in meta["preview"]
+
+
+def test_merge_stream_counts_updates_across_chunks(backend: Backend) -> None:
+    stream = TableStream(
+        [
+            pd.DataFrame({"id": [1, 2], "v": ["a", "b"]}),
+            pd.DataFrame({"id": [2, 3], "v": ["B", "c"]}),
+        ],
+        metadata={"cursor": dt.datetime(2024, 5, 1, 12, tzinfo=dt.UTC)},
+    )
+    meta = write(backend, stream, write_mode="merge", primary_key=["id"])
+
+    assert (meta["rows_written"], meta["rows_inserted"], meta["rows_updated"]) == (4, 3, 1)
+    assert meta["cursor"] == dt.datetime(2024, 5, 1, 12, tzinfo=dt.UTC).timestamp()
+    assert by_id(backend.read("things"))["v"].tolist() == ["a", "B", "c"]
+
+
+def test_arrow_table_output(backend: Backend) -> None:
+    table = pa.table({"id": [1, 2], "name": ["x", "y"]})
+    write(backend, table, write_mode="replace")
+
+    assert by_id(backend.read("things"))["name"].tolist() == ["x", "y"]
+
+
+def test_metadata_describes_the_write(backend: Backend) -> None:
+    meta = write(backend, pd.DataFrame({"id": [1, 2], "name": ["a|b", "c"]}), write_mode="replace")
+
+    schema = meta["dagster/column_schema"]
+    assert isinstance(schema, TableSchema)
+    assert [c.name for c in schema.columns if not c.name.startswith("_")][:2] == ["id", "name"]
+    assert {"_loaded_at", "_run_id"} <= {c.name for c in schema.columns}
+    preview = meta["preview"]
+    assert preview.splitlines()[0].startswith("| id | name |")
+    assert "a\\|b" in preview
+    if backend.name == "lake":
+        assert meta["files_written"] == 1
+        assert meta["dagster/uri"].startswith("file://")
+    else:
+        assert meta["dagster/table_name"].endswith(f"{PREFIX}.things")
+
+
+def test_a_downstream_asset_reads_what_was_written(backend: Backend) -> None:
+    local = pd.Timestamp("2024-06-01 09:00", tz="America/Sao_Paulo")
+    upstream = table_asset(
+        pd.DataFrame({"id": [1, 2], "at": [local, None], "name": ["Ana 🙂", None]}),
+        metadata={"write_mode": "replace"},
+    )
+    seen: dict[str, pd.DataFrame] = {}
+
+    @asset(ins={"things": AssetIn(key=[PREFIX, "things"])}, key_prefix=["staging"])
+    def downstream(things: pd.DataFrame) -> pd.DataFrame:
+        seen["things"] = things
+        return things[["id"]]
+
+    result = materialize([upstream, downstream], resources={"io_manager": backend.io_manager})
+
+    assert result.success
+    got = seen["things"].sort_values("id").reset_index(drop=True)
+    assert got["id"].tolist() == [1, 2]
+    assert got["at"][0] == local.tz_convert("UTC") and pd.isna(got["at"][1])
+    assert str(got["at"].dt.tz) == "UTC"
+    assert column_values(got, "name") == ["Ana 🙂", None]
+    assert set(got["_run_id"]) == {result.run_id}
+
+
+def test_a_downstream_partition_reads_only_its_partition(backend: Backend) -> None:
+    spec = {"write_mode": "replace", "partition_column": "date"}
+    for date, ids in (("2024-01-01", [1, 2]), ("2024-01-02", [3])):
+        write(
+            backend,
+            pd.DataFrame({"id": ids, "date": [dt.date.fromisoformat(date)] * len(ids)}),
+            partition=date,
+            **spec,
+        )
+    seen: dict[str, pd.DataFrame] = {}
+    upstream = table_asset(pd.DataFrame(), metadata=spec, partitioned=True)
+
+    @asset(
+        ins={"things": AssetIn(key=[PREFIX, "things"])},
+        partitions_def=upstream.partitions_def,
+        key_prefix=["staging"],
+        metadata={"partition_column": "date"},
+    )
+    def per_day(things: pd.DataFrame) -> pd.DataFrame:
+        seen["things"] = things
+        return things[["id", "date"]]
+
+    result = materialize(
+        [upstream.to_source_assets()[0], per_day],
+        resources={"io_manager": backend.io_manager},
+        partition_key="2024-01-02",
+        selection=[per_day.key],
+    )
+
+    assert result.success
+    assert seen["things"]["id"].tolist() == [3]
