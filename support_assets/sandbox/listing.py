@@ -207,10 +207,15 @@ class MergedCollection(ABC):
 
     #: Properties strictly decreasing in the base index (sortable, and filterable by bisect).
     monotone: frozenset[str] = frozenset({"updatedAt", "createdAt", "number"})
+    #: Properties on which every overlay entry sorts above every base record (no ranking).
+    overlay_newer: frozenset[str] = frozenset()
     tiebreak: str = "number"
 
     def __init__(self) -> None:
         self._scan_cache: OrderedDict[tuple[Any, ...], array] = OrderedDict()
+        self._plan_cache: OrderedDict[tuple[Any, ...], _Plan] = OrderedDict()
+        #: Bumped by subclasses whenever the overlay changes; invalidates cached plans.
+        self.version = 0
 
     @property
     @abstractmethod
@@ -290,27 +295,16 @@ class MergedCollection(ABC):
         limit: int,
     ) -> tuple[int, list[Any]]:
         """Total count and the items at [offset, offset + limit) of the listing."""
-        view = self._base_view(filters)
-        tb = self.tiebreak
-
-        def entry_key(entry: Any) -> tuple[Any, Any]:
-            return (self.overlay_value(sort_property, entry), self.overlay_value(tb, entry))
-
-        overlay = [
-            e
-            for e in self.overlay_entries()
-            if all(f.matches(self.overlay_value(f.property, e)) for f in filters)
-        ]
-        overlay.sort(key=entry_key, reverse=descending)
-        merged_positions = []
-        for rank, entry in enumerate(overlay):
-            key = entry_key(entry)
-            first_smaller = self._first_index(
-                lambda i, key=key: (self.base_value(sort_property, i), self.base_value(tb, i)) < key
-            )
-            below = view.count_below(first_smaller)
-            before = below if descending else view.total - below
-            merged_positions.append(rank + before)
+        key = (tuple(filters), sort_property, descending, self.version)
+        plan = self._plan_cache.get(key)
+        if plan is None:
+            plan = self._plan(filters, sort_property, descending)
+            self._plan_cache[key] = plan
+            while len(self._plan_cache) > 32:
+                self._plan_cache.popitem(last=False)
+        else:
+            self._plan_cache.move_to_end(key)
+        view, overlay, merged_positions = plan.view, plan.overlay, plan.merged_positions
         total = view.total + len(overlay)
         end = min(total, offset + limit)
         items: list[Any] = []
@@ -327,3 +321,42 @@ class MergedCollection(ABC):
                 walker = view.walk(view.kth(k), ascending=descending)
             items.append(next(walker))
         return total, items
+
+    def _plan(self, filters: Sequence[Filter], sort_property: str, descending: bool) -> _Plan:
+        """The filtered base view and the overlay entries with their merged positions."""
+        view = self._base_view(filters)
+        tb = self.tiebreak
+
+        def entry_key(entry: Any) -> tuple[Any, Any]:
+            return (self.overlay_value(sort_property, entry), self.overlay_value(tb, entry))
+
+        overlay = [
+            e
+            for e in self.overlay_entries()
+            if all(f.matches(self.overlay_value(f.property, e)) for f in filters)
+        ]
+        overlay.sort(key=entry_key, reverse=descending)
+        merged_positions = []
+        for rank, entry in enumerate(overlay):
+            if sort_property in self.overlay_newer:
+                before = 0 if descending else view.total
+            else:
+                key = entry_key(entry)
+                first_smaller = self._first_index(
+                    lambda i, key=key: (
+                        (self.base_value(sort_property, i), self.base_value(tb, i)) < key
+                    )
+                )
+                below = view.count_below(first_smaller)
+                before = below if descending else view.total - below
+            merged_positions.append(rank + before)
+        return _Plan(view, overlay, merged_positions)
+
+
+@dataclass
+class _Plan:
+    """A listing's cached layout: base view plus ranked overlay entries."""
+
+    view: _BaseView
+    overlay: list[Any]
+    merged_positions: list[int]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import copy
+import itertools
 import logging
 import math
 import random
@@ -147,6 +148,8 @@ class _Timeline:
 class _Collection(MergedCollection):
     """Listing adapter over one kind of record of the world."""
 
+    overlay_newer = frozenset({"updatedAt"})
+
     def __init__(self, size: int, timeline: _Timeline, status_of: Any) -> None:
         super().__init__()
         self._size = size
@@ -182,6 +185,7 @@ class _Collection(MergedCollection):
         if entry.index is not None and key not in self.entries:
             bisect.insort(self.overridden_indices, entry.index)
         self.entries[key] = entry
+        self.version += 1
 
 
 class OctadeskWorld:
@@ -455,7 +459,10 @@ class OctadeskWorld:
         if h % 3 != 0 or self.n_tickets == 0:
             return None
         i = min(self.n_tickets - 1, j * self.n_tickets // max(self.n_chats, 1) + (h >> 8) % 5)
-        for candidate in list(range(i, self.n_tickets))[:50] + list(range(i - 1, -1, -1))[:50]:
+        nearby = itertools.chain(
+            range(i, min(i + 50, self.n_tickets)), range(i - 1, max(i - 50, -1), -1)
+        )
+        for candidate in nearby:
             if candidate not in self.malformed:
                 number = self.n_tickets - candidate
                 return number if (h >> 4) % 2 == 0 else str(number)
@@ -506,7 +513,7 @@ class OctadeskWorld:
             "tags": tags,
             "customFields": custom,
         }
-        span = max(updated_ms - created_ms, 10)
+        span = updated_ms - created_ms
         events: list[dict[str, Any]] = [
             {
                 "type": "created",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import unicodedata
 import uuid
@@ -102,15 +103,25 @@ SATISFACTION_COMMENTS = (
 )  # fmt: skip
 
 
-def mix(*parts: int) -> int:
+def _step(x: int, part: int) -> int:
+    """One splitmix64 round absorbing `part` into the state `x`."""
+    x = (x ^ (part & MASK64)) * 0xBF58476D1CE4E5B9 & MASK64
+    x = (x + 0x9E3779B97F4A7C15) & MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & MASK64
+    return x ^ (x >> 31)
+
+
+@functools.lru_cache(maxsize=256)
+def _prefix(seed: int, stream: int) -> int:
+    return _step(_step(0x9E3779B97F4A7C15, seed), stream)
+
+
+def mix(seed: int, stream: int, *parts: int) -> int:
     """A 64-bit splitmix hash of integers: cheap, seeded, identical on every machine."""
-    x = 0x9E3779B97F4A7C15
+    x = _prefix(seed, stream)
     for part in parts:
-        x = (x ^ (part & MASK64)) * 0xBF58476D1CE4E5B9 & MASK64
-        x = (x + 0x9E3779B97F4A7C15) & MASK64
-        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
-        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & MASK64
-        x ^= x >> 31
+        x = _step(x, part)
     return x
 
 
