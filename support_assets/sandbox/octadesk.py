@@ -97,6 +97,11 @@ def parse_filter_value(prop: str, raw: str) -> Any:
     return raw.strip().casefold()
 
 
+def _event(kind: str, ms: int, payload: dict[str, Any]) -> dict[str, Any]:
+    """A chat event as `GET /chat/{id}/events` lists it."""
+    return {"type": kind, "createdAt": format_ms(ms), "data": payload}
+
+
 def _fraction(h: int) -> float:
     """A fraction in [0.05, 0.95) from a hash."""
     return 0.05 + (h % 9000) / 10_000
@@ -514,50 +519,36 @@ class OctadeskWorld:
             "customFields": custom,
         }
         span = updated_ms - created_ms
-        events: list[dict[str, Any]] = [
-            {
-                "type": "created",
-                "createdAt": format_ms(created_ms),
-                "data": {"channel": record["channel"], "withBot": with_bot},
-            }
+        events = [
+            _event("created", created_ms, {"channel": record["channel"], "withBot": with_bot})
         ]
         if agent is not None and with_bot:
             events.append(
-                {
-                    "type": "transferred",
-                    "createdAt": format_ms(created_ms + span // 4),
-                    "data": {
+                _event(
+                    "transferred",
+                    created_ms + span // 4,
+                    {
                         "from": {"type": "bot", "name": "Octabot 🤖"},
                         "to": {"type": "agent", **agent},
                     },
-                }
+                )
             )
         if link is not None:
-            events.append(
-                {
-                    "type": "ticket",
-                    "createdAt": format_ms(created_ms + span // 2),
-                    "data": {"ticketNumber": link},
-                }
-            )
+            events.append(_event("ticket", created_ms + span // 2, {"ticketNumber": link}))
         if closed:
             if rng.random() < 0.6:
                 events.append(
-                    {
-                        "type": "satisfaction",
-                        "createdAt": format_ms(updated_ms - 1),
-                        "data": {
+                    _event(
+                        "satisfaction",
+                        updated_ms - 1,
+                        {
                             "score": rng.randint(1, 5),
                             "comment": rng.choice(data.SATISFACTION_COMMENTS),
                         },
-                    }
+                    )
                 )
             events.append(
-                {
-                    "type": "closed",
-                    "createdAt": format_ms(updated_ms),
-                    "data": {"by": agent["name"] if agent else "Octabot 🤖"},
-                }
+                _event("closed", updated_ms, {"by": agent["name"] if agent else "Octabot 🤖"})
             )
         return record, events
 
@@ -621,24 +612,18 @@ class OctadeskWorld:
         if status in ("talking", "closed") and record["agent"] is None:
             record["agent"] = dict(rng.choice(self.agents))
             events.append(
-                {
-                    "type": "transferred",
-                    "createdAt": format_ms(now),
-                    "data": {
+                _event(
+                    "transferred",
+                    now,
+                    {
                         "from": {"type": "bot", "name": "Octabot 🤖"},
                         "to": {"type": "agent", **record["agent"]},
                     },
-                }
+                )
             )
         if status == "closed":
             record["unreadMessages"] = 0
-            events.append(
-                {
-                    "type": "closed",
-                    "createdAt": format_ms(now),
-                    "data": {"by": record["agent"]["name"]},
-                }
-            )
+            events.append(_event("closed", now, {"by": record["agent"]["name"]}))
         self.chats.put(
             chat_id,
             Entry(

@@ -181,6 +181,7 @@ class SandboxServer:
         self.requested_port = port
         self.app = build_app(self.config)
         self._socket: socket.socket | None = None
+        self._port: int | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -191,10 +192,10 @@ class SandboxServer:
 
     @property
     def port(self) -> int:
-        """The bound port (after `start()`)."""
-        if self._socket is None:
+        """The bound port (known once `start()` has bound the socket)."""
+        if self._port is None:
             raise RuntimeError("SandboxServer is not started")
-        return self._socket.getsockname()[1]
+        return self._port
 
     @property
     def url(self) -> str:
@@ -211,6 +212,7 @@ class SandboxServer:
         sock.listen(128)
         sock.set_inheritable(True)
         self._socket = sock
+        self._port = sock.getsockname()[1]
         config = uvicorn.Config(
             self.app,
             log_level="warning",
