@@ -309,7 +309,11 @@ def _series_to_arrow(series: pd.Series) -> pa.Array:
 
 
 def _normalise_array(name: str, array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """Give a column its stable storage type: UTC microsecond timestamps, no dictionary/null."""
+    """Give a column its stable storage type: UTC microsecond timestamps, plain strings.
+
+    A non-empty all-null column keeps the Arrow ``null`` type, so stores can wait for real
+    values before choosing the column's type.
+    """
     typ = array.type
     if pa.types.is_dictionary(typ):
         array = array.cast(typ.value_type)
@@ -319,7 +323,8 @@ def _normalise_array(name: str, array: pa.Array | pa.ChunkedArray) -> pa.Array |
             # Naive timestamps are taken as UTC: localise source-zone values in the asset.
             array = pc.assume_timezone(array.cast(pa.timestamp(typ.unit)), "UTC")
         return array.cast(UTC_TIMESTAMP, safe=False)
-    if pa.types.is_null(typ):
+    if pa.types.is_null(typ) and len(array) == 0:
+        # An empty column declares no type; text is the least surprising one to create.
         return array.cast(pa.string())
     if pa.types.is_large_string(typ) or pa.types.is_string_view(typ):
         return array.cast(pa.string())
@@ -503,7 +508,7 @@ class WriteTotals:
     rows_updated: int = 0
     rows_deduplicated: int = 0
     chunks: int = 0
-    preview: pa.Table | None = None
+    preview: str | None = None
 
 
 def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:

@@ -135,13 +135,17 @@ class DuckDBWarehouseIOManager(WarehouseIOManager):
         self, tx: duckdb.DuckDBPyConnection, target: Target, data: pa.Table, names: list[str]
     ) -> None:
         with self._registered(tx, data) as chunk:
-            described = tx.execute(f"DESCRIBE SELECT * FROM {chunk}").fetchall()
-            types = {row[0]: row[1] for row in described}
-            for name in names:
-                tx.execute(
-                    f"ALTER TABLE {_table(target)} ADD COLUMN IF NOT EXISTS "
-                    f"{quote_identifier(name)} {types[name]}"
-                )
+            add_columns(tx, _table(target), chunk, names)
+
+    def _widen_columns(
+        self,
+        tx: duckdb.DuckDBPyConnection,
+        target: Target,
+        data: pa.Table,
+        stored: dict[str, str],
+    ) -> None:
+        with self._registered(tx, data) as chunk:
+            widen_columns(tx, _table(target), chunk, stored)
 
     def _delete(self, tx: duckdb.DuckDBPyConnection, target: Target) -> None:
         where, params = _partition_filter(target)
@@ -164,8 +168,8 @@ class DuckDBWarehouseIOManager(WarehouseIOManager):
 
     def _count(self, tx: duckdb.DuckDBPyConnection, target: Target) -> int:
         where, params = _partition_filter(target)
-        row = tx.execute(f"SELECT count(*) FROM {_table(target)}{where}", params).fetchone()
-        return int(row[0]) if row else 0
+        rows = tx.execute(f"SELECT count(*) FROM {_table(target)}{where}", params).fetchall()
+        return int(rows[0][0])
 
     def _read(self, tx: duckdb.DuckDBPyConnection, target: Target) -> pa.Table:
         if self._describe(tx, target) is None:
@@ -188,10 +192,9 @@ def merge_into(
     Shared with the lake, which merges a partition in an in-memory DuckDB.
     """
     on = " AND ".join(f"t.{quote_identifier(k)} = s.{quote_identifier(k)}" for k in key)
-    updated_row = con.execute(
+    updated = con.execute(
         f"SELECT count(*) FROM {source} AS s WHERE EXISTS (SELECT 1 FROM {table} AS t WHERE {on})"
-    ).fetchone()
-    updated = int(updated_row[0]) if updated_row else 0
+    ).fetchall()[0][0]
     quoted = [quote_identifier(c) for c in columns]
     settable = [quote_identifier(c) for c in columns if c not in key]
     when_matched = (
@@ -203,4 +206,46 @@ def merge_into(
         f"WHEN NOT MATCHED THEN INSERT ({', '.join(quoted)}) "
         f"VALUES ({', '.join('s.' + c for c in quoted)})"
     )
-    return updated
+    return int(updated)
+
+
+def source_types(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, str]:
+    """DuckDB's type for each column of a registered source."""
+    return {row[0]: row[1] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+
+
+def add_columns(con: duckdb.DuckDBPyConnection, table: str, source: str, names: list[str]) -> None:
+    """Add ``names`` to ``table`` with the types DuckDB gives them in ``source``."""
+    types = source_types(con, source)
+    for name in names:
+        con.execute(
+            f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {quote_identifier(name)} {types[name]}"
+        )
+
+
+def supertype(con: duckdb.DuckDBPyConnection, stored: str, incoming: str) -> str:
+    """The type both ``stored`` and ``incoming`` values fit in, as DuckDB's UNION decides it."""
+    rows = con.execute(
+        f"SELECT typeof(c) FROM (SELECT NULL::{stored} AS c UNION ALL SELECT NULL::{incoming})"
+    ).fetchall()
+    return str(rows[0][0])
+
+
+def widen_columns(
+    con: duckdb.DuckDBPyConnection, table: str, source: str, stored: dict[str, str]
+) -> None:
+    """Alter columns of ``table`` whose type cannot hold ``source``'s values without loss.
+
+    Inserting 1.5 into a BIGINT column would round it silently; the column becomes DOUBLE
+    first. ``stored`` maps source column names to the table's types (types come from DuckDB
+    itself, never from data).
+    """
+    incoming = source_types(con, source)
+    for name, current in stored.items():
+        new = incoming.get(name)
+        if new is None or new == current or new == '"NULL"':
+            continue
+        wider = supertype(con, current, new)
+        if wider != current:
+            logger.info("widening column %s of %s from %s to %s", name, table, current, wider)
+            con.execute(f"ALTER TABLE {table} ALTER COLUMN {quote_identifier(name)} TYPE {wider}")

@@ -35,9 +35,8 @@ from support_assets.io_managers.base import (
     check_partition,
     to_arrow,
 )
-from support_assets.io_managers.duckdb import merge_into
+from support_assets.io_managers.duckdb import add_columns, merge_into, widen_columns
 from support_assets.io_managers.store import TableStoreIOManager, Target
-from support_assets.io_managers.warehouse import quote_identifier
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +63,35 @@ class LakeTransaction:
                 self.fs.delete_file(path)
             except FileNotFoundError:
                 continue
+
+
+def _promote(a: pa.DataType, b: pa.DataType) -> pa.DataType:
+    """The type both ``a`` and ``b`` values fit in, as the warehouse would widen a column."""
+    if a == b or pa.types.is_null(b):
+        return a
+    if pa.types.is_null(a):
+        return b
+    numeric = (pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal)
+    if any(p(a) for p in numeric) and any(p(b) for p in numeric):
+        if pa.types.is_integer(a) and pa.types.is_integer(b):
+            return (
+                pa.unify_schemas(
+                    [pa.schema([("x", a)]), pa.schema([("x", b)])], promote_options="permissive"
+                )
+                .field(0)
+                .type
+            )
+        return pa.float64()
+    try:
+        return (
+            pa.unify_schemas(
+                [pa.schema([("x", a)]), pa.schema([("x", b)])], promote_options="permissive"
+            )
+            .field(0)
+            .type
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.string()
 
 
 def _is_data_file(path: str) -> bool:
@@ -126,8 +154,17 @@ class LakeIOManager(TableStoreIOManager):
         return [f for folder in self._dirs(target).values() for f in self._files(tx.fs, folder)]
 
     def _schema(self, fs: pafs.FileSystem, files: list[str]) -> pa.Schema:
-        schemas = [pq.read_schema(f, filesystem=fs).remove_metadata() for f in files]
-        return pa.unify_schemas(schemas, promote_options="permissive")
+        """One schema for all files: new columns added, types promoted (int64 + double ->
+        double); a column whose types cannot be reconciled (number then text) is read as text.
+        """
+        fields: dict[str, pa.Field] = {}
+        for path in files:
+            for f in pq.read_schema(path, filesystem=fs).remove_metadata():
+                seen = fields.get(f.name)
+                fields[f.name] = (
+                    f if seen is None else pa.field(f.name, _promote(seen.type, f.type))
+                )
+        return pa.schema(list(fields.values()))
 
     def _dataset(self, fs: pafs.FileSystem, target: Target, files: list[str]) -> ds.Dataset:
         schema = self._schema(fs, files)
@@ -157,8 +194,9 @@ class LakeIOManager(TableStoreIOManager):
         tx.commit()
         target.stats["files_written"] = target.stats.get("files_written", 0) + len(tx.written)
 
-    def _ensure_columns(self, tx: LakeTransaction, target: Target, data: pa.Table) -> None:
+    def _ensure_columns(self, tx: LakeTransaction, target: Target, data: pa.Table) -> pa.Table:
         """Parquet files carry their own schema; reads unify the schemas of all files."""
+        return data
 
     def _create_table(self, tx: LakeTransaction, target: Target, data: pa.Table) -> None:
         """Nothing to create: a folder appears with its first file."""
@@ -231,21 +269,29 @@ class LakeIOManager(TableStoreIOManager):
             con = duckdb.connect()
             try:
                 con.execute("SET TimeZone = 'UTC'")
-                con.register("chunk", part)
                 if old_files:
                     old = ds.dataset(
                         old_files, schema=self._schema(tx.fs, old_files), filesystem=tx.fs
                     ).to_table()
                     con.register("stored", old)
                     con.execute("CREATE TABLE current AS SELECT * FROM stored")
-                    known = {r[0].lower() for r in con.execute("DESCRIBE current").fetchall()}
-                    described = con.execute("DESCRIBE SELECT * FROM chunk").fetchall()
-                    for name, typ, *_ in described:
-                        if name.lower() not in known:
-                            con.execute(
-                                f"ALTER TABLE current ADD COLUMN {quote_identifier(name)} {typ}"
-                            )
+                    described = con.execute("DESCRIBE current").fetchall()
+                    stored = {r[0].lower(): r[1] for r in described}
+                    untyped = [
+                        f.name
+                        for f in part.schema
+                        if pa.types.is_null(f.type) and f.name.lower() not in stored
+                    ]
+                    part = part.drop_columns(untyped)
+                    con.register("chunk", part)
+                    missing = [n for n in part.column_names if n.lower() not in stored]
+                    add_columns(con, "current", "chunk", missing)
+                    common = {
+                        n: stored[n.lower()] for n in part.column_names if n.lower() in stored
+                    }
+                    widen_columns(con, "current", "chunk", common)
                 else:
+                    con.register("chunk", part)
                     con.execute("CREATE TABLE current AS SELECT * FROM chunk WITH NO DATA")
                 updated += merge_into(con, "current", "chunk", part.column_names, key)
                 merged = to_arrow(con.sql("SELECT * FROM current").to_arrow_table())

@@ -82,6 +82,15 @@ class TableStoreIOManager(ConfigurableIOManager):
     def _add_columns(self, tx: Any, target: Target, data: pa.Table, names: list[str]) -> None:
         """Add the columns ``names`` of ``data`` (typed from the data) to the table."""
 
+    def _widen_columns(
+        self, tx: Any, target: Target, data: pa.Table, stored: dict[str, str]
+    ) -> None:
+        """Change stored column types that ``data``'s values do not fit into (e.g. BIGINT ->
+        DOUBLE when decimals arrive), so a write never silently rounds or truncates.
+
+        ``stored`` maps ``data``'s column names to their stored types. Default: nothing.
+        """
+
     @abstractmethod
     def _delete(self, tx: Any, target: Target) -> None:
         """Delete the table's rows, or only the partition's when ``target.partition`` is set."""
@@ -112,34 +121,48 @@ class TableStoreIOManager(ConfigurableIOManager):
     # ---- shared logic ---------------------------------------------------------------------
 
     def _target(self, context: OutputContext | InputContext, spec: WriteSpec) -> Target:
-        if isinstance(context, InputContext):
-            run_id = context.upstream_output.run_id if context.upstream_output else ""
-        else:
-            run_id = context.run_id
         return Target(
             ref=table_ref(context.asset_key),
             key_path=tuple(context.asset_key.path),
             partition=partition_from_context(context, spec),
-            run_id=run_id or "",
+            run_id=context.run_id if isinstance(context, OutputContext) else "",
         )
 
-    def _ensure_columns(self, tx: Any, target: Target, data: pa.Table) -> None:
+    def _ensure_columns(self, tx: Any, target: Target, data: pa.Table) -> pa.Table:
+        """Create the table or add the chunk's new columns, widening types that do not fit.
+
+        A column the table lacks and whose values are all null (Arrow type ``null``) is left out
+        rather than created with a guessed type; it is added once a chunk carries values.
+        Returns the chunk to write.
+        """
         stored = self._describe(tx, target)
+        known = {name.lower(): name for name in stored or {}}
+        untyped = [
+            f.name for f in data.schema if pa.types.is_null(f.type) and f.name.lower() not in known
+        ]
+        if untyped:
+            data = data.drop_columns(untyped)
         if stored is None:
             self._create_table(tx, target, data)
-            return
-        known = {name.lower() for name in stored}
+            return data
         missing = [n for n in data.column_names if n.lower() not in known]
         if missing:
             logger.info("%s: adding column(s) %s", target.ref, missing)
             self._add_columns(tx, target, data, missing)
+        common = {
+            f.name: stored[known[f.name.lower()]]
+            for f in data.schema
+            if f.name.lower() in known and not pa.types.is_null(f.type)
+        }
+        self._widen_columns(tx, target, data, common)
+        return data
 
     def _write_chunk(
         self, target: Target, data: pa.Table, mode: WriteMode, spec: WriteSpec
     ) -> tuple[int, int]:
         """Write one normalised chunk; return (inserted, updated)."""
         with self._transaction(target) as tx:
-            self._ensure_columns(tx, target, data)
+            data = self._ensure_columns(tx, target, data)
             if mode == "replace":
                 self._delete(tx, target)
                 if data.num_rows:
@@ -185,7 +208,7 @@ class TableStoreIOManager(ConfigurableIOManager):
             totals.rows_updated += updated
             totals.rows_deduplicated += dropped
             if totals.preview is None and data.num_rows:
-                totals.preview = data.slice(0, 5)
+                totals.preview = markdown_preview(data)
             context.log.debug(
                 f"{target.ref}: chunk {index} {mode}: {data.num_rows} rows "
                 f"({inserted} inserted, {updated} updated, {dropped} duplicates dropped)"
@@ -223,11 +246,7 @@ class TableStoreIOManager(ConfigurableIOManager):
             "chunks": totals.chunks,
             "dagster/row_count": row_count,
             "dagster/column_schema": schema_from_columns(stored or {}),
-            "preview": MetadataValue.md(
-                markdown_preview(totals.preview)
-                if totals.preview is not None
-                else "*(nothing written)*"
-            ),
+            "preview": MetadataValue.md(totals.preview or "*(nothing written)*"),
         }
         if target.partition is not None:
             metadata["partition"] = ", ".join(target.partition.keys)

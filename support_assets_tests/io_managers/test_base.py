@@ -111,7 +111,10 @@ def test_to_arrow_normalises_types() -> None:
     assert table.column("local").to_pylist() == [dt.datetime(2024, 1, 1, 13, tzinfo=dt.UTC)]
     assert table.column("naive").to_pylist() == [dt.datetime(2024, 1, 1, 10, tzinfo=dt.UTC)]
     assert table.column("nested").to_pylist() == ['[{"k": "ç"}]']
-    assert table.schema.field("nothing").type == pa.string()
+    assert table.schema.field("nothing").type == pa.null()
+    assert to_arrow(pd.DataFrame({"e": pd.Series([], dtype=object)})).schema.field("e").type == (
+        pa.string()
+    )
 
 
 def test_to_arrow_stringifies_mixed_objects_and_rejects_repeated_names() -> None:

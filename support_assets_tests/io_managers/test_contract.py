@@ -148,6 +148,39 @@ def test_a_column_missing_in_a_later_append_is_kept_as_null(backend: Backend) ->
     assert column_values(stored, "tag") == ["x", None]
 
 
+@pytest.mark.parametrize("mode", ["append", "merge"])
+def test_an_all_null_column_takes_its_type_from_the_first_values(
+    backend: Backend, mode: str
+) -> None:
+    write(backend, pd.DataFrame({"id": [1], "extra": [None]}), write_mode=mode, primary_key=["id"])
+    write(backend, pd.DataFrame({"id": [2], "extra": [5]}), write_mode=mode, primary_key=["id"])
+
+    stored = by_id(backend.read("things"))
+    assert column_values(stored, "extra") == [None, 5]
+
+
+def test_decimals_arriving_in_an_integer_column_are_not_rounded(backend: Backend) -> None:
+    write(backend, pd.DataFrame({"id": [1], "amount": [10]}), write_mode="append")
+    write(backend, pd.DataFrame({"id": [2], "amount": [1.5]}), write_mode="append")
+
+    assert by_id(backend.read("things"))["amount"].tolist() == [10.0, 1.5]
+
+
+def test_text_arriving_in_a_numeric_column_keeps_both(backend: Backend) -> None:
+    write(backend, pd.DataFrame({"id": [1], "code": [10]}), write_mode="append")
+    write(backend, pd.DataFrame({"id": [2], "code": ["A-7"]}), write_mode="append")
+
+    assert by_id(backend.read("things"))["code"].tolist() == ["10", "A-7"]
+
+
+def test_merge_widens_a_column_before_updating_it(backend: Backend) -> None:
+    spec = {"write_mode": "merge", "primary_key": ["id"]}
+    write(backend, pd.DataFrame({"id": [1, 2], "amount": [10, 20]}), **spec)
+    write(backend, pd.DataFrame({"id": [2, 3], "amount": [2.5, 3.5]}), **spec)
+
+    assert by_id(backend.read("things"))["amount"].tolist() == [10.0, 2.5, 3.5]
+
+
 def test_duplicate_keys_within_a_chunk_keep_the_last_row(backend: Backend) -> None:
     meta = write(
         backend,

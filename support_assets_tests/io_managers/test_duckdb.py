@@ -99,8 +99,12 @@ def test_types_are_utc_timestamps_dates_and_json_text(db_path: pathlib.Path) -> 
     assert types["_loaded_at"] == "TIMESTAMP WITH TIME ZONE"
     assert types["day"] == "DATE"
     assert types["payload"] == "VARCHAR"
-    assert types["empty"] == "VARCHAR"
     assert types["id"] == "BIGINT"
+    # An all-null column gets no guessed type: it appears with the first values.
+    assert "empty" not in types
+    later = pd.DataFrame({"id": [2], "empty": [dt.date(2024, 1, 2)]})
+    assert run(db_path, later, write_mode="append").success
+    assert column_types(db_path)["empty"] == "DATE"
 
 
 def test_awkward_identifiers_and_hostile_values_are_safe(db_path: pathlib.Path) -> None:
@@ -180,12 +184,15 @@ def test_the_lock_wait_is_bounded(db_path: pathlib.Path) -> None:
     assert not is_lock_error(duckdb.IOException("No such file or directory"))
 
 
-def test_a_failed_chunk_rolls_back(db_path: pathlib.Path) -> None:
+def test_a_failed_chunk_rolls_back(db_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert run(db_path, pd.DataFrame({"id": [1, 2]}), write_mode="replace").success
 
-    # The stored key is BIGINT; a key that cannot be cast fails inside the merge transaction.
-    bad = pd.DataFrame({"id": ["not-a-number"], "kind": ["y"]})
-    assert not run(db_path, bad, write_mode="merge", primary_key=["id"]).success
+    def failing_merge(*args: object, **kwargs: object) -> int:
+        raise RuntimeError("merge failed")
+
+    monkeypatch.setattr("support_assets.io_managers.duckdb.merge_into", failing_merge)
+    chunk = pd.DataFrame({"id": [2, 3], "kind": ["y", "z"]})
+    assert not run(db_path, chunk, write_mode="merge", primary_key=["id"]).success
 
     con = duckdb.connect(str(db_path))
     try:
