@@ -43,7 +43,7 @@ def _table(target: Target) -> str:
     return f"{quote_identifier(target.ref.schema)}.{quote_identifier(target.ref.name)}"
 
 
-def _partition_filter(target: Target, alias: str = "") -> tuple[str, list[Any]]:
+def _partition_filter(target: Target) -> tuple[str, list[Any]]:
     """``WHERE`` clause (and its parameters) restricting to the target's partition(s)."""
     partition = target.partition
     if partition is None:
@@ -52,10 +52,14 @@ def _partition_filter(target: Target, alias: str = "") -> tuple[str, list[Any]]:
         raise ValueError(
             f"{target.ref} is daily-partitioned but declares no partition_column metadata"
         )
-    prefix = f"{alias}." if alias else ""
-    placeholders = ", ".join("?" for _ in partition.dates)
-    clause = f" WHERE {prefix}{quote_identifier(partition.column)} IN ({placeholders})"
-    return clause, list(partition.dates)
+    column = quote_identifier(partition.column)
+    dates = list(partition.dates)
+    if len(dates) == 1:
+        return f" WHERE {column} = ?", dates
+    if (dates[-1] - dates[0]).days == len(dates) - 1:
+        # A contiguous range (a backfill, or every partition): two parameters, not thousands.
+        return f" WHERE {column} BETWEEN ? AND ?", [dates[0], dates[-1]]
+    return f" WHERE {column} IN ({', '.join('?' for _ in dates)})", dates
 
 
 class DuckDBWarehouseIOManager(WarehouseIOManager):

@@ -151,7 +151,13 @@ class LakeIOManager(TableStoreIOManager):
         )
 
     def _target_files(self, tx: LakeTransaction, target: Target) -> list[str]:
-        return [f for folder in self._dirs(target).values() for f in self._files(tx.fs, folder)]
+        dirs = self._dirs(target)
+        if len(dirs) == 1:
+            return self._files(tx.fs, next(iter(dirs.values())))
+        # Several partitions: one listing of the asset folder, not one per day.
+        wanted = {d + "/" for d in dirs.values()}
+        files = self._files(tx.fs, self._asset_dir(target))
+        return [f for f in files if posixpath.dirname(f) + "/" in wanted]
 
     def _schema(self, fs: pafs.FileSystem, files: list[str]) -> pa.Schema:
         """One schema for all files: new columns added, types promoted (int64 + double ->

@@ -213,11 +213,13 @@ class TableStoreIOManager(ConfigurableIOManager):
                 f"{target.ref}: chunk {index} {mode}: {data.num_rows} rows "
                 f"({inserted} inserted, {updated} updated, {dropped} duplicates dropped)"
             )
+        if spec.mode == "replace" and not replaced:
+            # Replace means the target equals the output, even when the stream yielded nothing.
+            with self._transaction(target) as tx:
+                if self._describe(tx, target) is not None:
+                    self._delete(tx, target)
         with self._transaction(target) as tx:
             stored = self._describe(tx, target)
-            if stored is not None and spec.mode == "replace" and not replaced:
-                # Replace means the target equals the output, even when the output is empty.
-                self._delete(tx, target)
             row_count = self._count(tx, target) if stored is not None else 0
         context.log.info(
             f"{target.ref}: {spec.mode} wrote {totals.rows_written} rows in {totals.chunks} "

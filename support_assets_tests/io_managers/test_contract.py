@@ -286,6 +286,15 @@ def test_replace_with_an_empty_output_empties_the_table(backend: Backend) -> Non
     assert stored is None or len(stored) == 0
 
 
+def test_replace_with_a_stream_of_no_chunks_empties_the_table(backend: Backend) -> None:
+    write(backend, pd.DataFrame({"id": [1, 2]}), write_mode="replace")
+    meta = write(backend, TableStream(iter(())), write_mode="replace")
+
+    assert (meta["rows_written"], meta["chunks"], meta["dagster/row_count"]) == (0, 0, 0)
+    stored = backend.read("things")
+    assert stored is None or len(stored) == 0
+
+
 def test_partition_replace_leaves_other_partitions(backend: Backend) -> None:
     def day(date: str, ids: list[int], label: str) -> pd.DataFrame:
         return pd.DataFrame(
@@ -427,6 +436,35 @@ def test_a_downstream_asset_reads_what_was_written(backend: Backend) -> None:
     assert str(got["at"].dt.tz) == "UTC"
     assert column_values(got, "name") == ["Ana 🙂", None]
     assert set(got["_run_id"]) == {result.run_id}
+
+
+def test_an_unpartitioned_downstream_reads_every_partition(backend: Backend) -> None:
+    spec = {"write_mode": "replace", "partition_column": "date"}
+    for date, ids in (("2024-01-01", [1, 2]), ("2024-01-03", [3])):
+        frame = pd.DataFrame({"id": ids, "date": [dt.date.fromisoformat(date)] * len(ids)})
+        write(backend, frame, partition=date, **spec)
+    upstream = table_asset(pd.DataFrame(), metadata=spec, partitioned=True)
+    seen: dict[str, pd.DataFrame] = {}
+
+    @asset(ins={"things": AssetIn(key=[PREFIX, "things"])}, key_prefix=["marts"])
+    def summary(things: pd.DataFrame) -> pd.DataFrame:
+        seen["things"] = things
+        return things.groupby("date", as_index=False).size()
+
+    result = materialize(
+        [upstream.to_source_assets()[0], summary],
+        resources={"io_manager": backend.io_manager},
+        selection=[summary.key],
+    )
+
+    assert result.success
+    got = seen["things"].sort_values("id")
+    assert got["id"].tolist() == [1, 2, 3]
+    assert [pd.Timestamp(d).date().isoformat() for d in got["date"]] == [
+        "2024-01-01",
+        "2024-01-01",
+        "2024-01-03",
+    ]
 
 
 def test_a_downstream_partition_reads_only_its_partition(backend: Backend) -> None:
