@@ -72,26 +72,16 @@ def _promote(a: pa.DataType, b: pa.DataType) -> pa.DataType:
     if pa.types.is_null(a):
         return b
     numeric = (pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal)
-    if any(p(a) for p in numeric) and any(p(b) for p in numeric):
-        if pa.types.is_integer(a) and pa.types.is_integer(b):
-            return (
-                pa.unify_schemas(
-                    [pa.schema([("x", a)]), pa.schema([("x", b)])], promote_options="permissive"
-                )
-                .field(0)
-                .type
-            )
+    both_numeric = any(p(a) for p in numeric) and any(p(b) for p in numeric)
+    if both_numeric and not (pa.types.is_integer(a) and pa.types.is_integer(b)):
         return pa.float64()
     try:
-        return (
-            pa.unify_schemas(
-                [pa.schema([("x", a)]), pa.schema([("x", b)])], promote_options="permissive"
-            )
-            .field(0)
-            .type
+        unified = pa.unify_schemas(
+            [pa.schema([("x", a)]), pa.schema([("x", b)])], promote_options="permissive"
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return pa.string()
+    return unified.field(0).type
 
 
 def _is_data_file(path: str) -> bool:
@@ -117,11 +107,17 @@ class LakeIOManager(TableStoreIOManager):
 
     # ---- filesystem -----------------------------------------------------------------------
 
-    def filesystem(self) -> tuple[pafs.FileSystem, str]:
-        """The filesystem and the root path in it. Override to build an S3 filesystem."""
+    def filesystem(self) -> pafs.FileSystem:
+        """The filesystem the lake lives in. An S3 backend overrides this (endpoint, keys)."""
         if "://" in self.url:
-            return pafs.FileSystem.from_uri(self.url)
-        return pafs.LocalFileSystem(), Path(self.url).expanduser().resolve().as_posix()
+            return pafs.FileSystem.from_uri(self.url)[0]
+        return pafs.LocalFileSystem()
+
+    def root(self) -> str:
+        """The lake's root as a path inside :meth:`filesystem` (``bucket/prefix`` on S3)."""
+        if "://" in self.url:
+            return self.url.split("://", 1)[1].rstrip("/")
+        return Path(self.url).expanduser().resolve().as_posix()
 
     def uri(self, path: str) -> str:
         """A URI a person can open for ``path`` (a path inside the filesystem)."""
@@ -131,8 +127,7 @@ class LakeIOManager(TableStoreIOManager):
         return Path(path).as_uri()
 
     def _asset_dir(self, target: Target) -> str:
-        _, root = self.filesystem()
-        return posixpath.join(root.rstrip("/"), *target.key_path)
+        return posixpath.join(self.root(), *target.key_path)
 
     def _dirs(self, target: Target) -> dict[dt.date | None, str]:
         base = self._asset_dir(target)
@@ -190,8 +185,7 @@ class LakeIOManager(TableStoreIOManager):
 
     @contextmanager
     def _transaction(self, target: Target) -> Iterator[LakeTransaction]:
-        fs, _ = self.filesystem()
-        tx = LakeTransaction(fs)
+        tx = LakeTransaction(self.filesystem())
         try:
             yield tx
         except BaseException:

@@ -7,6 +7,7 @@ import pathlib
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 from dagster import AssetIn, asset, materialize
@@ -161,3 +162,35 @@ def test_several_partitions_in_one_run_are_split_by_the_partition_column(
         "raw/things/date=2024-01-02/part-r1-0.parquet",
     ]
     assert pq.read_table(tmp_path / files(tmp_path)[1]).column("id").to_pylist() == [2, 3]
+
+
+def test_a_file_url_and_another_filesystem_work_the_same(tmp_path: pathlib.Path) -> None:
+    run(tmp_path, pd.DataFrame({"id": [1]}))  # plain folder
+    url_root = tmp_path / "by_url"
+    manager = LakeIOManager(url=url_root.as_uri())
+    assert materialize(
+        [table_asset(pd.DataFrame({"id": [2]}))], resources={"io_manager": manager}
+    ).success
+    assert [p.endswith(".parquet") for p in files(url_root)] == [True]
+
+    class SubTreeLake(LakeIOManager):
+        """What an S3 backend changes: the filesystem (and the root inside it)."""
+
+        def filesystem(self) -> pafs.FileSystem:
+            return pafs.SubTreeFileSystem(str(tmp_path / "bucket"), pafs.LocalFileSystem())
+
+        def root(self) -> str:
+            return "lake"
+
+    result = materialize(
+        [
+            table_asset(
+                pd.DataFrame({"id": [3]}), metadata={"write_mode": "merge", "primary_key": ["id"]}
+            )
+        ],
+        resources={"io_manager": SubTreeLake(url="subtree://lake")},
+    )
+    assert result.success
+    (materialization,) = result.asset_materializations_for_node("raw__things")
+    assert materialization.metadata["dagster/uri"].value == "subtree://lake/raw/things"
+    assert files(tmp_path / "bucket") == [f"lake/raw/things/part-{result.run_id}-0.parquet"]
