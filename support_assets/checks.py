@@ -1,6 +1,7 @@
-"""Asset checks beside the assets they guard: keys unique and present, links that resolve."""
+"""Asset checks beside the assets they guard: keys unique and present, links that resolve.
 
-from __future__ import annotations
+A check function's one parameter that is not in ``additional_ins`` receives the checked asset.
+"""
 
 from collections.abc import Sequence
 
@@ -52,7 +53,6 @@ def unique_key_check(asset_key: AssetKey, key: Sequence[str]) -> AssetChecksDefi
         asset=asset_key,
         name=f"{asset_key.path[-1]}_key_unique_and_present",
         description=f"{', '.join(key)} is never null and unique.",
-        additional_ins={"table": AssetIn(asset_key)},
     )
     def _check(table: pd.DataFrame) -> AssetCheckResult:
         return key_check_result(table, key)
@@ -63,10 +63,7 @@ def unique_key_check(asset_key: AssetKey, key: Sequence[str]) -> AssetChecksDefi
 @asset_check(
     asset=STAGING_CHATS,
     description="Every ticket a chat points at exists in staging/octadesk_tickets.",
-    additional_ins={
-        "chats": AssetIn(STAGING_CHATS),
-        "tickets": AssetIn(STAGING_TICKETS),
-    },
+    additional_ins={"tickets": AssetIn(STAGING_TICKETS)},
 )
 def octadesk_chat_ticket_links_resolve(
     chats: pd.DataFrame, tickets: pd.DataFrame

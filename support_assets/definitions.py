@@ -42,6 +42,7 @@ def build_resources(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
             agent_email=env_or("OCTADESK_AGENT_EMAIL", "sandbox@support-assets.local", env),
             rate_limit_per_second=float(local_value("OCTADESK_RATE_LIMIT_PER_SECOND", "20", env)),
             max_concurrency=int(local_value("OCTADESK_MAX_CONCURRENCY", "4", env)),
+            timeout_seconds=float(local_value("OCTADESK_TIMEOUT_SECONDS", "30", env)),
         ),
         "warehouse_io_manager": DuckDBWarehouseIOManager(
             path=local_value("SUPPORT_DUCKDB_PATH", f"{data}/warehouse.duckdb", env)

@@ -1,7 +1,5 @@
 """Schedules run the daily reconciliations: a full re-read that catches what increments missed."""
 
-from __future__ import annotations
-
 from dagster import RunRequest, ScheduleEvaluationContext, schedule
 
 from support_assets.jobs import octadesk_job

@@ -1,7 +1,5 @@
 """Sensors decide when: they ask the sources whether anything changed and request runs."""
 
-from __future__ import annotations
-
 import json
 
 from dagster import (

@@ -64,6 +64,11 @@ SETTINGS: tuple[Setting, ...] = (
         "Requests a second the Octadesk client allows itself.",
     ),
     Setting(
+        "OCTADESK_TIMEOUT_SECONDS",
+        "30",
+        "Seconds before an Octadesk request times out (and is retried).",
+    ),
+    Setting(
         "OCTADESK_MAX_CONCURRENCY",
         "4",
         "Octadesk pages fetched in parallel (within the rate limit).",

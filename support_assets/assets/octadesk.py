@@ -4,8 +4,6 @@ Raw tables keep the full source record as JSON beside a few typed key columns, s
 ever lost; staging tables flatten them into the platform's vocabulary.
 """
 
-from __future__ import annotations
-
 import json
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor

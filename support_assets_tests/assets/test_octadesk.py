@@ -1,0 +1,290 @@
+"""Octadesk end to end: the real assets, against the sandbox over HTTP, into a real DuckDB file."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+import duckdb
+import httpx
+import pandas as pd
+import pytest
+from dagster import (
+    DagsterInstance,
+    ExecuteInProcessResult,
+    SensorResult,
+    SkipReason,
+    build_sensor_context,
+)
+
+from support_assets.assets.common import last_high_water_mark
+from support_assets.assets.octadesk import RAW_TICKETS
+from support_assets.definitions import build_definitions
+from support_assets.sandbox.octadesk import SANDBOX_OCTADESK_API_KEY
+from support_assets.sandbox.server import SandboxConfig
+from support_assets.sensors import octadesk_changes_sensor
+
+LOOKBACK_MINUTES = 10
+
+
+@pytest.fixture
+def sandbox_config() -> SandboxConfig:
+    """Every test here also meets a few malformed tickets, as production would."""
+    return SandboxConfig(seed=11, octadesk_tickets=240, octadesk_chats=120, octadesk_malformed=3)
+
+
+def run_octadesk(
+    instance: DagsterInstance, full_refresh: bool = False, raise_on_error: bool = True
+) -> ExecuteInProcessResult:
+    config = {"full_refresh": full_refresh, "lookback_minutes": LOOKBACK_MINUTES}
+    job = build_definitions().resolve_job_def("octadesk_job")
+    return job.execute_in_process(
+        instance=instance,
+        raise_on_error=raise_on_error,
+        run_config={
+            "ops": {
+                "octadesk_raw_tickets": {"config": config},
+                "octadesk_raw_chats": {"config": config},
+            }
+        },
+    )
+
+
+def truth(admin: httpx.Client) -> dict[str, Any]:
+    return admin.get("/octadesk/truth").raise_for_status().json()
+
+
+def table(env: dict[str, str], name: str) -> pd.DataFrame:
+    with duckdb.connect(env["SUPPORT_DUCKDB_PATH"], read_only=True) as con:
+        return con.execute(f"select * from {name}").df()
+
+
+def materialization_metadata(result: ExecuteInProcessResult, key) -> dict[str, Any]:
+    [materialization] = [
+        e.event_specific_data.materialization
+        for e in result.get_asset_materialization_events()
+        if e.event_specific_data.materialization.asset_key == key
+    ]
+    return {k: v.value for k, v in materialization.metadata.items()}
+
+
+def assert_matches_truth(env: dict[str, str], world: dict[str, Any]) -> None:
+    """Raw and staging tables hold exactly the sandbox's valid records, current versions."""
+    tickets = {t["id"]: t for t in world["tickets"]}
+    chats = {c["id"]: c for c in world["chats"]}
+
+    raw = table(env, "raw.octadesk_tickets")
+    assert len(raw) == raw["id"].nunique() == len(tickets)
+    assert set(raw["id"]) == set(tickets)
+    assert dict(zip(raw["id"], raw["status"], strict=True)) == {
+        i: t["status"]["name"] for i, t in tickets.items()
+    }
+    for row in raw.itertuples():
+        assert json.loads(row.record) == tickets[row.id]
+
+    staging = table(env, "staging.octadesk_tickets").set_index("ticket_id")
+    assert set(staging.index) == set(tickets)
+    for ticket_id, ticket in tickets.items():
+        row = staging.loc[ticket_id]
+        assert row["ticket_number"] == ticket["number"]
+        assert row["status"] == ticket["status"]["name"]
+        assert row["updated_at"] == pd.Timestamp(ticket["updatedAt"])
+        for custom in ticket["customField"]:
+            column = "cf_" + custom["key"]
+            assert column in staging.columns, column
+            assert row[column] == (None if custom["value"] is None else str(custom["value"]))
+
+    raw_chats = table(env, "raw.octadesk_chats")
+    assert len(raw_chats) == raw_chats["id"].nunique() == len(chats)
+    assert dict(zip(raw_chats["id"], raw_chats["status"], strict=True)) == {
+        i: c["status"] for i, c in chats.items()
+    }
+    staging_chats = table(env, "staging.octadesk_chats").set_index("chat_id")
+    assert set(staging_chats.index) == set(chats)
+    for chat_id, events in world["chat_events"].items():
+        if chat_id not in chats:
+            continue
+        linked = [e["data"]["ticketNumber"] for e in events if e["type"] == "ticket"]
+        expected = int(linked[0]) if linked else None
+        got = staging_chats.loc[chat_id, "ticket_number"]
+        assert (None if pd.isna(got) else int(got)) == expected, chat_id
+
+
+def test_full_materialization_equals_ground_truth(
+    platform_env: dict[str, str], instance: DagsterInstance, admin: httpx.Client
+) -> None:
+    result = run_octadesk(instance)
+    assert result.success
+    assert_matches_truth(platform_env, truth(admin))
+    checks = result.get_asset_check_evaluations()
+    assert len(checks) == 5
+    assert all(c.passed for c in checks), [
+        (c.check_name, c.metadata) for c in checks if not c.passed
+    ]
+    meta = materialization_metadata(result, RAW_TICKETS)
+    assert meta["rows_inserted"] == len(truth(admin)["tickets"])
+    assert meta["fetched_since"] == "everything"
+    assert (
+        meta["high_water_mark"]
+        == max(
+            datetime.fromisoformat(t["updatedAt"].replace("Z", "+00:00"))
+            for t in truth(admin)["tickets"]
+        ).isoformat()
+    )
+
+
+def test_second_run_without_changes_writes_nothing_new(
+    platform_env: dict[str, str], instance: DagsterInstance, admin: httpx.Client
+) -> None:
+    assert run_octadesk(instance).success
+    before = table(platform_env, "raw.octadesk_tickets")
+    hwm = last_high_water_mark(instance, RAW_TICKETS)
+
+    second = run_octadesk(instance)
+    assert second.success
+    meta = materialization_metadata(second, RAW_TICKETS)
+    assert meta["rows_inserted"] == 0
+    world = truth(admin)
+    in_lookback = sum(
+        datetime.fromisoformat(t["updatedAt"].replace("Z", "+00:00"))
+        >= hwm - timedelta(minutes=LOOKBACK_MINUTES)
+        for t in world["tickets"]
+    )
+    assert meta["records_fetched"] <= in_lookback
+    after = table(platform_env, "raw.octadesk_tickets")
+    assert len(after) == len(before) == after["id"].nunique()
+    assert last_high_water_mark(instance, RAW_TICKETS) == hwm
+    assert_matches_truth(platform_env, world)
+
+
+def test_sensor_requests_a_run_only_after_changes_and_the_run_fetches_only_them(
+    platform_env: dict[str, str], instance: DagsterInstance, admin: httpx.Client
+) -> None:
+    defs = build_definitions()
+    octadesk = defs.resources["octadesk"]
+
+    def tick() -> SensorResult | SkipReason:
+        with build_sensor_context(instance=instance, resources={"octadesk": octadesk}) as ctx:
+            return octadesk_changes_sensor(ctx)
+
+    first = tick()  # nothing loaded yet: everything counts as changed
+    assert isinstance(first, SensorResult) and len(first.run_requests) == 1
+    assert run_octadesk(instance).success
+    quiet = tick()
+    assert isinstance(quiet, SensorResult) and not quiet.run_requests
+    assert "nothing changed" in quiet.skip_reason.skip_message
+
+    k, m = 7, 4
+    change = admin.post("/octadesk/advance", json={"update": k, "create": m}).json()
+    assert len(change["updated"]) == k and len(change["created"]) == m
+    hwm = last_high_water_mark(instance, RAW_TICKETS)
+    world = truth(admin)
+    lookback_window = sum(
+        hwm - timedelta(minutes=LOOKBACK_MINUTES)
+        <= datetime.fromisoformat(t["updatedAt"].replace("Z", "+00:00"))
+        <= hwm
+        for t in world["tickets"]
+    )
+
+    requested = tick()
+    assert isinstance(requested, SensorResult) and len(requested.run_requests) == 1
+    assert json.loads(requested.run_requests[0].tags["support_assets/changed"])["tickets"] == k + m
+
+    admin.delete("/stats")
+    result = run_octadesk(instance)
+    assert result.success
+    meta = materialization_metadata(result, RAW_TICKETS)
+    assert k + m <= meta["records_fetched"] <= k + m + lookback_window
+    assert meta["rows_inserted"] == m
+    stats = admin.get("/stats").json()
+    assert stats["records_served"]["tickets"] <= k + m + lookback_window
+    assert_matches_truth(platform_env, world)
+    assert isinstance(tick(), SensorResult) and not tick().run_requests
+
+
+def test_faults_are_retried_and_the_result_still_equals_ground_truth(
+    platform_env: dict[str, str],
+    instance: DagsterInstance,
+    admin: httpx.Client,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OCTADESK_TIMEOUT_SECONDS", "1")
+    admin.put(
+        "/faults",
+        json={
+            "rate_limit_every": 9,
+            "retry_after": "1",
+            "error_every": 7,
+            "slow_every": 23,
+            "slow_seconds": 2.5,
+            "duplicate_across_pages": True,
+            "mutate_during_pagination": True,
+            "max_faults": 14,
+        },
+    ).raise_for_status()
+    result = run_octadesk(instance)
+    assert result.success
+    stats = admin.get("/stats").json()["faults_injected"]
+    assert stats.get("429", 0) >= 1 and stats.get("500", 0) >= 1 and stats.get("slow", 0) >= 1
+    admin.delete("/faults")
+    assert_matches_truth(platform_env, truth(admin))
+    messages = [e.message for e in instance.all_logs(result.run_id)]
+    assert any("HTTP 429" in m and "retry" in m for m in messages)
+    assert any("HTTP 500" in m and "retry" in m for m in messages)
+    assert any("timed out" in m and "retry" in m for m in messages)
+
+
+def test_malformed_records_are_quarantined_once_with_reason_and_payload(
+    platform_env: dict[str, str], instance: DagsterInstance, admin: httpx.Client
+) -> None:
+    assert run_octadesk(instance).success
+    assert run_octadesk(instance, full_refresh=True).success
+    quarantine = table(platform_env, "raw.octadesk_tickets_quarantine")
+    malformed = truth(admin)["malformed_tickets"]
+    assert len(malformed) == 3
+    assert len(quarantine) == 3
+    assert {json.dumps(json.loads(p), sort_keys=True) for p in quarantine["payload"]} == {
+        json.dumps(r, sort_keys=True) for r in malformed
+    }
+    assert all(quarantine["reason"].str.len() > 5)
+    assert_matches_truth(platform_env, truth(admin))
+
+
+def test_api_keys_never_appear_in_logs_metadata_or_errors(
+    platform_env: dict[str, str],
+    instance: DagsterInstance,
+    admin: httpx.Client,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """A run with the right key and a failing run with a wrong one: neither key is ever shown."""
+    from dagster._serdes import serialize_value
+
+    ok = run_octadesk(instance)
+    hwm = last_high_water_mark(instance, RAW_TICKETS)
+    admin.post("/octadesk/advance", json={"update": 3}).raise_for_status()
+    wrong_key = "wrong-key-Zx81-never-print-me-0042"
+    monkeypatch.setenv("OCTADESK_API_KEY", wrong_key)
+    failed = run_octadesk(instance, raise_on_error=False)
+    assert ok.success and not failed.success
+
+    texts = []
+    for run in (ok, failed):
+        texts += [serialize_value(e) for e in instance.all_logs(run.run_id)]
+        dagster_run = instance.get_run_by_id(run.run_id)
+        texts.append(serialize_value(dagster_run))
+        plan = instance.get_execution_plan_snapshot(dagster_run.execution_plan_snapshot_id)
+        texts.append(serialize_value(plan))
+        texts.append(serialize_value(instance.get_job_snapshot(dagster_run.job_snapshot_id)))
+    failures = [e for e in failed.all_events if e.is_step_failure]
+    assert failures
+    texts += [str(e.event_specific_data.error) for e in failures]
+    captured = capfd.readouterr()
+    texts += [captured.out, captured.err]
+    blob = "\n".join(texts)
+    assert "HTTP 401" in blob  # the failure is there, and readable
+    assert "OCTADESK_API_KEY" in blob  # the setting is referenced by name...
+    assert SANDBOX_OCTADESK_API_KEY not in blob  # ...never by value
+    assert wrong_key not in blob
+    assert last_high_water_mark(instance, RAW_TICKETS) == hwm  # a failed run moves no cursor

@@ -1,0 +1,58 @@
+"""Fixtures shared by the suite: a sandbox over real HTTP, a private Dagster instance, and the
+environment that points the platform at both."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from dagster import DagsterInstance, instance_for_test
+
+from support_assets.sandbox.octadesk import SANDBOX_OCTADESK_API_KEY
+from support_assets.sandbox.server import SandboxConfig, SandboxServer
+
+
+@pytest.fixture
+def sandbox_config() -> SandboxConfig:
+    return SandboxConfig(seed=11, octadesk_tickets=240, octadesk_chats=120)
+
+
+@pytest.fixture
+def sandbox(sandbox_config: SandboxConfig) -> Iterator[SandboxServer]:
+    with SandboxServer(sandbox_config) as server:
+        yield server
+
+
+@pytest.fixture
+def admin(sandbox: SandboxServer) -> Iterator[httpx.Client]:
+    """A client for the sandbox's admin API."""
+    with httpx.Client(base_url=f"{sandbox.url}/_admin", timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def instance() -> Iterator[DagsterInstance]:
+    with instance_for_test() as dagster_instance:
+        yield dagster_instance
+
+
+@pytest.fixture
+def platform_env(
+    sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """Settings that point every resource at the sandbox and every store at ``tmp_path``."""
+    env = {
+        "SUPPORT_DATA_DIR": str(tmp_path / "data"),
+        "SUPPORT_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
+        "SUPPORT_LAKE_URL": str(tmp_path / "lake"),
+        "OCTADESK_BASE_URL": f"{sandbox.url}/octadesk",
+        "OCTADESK_API_KEY": SANDBOX_OCTADESK_API_KEY,
+        "OCTADESK_AGENT_EMAIL": "analista@empresa.com.br",
+        "OCTADESK_TIMEOUT_SECONDS": "5",
+        "OCTADESK_RATE_LIMIT_PER_SECOND": "500",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
