@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -119,15 +120,15 @@ class WriteSpec:
             asset = context.asset_key.to_user_string() if context.has_asset_key else "output"
             raise ValueError(f"{asset}: invalid storage metadata: {exc}") from exc
 
-    @property
-    def merge_key(self) -> tuple[str, ...]:
-        """Key a merge matches on: the primary key plus the partition column, if any.
+    def merge_key(self, partitioned: bool) -> tuple[str, ...]:
+        """Key a merge matches on: the primary key, plus the partition column when partitioned.
 
         A merge into a daily partition only touches that partition, as in the lake where each
         partition is its own folder.
         """
-        if self.partition_column and self.partition_column not in self.primary_key:
-            return (*self.primary_key, self.partition_column)
+        column = self.partition_column
+        if partitioned and column and column not in self.primary_key:
+            return (*self.primary_key, column)
         return self.primary_key
 
 
@@ -308,7 +309,7 @@ def _series_to_arrow(series: pd.Series) -> pa.Array:
     return pa.array(series, from_pandas=True)
 
 
-def _normalise_array(name: str, array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+def _normalise_array(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """Give a column its stable storage type: UTC microsecond timestamps, plain strings.
 
     A non-empty all-null column keeps the Arrow ``null`` type, so stores can wait for real
@@ -341,12 +342,13 @@ def to_arrow(data: pd.DataFrame | pa.Table) -> pa.Table:
         arrays = list(data.columns)
     else:
         raise TypeError(f"expected a DataFrame or a pyarrow Table, got {type(data).__name__}")
-    dupes = sorted({n for n in names if [x.lower() for x in names].count(n.lower()) > 1})
+    counts = Counter(n.lower() for n in names)
+    dupes = sorted(n for n in names if counts[n.lower()] > 1)
     if dupes:
         raise ValueError(f"column names repeat (case-insensitively): {dupes}")
     if any(not n for n in names):
         raise ValueError("a column has an empty name")
-    arrays = [_normalise_array(n, a) for n, a in zip(names, arrays, strict=True)]
+    arrays = [_normalise_array(a) for a in arrays]
     if not arrays:
         return pa.table({})
     return pa.Table.from_arrays(arrays, names=names)
@@ -372,6 +374,7 @@ def _partition_values(table: pa.Table, column: str) -> pa.ChunkedArray:
 def check_partition(table: pa.Table, partition: Partition, required: bool) -> pa.Table:
     """Cast the partition column to DATE and check every row belongs to the partition(s).
 
+    Dates, ``YYYY-MM-DD`` strings and timestamps (their UTC date) are accepted.
     A row outside the partition would survive the next replace of that partition and become a
     duplicate, so it is an error rather than a silent write.
     """

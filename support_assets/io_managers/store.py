@@ -173,7 +173,8 @@ class TableStoreIOManager(ConfigurableIOManager):
             if mode == "append":
                 self._append(tx, target, data)
                 return data.num_rows, 0
-            updated = self._merge(tx, target, data, spec.merge_key)
+            key = spec.merge_key(partitioned=target.partition is not None)
+            updated = self._merge(tx, target, data, key)
             return data.num_rows - updated, updated
 
     def handle_output(self, context: OutputContext, obj: Any) -> None:

@@ -31,7 +31,8 @@ def test_write_spec_defaults_and_parsing() -> None:
         {"write_mode": "MERGE", "primary_key": ["tenant", "id"], "partition_column": "day"}
     )
     assert spec == WriteSpec("merge", ("tenant", "id"), "day")
-    assert spec.merge_key == ("tenant", "id", "day")
+    assert spec.merge_key(partitioned=True) == ("tenant", "id", "day")
+    assert spec.merge_key(partitioned=False) == ("tenant", "id")
     assert WriteSpec.from_metadata({"write_mode": "merge", "primary_key": "id"}).primary_key == (
         "id",
     )
