@@ -498,3 +498,33 @@ def test_a_downstream_partition_reads_only_its_partition(backend: Backend) -> No
 
     assert result.success
     assert seen["things"]["id"].tolist() == [3]
+
+
+def test_a_run_over_a_partition_range_replaces_exactly_that_range(backend: Backend) -> None:
+    spec = {"write_mode": "replace", "partition_column": "date"}
+    day = dt.date.fromisoformat
+    for date in ("2024-01-01", "2024-01-02", "2024-01-03"):
+        write(
+            backend,
+            pd.DataFrame({"id": [int(date[-1])], "date": [day(date)], "v": "old"}),
+            partition=date,
+            **spec,
+        )
+
+    frame = pd.DataFrame(
+        {"id": [11, 12, 13], "date": [day("2024-01-01"), day("2024-01-02"), day("2024-01-02")]}
+    )
+    definition = table_asset(frame.assign(v="new"), metadata=spec, partitioned=True)
+    result = materialize(
+        [definition],
+        resources={"io_manager": backend.io_manager},
+        tags={
+            "dagster/asset_partition_range_start": "2024-01-01",
+            "dagster/asset_partition_range_end": "2024-01-02",
+        },
+    )
+
+    assert result.success
+    stored = by_id(backend.read("things"))
+    assert stored["id"].tolist() == [3, 11, 12, 13]
+    assert stored["v"].tolist() == ["old", "new", "new", "new"]
