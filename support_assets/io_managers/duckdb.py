@@ -99,7 +99,10 @@ class DuckDBWarehouseIOManager(WarehouseIOManager):
             try:
                 yield con
             except BaseException:
-                con.execute("ROLLBACK")
+                try:
+                    con.execute("ROLLBACK")
+                except duckdb.Error:
+                    logger.warning("%s: rollback failed; closing the connection", target.ref)
                 raise
             con.execute("COMMIT")
         finally:
