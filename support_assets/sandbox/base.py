@@ -37,6 +37,14 @@ class SandboxConfig:
     octadesk_malformed: int = 0
     latency_ms: int = 0
     anchor: str = "2026-11-01T12:00:00Z"
+    # Web helpdesk (support_assets.sandbox.helpdesk_web): tickets over the 240 days before the
+    # anchor, how long the OTP e-mail takes to reach the sheet, and how long codes and idle
+    # sessions live.
+    helpdesk_web_tickets: int = 400
+    helpdesk_web_malformed: int = 0
+    helpdesk_web_otp_delay_ms: int = 1500
+    helpdesk_web_otp_ttl_s: int = 300
+    helpdesk_web_session_ttl_s: int = 1800
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -33,14 +33,16 @@ from support_assets.sandbox.base import (
     json_body,
 )
 from support_assets.sandbox.faults import FaultConfigError, FaultInjector, FaultMiddleware
+from support_assets.sandbox.helpdesk_web import HelpdeskWebSimulator
 from support_assets.sandbox.octadesk import OctadeskSimulator
+from support_assets.sandbox.sheets import SheetsSimulator
 
 __all__ = ["SIMULATORS", "SandboxConfig", "SandboxServer", "SandboxState", "build_app", "serve"]
 
 logger = logging.getLogger(__name__)
 
 #: Simulator classes mounted by `build_app`, one per external system.
-SIMULATORS: list[type[Simulator]] = [OctadeskSimulator]
+SIMULATORS: list[type[Simulator]] = [OctadeskSimulator, SheetsSimulator, HelpdeskWebSimulator]
 
 ADMIN_PREFIX = "/_admin"
 
