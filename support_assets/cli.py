@@ -36,7 +36,10 @@ def ensure_dagster_home(path: str | None = None) -> Path:
 
 
 def _sandbox_config(args: argparse.Namespace):
+    """The sandbox's world, and where the platform should look for it."""
     from support_assets.sandbox.server import SandboxConfig
+
+    os.environ["SUPPORT_SANDBOX_URL"] = f"http://{args.host}:{args.port}"
 
     return SandboxConfig(
         seed=args.seed,

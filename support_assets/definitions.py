@@ -23,7 +23,7 @@ from support_assets.resources.octadesk import OctadeskResource
 from support_assets.sandbox.octadesk import SANDBOX_OCTADESK_API_KEY
 from support_assets.schedules import octadesk_daily_reconciliation
 from support_assets.sensors import octadesk_changes_sensor
-from support_assets.settings import SANDBOX_URL, data_dir, env_or, is_set, local_value
+from support_assets.settings import data_dir, env_or, is_set, local_value, sandbox_url
 
 
 def build_resources(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -37,7 +37,7 @@ def build_resources(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     )
     return {
         "octadesk": OctadeskResource(
-            base_url=env_or("OCTADESK_BASE_URL", f"{SANDBOX_URL}/octadesk", env),
+            base_url=env_or("OCTADESK_BASE_URL", f"{sandbox_url(env)}/octadesk", env),
             api_key=octadesk_key,
             agent_email=env_or("OCTADESK_AGENT_EMAIL", "sandbox@support-assets.local", env),
             rate_limit_per_second=float(local_value("OCTADESK_RATE_LIMIT_PER_SECOND", "20", env)),

@@ -28,6 +28,11 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting(
+        "SUPPORT_SANDBOX_URL",
+        SANDBOX_URL,
+        "Where the sandbox answers; the default of every source URL that is unset.",
+    ),
+    Setting(
         "SUPPORT_DATA_DIR",
         "./data",
         "Folder for the local stores (warehouse file, lake) when their own settings are unset.",
@@ -44,7 +49,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "OCTADESK_BASE_URL",
-        f"{SANDBOX_URL}/octadesk",
+        "$SUPPORT_SANDBOX_URL/octadesk",
         "Octadesk tenant API, e.g. https://<tenant>.api004.octadesk.services.",
     ),
     Setting(
@@ -76,6 +81,12 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def sandbox_url(environ: Mapping[str, str] | None = None) -> str:
+    """The sandbox's base URL (``support-assets`` sets it when it serves on another port)."""
+    env = os.environ if environ is None else environ
+    return (env.get("SUPPORT_SANDBOX_URL") or SANDBOX_URL).rstrip("/")
 
 
 def is_set(name: str, environ: Mapping[str, str] | None = None) -> bool:
