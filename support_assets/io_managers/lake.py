@@ -1,4 +1,4 @@
-"""Lake IO manager: Hive-partitioned Parquet under a folder (or, later, an object store).
+"""Lake IO manager: Hive-partitioned Parquet under a folder or an S3 bucket prefix.
 
 Layout: ``<root>/<key path>/date=YYYY-MM-DD/part-<run_id>-<n>.parquet`` for daily-partitioned
 assets, ``<root>/<key path>/part-<run_id>-<n>.parquet`` otherwise. Everything goes through a
@@ -99,7 +99,18 @@ class LakeIOManager(TableStoreIOManager):
 
     url: str = Field(
         default="./data/lake",
-        description="Root of the lake: a local folder, or later s3://bucket/prefix.",
+        description="Root of the lake: a local folder, or s3://bucket/prefix.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description=(
+            "S3-compatible endpoint for s3:// lakes (MinIO, moto), e.g. http://127.0.0.1:9000; "
+            "unset for AWS S3. Credentials always come from the AWS credential chain."
+        ),
+    )
+    s3_region: str | None = Field(
+        default=None,
+        description="Region of the s3:// bucket; unset: the AWS SDK's default.",
     )
 
     default_write_mode: ClassVar[WriteMode] = "replace"
@@ -108,7 +119,12 @@ class LakeIOManager(TableStoreIOManager):
     # ---- filesystem -----------------------------------------------------------------------
 
     def filesystem(self) -> pafs.FileSystem:
-        """The filesystem the lake lives in. An S3 backend overrides this (endpoint, keys)."""
+        """The filesystem the lake lives in: S3 for ``s3://`` URLs, else local (or by URI)."""
+        if self.url.startswith("s3://"):
+            # No keys here: the AWS SDK's chain (environment, profile, instance role) finds them.
+            return pafs.S3FileSystem(
+                endpoint_override=self.s3_endpoint_url or None, region=self.s3_region or None
+            )
         if "://" in self.url:
             return pafs.FileSystem.from_uri(self.url)[0]
         return pafs.LocalFileSystem()

@@ -2,18 +2,22 @@
 
 Each backend is a :class:`Backend`: the IO manager under test plus an independent reader that
 looks at the store directly (not through the IO manager), so tests assert what was stored.
-Adding a backend (BigQuery on an emulator, S3 on moto) is one entry in ``BACKENDS``.
+Adding a backend (BigQuery on an emulator, S3 on moto) is one entry in ``BACKENDS``: a factory
+called with the test's ``tmp_path`` and pytest's ``request``, through which a backend reaches a
+session fixture (``request.getfixturevalue("moto_s3")``: a server started once per session).
 """
 
 from __future__ import annotations
 
 import pathlib
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import duckdb
 import pandas as pd
+import pytest
 from dagster import (
     AssetsDefinition,
     ConfigurableIOManager,
@@ -43,7 +47,7 @@ class Backend:
         return self.read_store(table, partition)
 
 
-def _duckdb_backend(tmp_path: pathlib.Path) -> Backend:
+def _duckdb_backend(tmp_path: pathlib.Path, request: pytest.FixtureRequest) -> Backend:
     path = tmp_path / "warehouse" / "test.duckdb"
 
     def read(table: str, partition: str | None) -> pd.DataFrame | None:
@@ -69,35 +73,58 @@ def _duckdb_backend(tmp_path: pathlib.Path) -> Backend:
     return Backend("duckdb", DuckDBWarehouseIOManager(path=str(path)), read, "append")
 
 
-def _lake_backend(tmp_path: pathlib.Path) -> Backend:
+def _read_lake_folder(root: pathlib.Path, table: str, partition: str | None) -> pd.DataFrame | None:
+    """The Parquet files of ``raw/<table>`` under a lake folder, read by DuckDB's own reader:
+    independent of the code under test."""
+    folder = root / PREFIX / table
+    files = sorted(str(p) for p in folder.rglob("*.parquet") if not p.name.startswith("."))
+    if partition is not None:
+        files = [f for f in files if f"/date={partition}/" in f]
+    if not files:
+        return None
+    hive = any("/date=" in f for f in files)
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        return con.execute(
+            "SELECT * FROM read_parquet(?, union_by_name = true, hive_partitioning = ?)",
+            [files, hive],
+        ).df()
+    finally:
+        con.close()
+
+
+def _lake_backend(tmp_path: pathlib.Path, request: pytest.FixtureRequest) -> Backend:
     root = tmp_path / "lake"
 
     def read(table: str, partition: str | None) -> pd.DataFrame | None:
-        # DuckDB's own Parquet reader: independent of the code under test.
-        folder = root / PREFIX / table
-        files = sorted(str(p) for p in folder.rglob("*.parquet") if not p.name.startswith("."))
-        if partition is not None:
-            files = [f for f in files if f"/date={partition}/" in f]
-        if not files:
-            return None
-        hive = any("/date=" in f for f in files)
-        con = duckdb.connect()
-        try:
-            con.execute("SET TimeZone = 'UTC'")
-            return con.execute(
-                "SELECT * FROM read_parquet(?, union_by_name = true, hive_partitioning = ?)",
-                [files, hive],
-            ).df()
-        finally:
-            con.close()
+        return _read_lake_folder(root, table, partition)
 
     return Backend("lake", LakeIOManager(url=str(root)), read, "replace")
 
 
-#: One line per backend; BigQuery and S3 join here.
-BACKENDS: dict[str, Callable[[pathlib.Path], Backend]] = {
+def _s3_backend(tmp_path: pathlib.Path, request: pytest.FixtureRequest) -> Backend:
+    """The lake on a real S3 endpoint (moto's server, session fixture ``moto_s3``), under a
+    prefix of its own; read back by downloading the objects with boto3 and reading them as the
+    folder lake is read."""
+    s3 = request.getfixturevalue("moto_s3")
+    bucket = request.getfixturevalue("s3_bucket")
+    prefix = f"lake/{uuid.uuid4().hex[:8]}"
+
+    def read(table: str, partition: str | None) -> pd.DataFrame | None:
+        mirror = tmp_path / f"s3-mirror-{uuid.uuid4().hex[:8]}"
+        s3.download(bucket, f"{prefix}/", mirror)
+        return _read_lake_folder(mirror, table, partition)
+
+    io_manager = LakeIOManager(url=f"s3://{bucket}/{prefix}", s3_endpoint_url=s3.endpoint_url)
+    return Backend("s3", io_manager, read, "replace")
+
+
+#: One line per backend; BigQuery joins here.
+BACKENDS: dict[str, Callable[[pathlib.Path, pytest.FixtureRequest], Backend]] = {
     "duckdb": _duckdb_backend,
     "lake": _lake_backend,
+    "s3": _s3_backend,
 }
 
 
