@@ -106,11 +106,19 @@ def _wait_for(url: str, seconds: float) -> bool:
     return False
 
 
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Sandbox + one full materialization + ``dagster dev``; Ctrl-C stops all of it."""
     from support_assets.sandbox.server import SandboxServer
 
     home = ensure_dagster_home(args.dagster_home)
+    # A shell that starts us in the background leaves SIGINT ignored, and dagster dev would
+    # inherit that and then ignore SIGTERM too; make Ctrl-C and SIGTERM both mean "stop".
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     with SandboxServer(_sandbox_config(args), host=args.host, port=args.port) as sandbox:
         print(f"sandbox on {sandbox.url}")
         if not materialize_all():

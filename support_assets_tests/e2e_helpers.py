@@ -135,6 +135,7 @@ def deployment_env(
             "SUPPORT_DATA_DIR": str(warehouse.root / "data"),
             "SUPPORT_DUCKDB_PATH": str(warehouse.duckdb_path),
             "SUPPORT_LAKE_URL": str(warehouse.lake),
+            "SUPPORT_SANDBOX_URL": sandbox_url,
             "OCTADESK_BASE_URL": f"{sandbox_url}/octadesk",
             "OCTADESK_API_KEY": SANDBOX_OCTADESK_API_KEY,
             "PYTHONUNBUFFERED": "1",
