@@ -1,0 +1,426 @@
+"""The lake's landing zone: raw records appended durably as JSON lines, by the UTC day received.
+
+Layout: ``<lake root>/landing/<source>/date=YYYY-MM-DD/<UTC time>-<pid>-<random>.jsonl``; every
+line is ``{"received_at": "...Z", "via": "webhook", "payload": {...}}`` with the payload exactly
+as parsed from the source (UTF-8, nothing dropped). Files are only ever appended to or created,
+never rewritten, so a reader may read a file while it grows: it takes the complete lines and
+leaves a partial last line for the next read.
+
+:meth:`LandingZone.append` returns only once the records are durable, so a caller may
+acknowledge the source after it (a webhook answers 200, a poller confirms an offset):
+
+* on a local filesystem (a folder, ``file://``) records go to a segment file of this process,
+  written with ``O_APPEND`` and ``fsync``'d before returning. Concurrent appends share one
+  fsync (group commit). A new segment's folder is fsync'd too, so the file itself survives a
+  power cut. Segments roll over at midnight UTC, at ``max_segment_bytes`` and after
+  ``max_segment_seconds``, so a sensor sees new files and older files stop changing. A failed
+  write or fsync abandons the segment (nothing is ever written after a torn line) and raises;
+* on an object store (S3 later, through the same ``pyarrow.fs`` filesystem the lake uses) each
+  append is one object, durable when the upload completes; there is no append to an object.
+
+Everything goes through the filesystem and root the lake IO manager resolves
+(:meth:`LandingZone.from_url`), so the landing zone lives wherever the lake does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import posixpath
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow.fs as pafs
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from support_assets.io_managers.lake import LakeIOManager
+
+LANDING_PREFIX = "landing"
+DATE_FOLDER = "date="
+SUFFIX = ".jsonl"
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def format_received_at(moment: dt.datetime) -> str:
+    """UTC, microseconds, ``Z``: ``2026-11-23T17:09:00.123456Z``."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_received_at(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(dt.UTC)
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    """One landing file as listed: its path in the filesystem and its size in bytes."""
+
+    path: str
+    size: int
+
+
+@dataclass(frozen=True)
+class LandedBatch:
+    """Where an append went."""
+
+    day: dt.date
+    path: str
+    records: int
+    received_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class LandedRecord:
+    """One line read back."""
+
+    received_at: dt.datetime
+    via: str
+    payload: Any
+    file: str
+    line: int
+
+
+@dataclass
+class ReadStats:
+    """What a read met: files, complete lines, partial tails left for later, broken lines."""
+
+    files: int = 0
+    bytes: int = 0
+    lines: int = 0
+    incomplete_tails: int = 0
+    invalid_lines: int = 0
+    invalid_samples: list[str] = field(default_factory=list)
+
+
+class LandingWriteError(OSError):
+    """The records may not be durable: the caller must not acknowledge them."""
+
+
+# ---- writers ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Segment:
+    path: str
+    day: dt.date
+    fd: int
+    opened: float
+    written: int = 0
+    synced: int = 0
+    failed: bool = False
+    closed: bool = False
+    sync_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+class _LocalSegmentWriter:
+    """Appends to this process's current segment with ``O_APPEND`` and a group-committed fsync."""
+
+    def __init__(self, zone: LandingZone, os_base: str) -> None:
+        self.zone = zone
+        self.os_base = os_base
+        self._lock = threading.Lock()
+        self._segment: _Segment | None = None
+
+    def _open(self, day: dt.date, now: dt.datetime) -> _Segment:
+        folder = os.path.join(self.os_base, f"{DATE_FOLDER}{day.isoformat()}")
+        created = not os.path.isdir(folder)
+        os.makedirs(folder, exist_ok=True)
+        if created:
+            _fsync_dir(os.path.dirname(folder))
+        name = f"{now:%Y%m%dT%H%M%S}-{os.getpid()}-{secrets.token_hex(4)}{SUFFIX}"
+        path = os.path.join(folder, name)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        _fsync_dir(folder)
+        return _Segment(path, day, fd, time.monotonic())
+
+    def _retire(self, segment: _Segment) -> None:
+        """Make everything written durable, then close; waiters see the outcome."""
+        with segment.sync_lock:
+            if not segment.failed and segment.synced < segment.written:
+                try:
+                    os.fsync(segment.fd)
+                    segment.synced = segment.written
+                except OSError:
+                    segment.failed = True
+            os.close(segment.fd)
+            segment.closed = True
+
+    def _current(self, day: dt.date, now: dt.datetime) -> _Segment:
+        segment = self._segment
+        if segment is not None and (
+            segment.day != day
+            or segment.failed
+            or segment.written >= self.zone.max_segment_bytes
+            or time.monotonic() - segment.opened >= self.zone.max_segment_seconds
+        ):
+            self._retire(segment)
+            segment = self._segment = None
+        if segment is None:
+            segment = self._segment = self._open(day, now)
+        return segment
+
+    def append(self, day: dt.date, now: dt.datetime, data: bytes) -> str:
+        with self._lock:
+            segment = self._current(day, now)
+            try:
+                _write_all(segment.fd, data)
+            except OSError as exc:
+                # Part of the line may be on disk: never write after it.
+                segment.failed = True
+                self._retire(segment)
+                self._segment = None
+                raise LandingWriteError(f"landing write failed: {exc}") from exc
+            segment.written += len(data)
+            end = segment.written
+        self._sync(segment, end)
+        return segment.path
+
+    def _sync(self, segment: _Segment, end: int) -> None:
+        with segment.sync_lock:
+            if segment.synced >= end:
+                return
+            if segment.failed or segment.closed:
+                raise LandingWriteError(f"landing segment {segment.path} could not be made durable")
+            target = segment.written
+            try:
+                os.fsync(segment.fd)
+            except OSError as exc:
+                segment.failed = True
+                raise LandingWriteError(f"landing fsync failed: {exc}") from exc
+            segment.synced = max(segment.synced, target)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._segment is not None:
+                self._retire(self._segment)
+                self._segment = None
+
+
+class _ObjectWriter:
+    """One object per append: durable once the upload completes (object stores cannot append)."""
+
+    def __init__(self, zone: LandingZone) -> None:
+        self.zone = zone
+
+    def append(self, day: dt.date, now: dt.datetime, data: bytes) -> str:
+        folder = self.zone.folder(day)
+        path = posixpath.join(
+            folder, f"{now:%Y%m%dT%H%M%S%f}-{os.getpid()}-{secrets.token_hex(6)}{SUFFIX}"
+        )
+        try:
+            self.zone.fs.create_dir(folder, recursive=True)
+            with self.zone.fs.open_output_stream(path) as out:
+                out.write(data)
+        except (OSError, ValueError) as exc:
+            raise LandingWriteError(f"landing upload failed: {exc}") from exc
+        return path
+
+    def close(self) -> None:
+        """Nothing stays open."""
+
+
+def _os_path(fs: pafs.FileSystem, path: str) -> str | None:
+    """The operating-system path behind ``path`` when ``fs`` is the local disk, else None."""
+    if isinstance(fs, pafs.LocalFileSystem):
+        return path
+    if isinstance(fs, pafs.SubTreeFileSystem) and isinstance(fs.base_fs, pafs.LocalFileSystem):
+        return os.path.join(fs.base_path, path.lstrip("/"))
+    return None
+
+
+# ---- the zone ---------------------------------------------------------------------------------
+
+
+class LandingZone:
+    """Durable appends and reads of one source's landing files (see the module docstring)."""
+
+    def __init__(
+        self,
+        filesystem: pafs.FileSystem,
+        root: str,
+        source: str,
+        *,
+        max_segment_bytes: int = 64 * 1024 * 1024,
+        max_segment_seconds: float = 300.0,
+        clock: Callable[[], dt.datetime] = _utc_now,
+    ) -> None:
+        if not source or "/" in source:
+            raise ValueError(f"bad landing source name: {source!r}")
+        self.fs = filesystem
+        self.root = root.rstrip("/")
+        self.source = source
+        self.base = posixpath.join(self.root, LANDING_PREFIX, source)
+        self.max_segment_bytes = max_segment_bytes
+        self.max_segment_seconds = max_segment_seconds
+        self.clock = clock
+        os_base = _os_path(filesystem, self.base)
+        self._writer: _LocalSegmentWriter | _ObjectWriter = (
+            _LocalSegmentWriter(self, os_base) if os_base is not None else _ObjectWriter(self)
+        )
+
+    @classmethod
+    def from_lake(cls, lake: LakeIOManager, source: str, **kwargs: Any) -> LandingZone:
+        """The landing zone inside ``lake``: same filesystem, same root."""
+        return cls(lake.filesystem(), lake.root(), source, **kwargs)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        source: str,
+        *,
+        s3_endpoint_url: str | None = None,
+        s3_region: str | None = None,
+        **kwargs: Any,
+    ) -> LandingZone:
+        """The landing zone of the lake at ``url``, resolved exactly as the lake IO manager does."""
+        lake = LakeIOManager(url=url, s3_endpoint_url=s3_endpoint_url, s3_region=s3_region)
+        return cls.from_lake(lake, source, **kwargs)
+
+    @property
+    def durable_by_fsync(self) -> bool:
+        return isinstance(self._writer, _LocalSegmentWriter)
+
+    def folder(self, day: dt.date) -> str:
+        return posixpath.join(self.base, f"{DATE_FOLDER}{day.isoformat()}")
+
+    # ---- writing -------------------------------------------------------------------------------
+
+    def append(
+        self, payloads: Sequence[Any], *, via: str, received_at: dt.datetime | None = None
+    ) -> LandedBatch:
+        """Append ``payloads`` as one batch; returns once they are durable.
+
+        Raises :class:`LandingWriteError` when they may not be: do not acknowledge them then.
+        """
+        moment = (received_at or self.clock()).astimezone(dt.UTC)
+        stamp = format_received_at(moment)
+        lines = [
+            json.dumps(
+                {"received_at": stamp, "via": via, "payload": payload},
+                ensure_ascii=False,
+                separators=(",", ":"),
+            )
+            for payload in payloads
+        ]
+        if not lines:
+            return LandedBatch(moment.date(), "", 0, moment)
+        data = ("\n".join(lines) + "\n").encode("utf-8")
+        path = self._writer.append(moment.date(), moment, data)
+        return LandedBatch(moment.date(), path, len(lines), moment)
+
+    def close(self) -> None:
+        """Make the open segment durable and close it (appends after this open a new one)."""
+        self._writer.close()
+
+    # ---- listing and reading ---------------------------------------------------------------
+
+    def days(self) -> list[dt.date]:
+        """Every day that has a landing folder, oldest first."""
+        selector = pafs.FileSelector(self.base, recursive=False, allow_not_found=True)
+        days = []
+        for info in self.fs.get_file_info(selector):
+            name = posixpath.basename(info.path)
+            if info.type == pafs.FileType.Directory and name.startswith(DATE_FOLDER):
+                try:
+                    days.append(dt.date.fromisoformat(name[len(DATE_FOLDER) :]))
+                except ValueError:
+                    continue
+        return sorted(days)
+
+    def files(self, day: dt.date) -> list[LandingFile]:
+        """The day's landing files, in name order (which is creation order per writer)."""
+        selector = pafs.FileSelector(self.folder(day), recursive=False, allow_not_found=True)
+        return sorted(
+            (
+                LandingFile(info.path, info.size or 0)
+                for info in self.fs.get_file_info(selector)
+                if info.type == pafs.FileType.File
+                and info.path.endswith(SUFFIX)
+                and not posixpath.basename(info.path).startswith((".", "_"))
+            ),
+            key=lambda f: f.path,
+        )
+
+    def fingerprint(self, day: dt.date) -> tuple[int, int]:
+        """(files, bytes) of a day: it changes whenever anything lands on that day."""
+        files = self.files(day)
+        return len(files), sum(f.size for f in files)
+
+    def read(self, day: dt.date, stats: ReadStats | None = None) -> Iterator[LandedRecord]:
+        """Every complete line of the day's files, in file and line order.
+
+        A last line without its newline is being written (or was torn by a crash and never
+        acknowledged): it is skipped and counted in ``stats.incomplete_tails``. A line that is
+        not a landing record is counted in ``stats.invalid_lines``.
+        """
+        stats = stats if stats is not None else ReadStats()
+        for landing_file in self.files(day):
+            with self.fs.open_input_stream(landing_file.path) as stream:
+                content = stream.read()
+            stats.files += 1
+            stats.bytes += len(content)
+            complete, newline, tail = content.rpartition(b"\n")
+            if tail:
+                stats.incomplete_tails += 1
+            if not newline:
+                continue
+            for number, raw in enumerate(complete.split(b"\n"), start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    line = json.loads(raw)
+                    record = LandedRecord(
+                        received_at=parse_received_at(line["received_at"]),
+                        via=str(line.get("via") or ""),
+                        payload=line["payload"],
+                        file=landing_file.path,
+                        line=number,
+                    )
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    stats.invalid_lines += 1
+                    if len(stats.invalid_samples) < 5:
+                        stats.invalid_samples.append(f"{landing_file.path}:{number}")
+                    continue
+                stats.lines += 1
+                yield record
+
+
+class LandingZoneResource(ConfigurableResource):
+    """The landing zone of the lake, for the assets and sensors that read it."""
+
+    url: str = Field(description="Root of the lake (the same value as the lake IO manager's).")
+    s3_endpoint_url: str | None = Field(default=None, description="As the lake IO manager's.")
+    s3_region: str | None = Field(default=None, description="As the lake IO manager's.")
+    source: str = Field(default="telegram", description="Source folder under landing/.")
+
+    def zone(self) -> LandingZone:
+        return LandingZone.from_url(
+            self.url,
+            self.source,
+            s3_endpoint_url=self.s3_endpoint_url,
+            s3_region=self.s3_region,
+        )

@@ -1,0 +1,320 @@
+"""Telegram Bot API: the resource, and the polling path that lands updates without a webhook.
+
+Every call is ``POST <base>/bot<token>/<method>`` with a JSON body; answers are
+``{"ok": true, "result": ...}`` or ``{"ok": false, "error_code": N, "description": "...",
+"parameters": {"retry_after": S}}``. The bot token sits in the URL path, so it is registered
+as a secret of the resilient HTTP layer and redacted from every log line and error. A 429
+carries its wait in ``parameters.retry_after`` (not always in a ``Retry-After`` header); both are
+honoured.
+
+Polling (:class:`TelegramPoller`) is the alternative for bots without a public URL:
+``getUpdates`` long polling, where calling with ``offset`` = last ``update_id`` + 1 confirms
+every earlier update to Telegram, which then forgets them. The poller therefore lands each
+batch durably *before* the call that carries the next offset, so a crash between the two only
+means the batch is fetched and landed again (the raw asset deduplicates by ``update_id``).
+``getUpdates`` does not work while a webhook is set; the poller checks first and refuses,
+naming the webhook, rather than deleting someone's webhook.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from pydantic import Field
+
+from support_assets.landing import LandingZone
+from support_assets.resources.http import (
+    HttpApiResource,
+    HttpError,
+    ResilientClient,
+    RetryableHttpError,
+    RetryPolicy,
+)
+
+logger = logging.getLogger(__name__)
+
+TELEGRAM_API_URL = "https://api.telegram.org"
+
+#: Every update kind of the Bot API (9.x). Asking for all of them explicitly matters:
+#: without ``allowed_updates`` Telegram leaves out chat_member, message_reaction and
+#: message_reaction_count. A kind Telegram adds later must be added here to be received.
+BOT_API_UPDATE_KINDS = (
+    "message",
+    "edited_message",
+    "channel_post",
+    "edited_channel_post",
+    "business_connection",
+    "business_message",
+    "edited_business_message",
+    "deleted_business_messages",
+    "message_reaction",
+    "message_reaction_count",
+    "inline_query",
+    "chosen_inline_result",
+    "callback_query",
+    "shipping_query",
+    "pre_checkout_query",
+    "purchased_paid_media",
+    "poll",
+    "poll_answer",
+    "my_chat_member",
+    "chat_member",
+    "chat_join_request",
+    "chat_boost",
+    "removed_chat_boost",
+)
+
+
+class TelegramApiError(HttpError):
+    """An ``{"ok": false}`` answer; ``description`` is Telegram's text (redacted)."""
+
+    def __init__(self, method: str, error_code: int | None, description: str) -> None:
+        super().__init__(f"telegram {method}: {error_code} {description}", error_code)
+        self.method = method
+        self.error_code = error_code
+        self.description = description
+
+
+class WebhookActiveError(RuntimeError):
+    """``getUpdates`` cannot run while a webhook is set."""
+
+
+def _body_retry_after(body: str) -> float | None:
+    try:
+        value = json.loads(body).get("parameters", {}).get("retry_after")
+    except (ValueError, AttributeError):
+        return None
+    return float(value) if isinstance(value, int | float) and value >= 0 else None
+
+
+class TelegramClient(ResilientClient):
+    """The resilient client, also reading a 429's wait from ``parameters.retry_after``."""
+
+    def _send_once(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return super()._send_once(method, url, **kwargs)
+        except RetryableHttpError as exc:
+            if exc.status_code == 429 and exc.retry_after is None:
+                exc.retry_after = _body_retry_after(exc.body)
+            raise
+
+
+class TelegramResource(HttpApiResource):
+    """One bot's Bot API (``https://api.telegram.org`` or a local Bot API server)."""
+
+    base_url: str = TELEGRAM_API_URL
+    bot_token: str = Field(description="The bot's token from @BotFather; give it as EnvVar.")
+    allowed_updates: list[str] = Field(
+        default_factory=lambda: list(BOT_API_UPDATE_KINDS),
+        description="Update kinds to receive (getUpdates and setWebhook); [] = Telegram's default.",
+    )
+    poll_timeout_seconds: int = Field(
+        default=30, ge=0, le=50, description="Long-polling wait of getUpdates, in seconds."
+    )
+    poll_limit: int = Field(default=100, ge=1, le=100, description="Updates per getUpdates call.")
+    rate_limit_per_second: float | None = 30.0
+
+    def _api_name(self) -> str:
+        return "telegram"
+
+    def _secrets(self) -> list[str]:
+        return [self.bot_token]
+
+    def get_client(self) -> ResilientClient:
+        if self._client is None:
+            self._client = TelegramClient(
+                api_name=self._api_name(),
+                base_url=self.base_url,
+                headers={"Accept": "application/json"},
+                secrets=self._secrets(),
+                timeout_seconds=self.timeout_seconds,
+                rate_limit_per_second=self.rate_limit_per_second,
+                burst=max(1, self.max_concurrency),
+                retry=RetryPolicy(
+                    max_attempts=self.max_attempts,
+                    backoff_initial=self.backoff_initial_seconds,
+                    retry_after_cap=self.retry_after_cap_seconds,
+                ),
+            )
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # ---- methods --------------------------------------------------------------------------
+
+    def call(self, method: str, http_timeout: float | None = None, **params: Any) -> Any:
+        """Calls a Bot API method and returns its ``result``; raises :class:`TelegramApiError`.
+
+        ``http_timeout`` overrides the client's timeout for this call (long polls need more).
+        """
+        client = self.get_client()
+        body = {k: v for k, v in params.items() if v is not None}
+        extra: dict[str, Any] = {} if http_timeout is None else {"timeout": http_timeout}
+        try:
+            response = client.post(f"bot{self.bot_token}/{method}", json=body, **extra)
+            answer = response.json()
+        except HttpError as exc:
+            description = exc.body
+            try:
+                description = json.loads(exc.body).get("description") or exc.body
+            except (ValueError, AttributeError):
+                pass
+            raise TelegramApiError(method, exc.status_code, client.redact(description)) from None
+        except ValueError:
+            raise TelegramApiError(method, None, "the answer is not JSON") from None
+        if not isinstance(answer, dict) or not answer.get("ok"):
+            answer = answer if isinstance(answer, dict) else {}
+            raise TelegramApiError(
+                method, answer.get("error_code"), client.redact(answer.get("description") or "")
+            )
+        return answer.get("result")
+
+    def get_me(self) -> dict[str, Any]:
+        return self.call("getMe")
+
+    def get_updates(
+        self, offset: int | None = None, timeout: int | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """One ``getUpdates``; ``offset`` confirms every update below it."""
+        wait = self.poll_timeout_seconds if timeout is None else timeout
+        return self.call(
+            "getUpdates",
+            http_timeout=wait + self.timeout_seconds,
+            offset=offset,
+            limit=limit or self.poll_limit,
+            timeout=wait,
+            allowed_updates=self.allowed_updates,
+        )
+
+    def set_webhook(
+        self,
+        url: str,
+        secret_token: str,
+        *,
+        max_connections: int = 40,
+        drop_pending_updates: bool = False,
+    ) -> bool:
+        return self.call(
+            "setWebhook",
+            url=url,
+            secret_token=secret_token,
+            max_connections=max_connections,
+            allowed_updates=self.allowed_updates,
+            drop_pending_updates=drop_pending_updates,
+        )
+
+    def delete_webhook(self, drop_pending_updates: bool = False) -> bool:
+        return self.call("deleteWebhook", drop_pending_updates=drop_pending_updates)
+
+    def get_webhook_info(self) -> dict[str, Any]:
+        return self.call("getWebhookInfo")
+
+
+# ---- polling ----------------------------------------------------------------------------------
+
+
+@dataclass
+class PollStats:
+    calls: int = 0
+    batches: int = 0
+    updates: int = 0
+    last_update_id: int | None = None
+
+
+class TelegramPoller:
+    """Long-polls ``getUpdates`` and lands every batch before confirming it.
+
+    ``offset`` lives in memory only: Telegram keeps the confirmation, so a restarted poller
+    begins at the earliest unconfirmed update, which at worst repeats the last landed batch.
+    """
+
+    def __init__(
+        self,
+        telegram: TelegramResource,
+        landing: LandingZone,
+        *,
+        on_landed: Callable[[list[dict[str, Any]]], None] | None = None,
+    ) -> None:
+        self.telegram = telegram
+        self.landing = landing
+        self.offset: int | None = None
+        self.stats = PollStats()
+        self.on_landed = on_landed
+
+    def ensure_no_webhook(self) -> None:
+        info = self.telegram.get_webhook_info()
+        url = (info or {}).get("url")
+        if url:
+            raise WebhookActiveError(
+                f"a webhook is set for this bot ({url}, {info.get('pending_update_count', 0)} "
+                "updates pending); getUpdates does not work while it is. Use the webhook "
+                "receiver (support-assets webhook), or delete the webhook first if polling is "
+                "really wanted (support-assets telegram-webhook delete)."
+            )
+
+    def _get(self, timeout: int, limit: int | None = None) -> list[dict[str, Any]]:
+        try:
+            updates = self.telegram.get_updates(offset=self.offset, timeout=timeout, limit=limit)
+        except TelegramApiError as exc:
+            if exc.error_code == 409 and "webhook" in exc.description.lower():
+                raise WebhookActiveError(
+                    f"Telegram refused getUpdates: {exc.description}. A webhook was set while "
+                    "polling; stop the poller or delete the webhook."
+                ) from None
+            raise
+        self.stats.calls += 1
+        return updates or []
+
+    def poll_once(self, timeout: int | None = None) -> int:
+        """One ``getUpdates`` (confirming what was landed before), landing what it returns.
+
+        Returns how many updates were landed. The new offset is only used by the next call.
+        """
+        wait = self.telegram.poll_timeout_seconds if timeout is None else timeout
+        updates = self._get(wait)
+        if not updates:
+            return 0
+        self.landing.append(updates, via="polling")
+        ids = [u["update_id"] for u in updates if isinstance(u.get("update_id"), int)]
+        self.stats.batches += 1
+        self.stats.updates += len(updates)
+        if ids:
+            self.stats.last_update_id = max(ids)
+            self.offset = max(ids) + 1
+        if self.on_landed is not None:
+            self.on_landed(updates)
+        return len(updates)
+
+    def confirm(self) -> None:
+        """Tell Telegram everything landed so far is done (``getUpdates`` with the offset).
+
+        Whatever that call returns is left unconfirmed: the next poll fetches it again.
+        """
+        if self.offset is not None:
+            self._get(timeout=0, limit=1)
+
+    def run(self, *, until_empty: bool = False, stop: threading.Event | None = None) -> PollStats:
+        """Poll until ``stop`` is set (or, with ``until_empty``, until a call returns nothing)."""
+        self.ensure_no_webhook()
+        stop = stop or threading.Event()
+        while not stop.is_set():
+            landed = self.poll_once(timeout=0 if until_empty else None)
+            if landed:
+                logger.info(
+                    "telegram polling: landed %d update(s) up to %s",
+                    landed,
+                    self.stats.last_update_id,
+                )
+            elif until_empty:
+                break
+        self.confirm()
+        return self.stats

@@ -1,0 +1,253 @@
+"""The Telegram webhook receiver: an ASGI app (Starlette, served by uvicorn).
+
+``POST /telegram/webhook`` takes one update per request, as Telegram sends them:
+
+1. the ``X-Telegram-Bot-Api-Secret-Token`` header must equal the configured secret (compared in
+   constant time); otherwise 403 and nothing is read or landed;
+2. the body may not exceed ``max_body_bytes`` (``Content-Length`` is checked first, then the
+   bytes actually streamed); otherwise 413;
+3. it must be a JSON object with an integer ``update_id``; otherwise 400. Its kind is not
+   checked: a kind this code has never heard of is landed like any other;
+4. the update is appended to the landing zone (``landing/telegram/date=<UTC day received>/``)
+   and the answer waits until that append is durable (fsync, or a completed upload). Only then
+   200. If landing fails the answer is 503, and Telegram delivers the update again later.
+
+Anything that dies before step 4 completes loses nothing: Telegram only forgets an update once
+it got a 2xx. A crash after step 4 but before the answer means the update is landed twice; the
+raw asset deduplicates by ``update_id``.
+
+``GET /health`` answers 200 with counters while the landing zone is reachable, else 503.
+
+Test hook (used only by the crash tests, never set in production):
+``SUPPORT_ASSETS_TEST_WEBHOOK_PAUSE`` = ``before_landing`` | ``after_landing`` makes the receiver
+hang forever at that point on one request (the one whose ``update_id`` is
+``SUPPORT_ASSETS_TEST_WEBHOOK_PAUSE_UPDATE_ID``, or the first), after writing that update id
+to the file ``SUPPORT_ASSETS_TEST_WEBHOOK_PAUSE_MARKER``, so a test can SIGKILL it there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import os
+import re
+import threading
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from support_assets.landing import LandingWriteError, LandingZone
+
+logger = logging.getLogger("support_assets.webhook")
+
+WEBHOOK_PATH = "/telegram/webhook"
+HEALTH_PATH = "/health"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+LANDING_SOURCE = "telegram"
+_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+PAUSE_ENV = "SUPPORT_ASSETS_TEST_WEBHOOK_PAUSE"
+PAUSE_UPDATE_ENV = "SUPPORT_ASSETS_TEST_WEBHOOK_PAUSE_UPDATE_ID"
+PAUSE_MARKER_ENV = "SUPPORT_ASSETS_TEST_WEBHOOK_PAUSE_MARKER"
+PAUSE_STAGES = ("before_landing", "after_landing")
+
+
+@dataclass
+class TestPause:
+    """Hang forever at one stage of one request (crash tests only)."""
+
+    __test__ = False  # not a pytest class
+
+    stage: str
+    update_id: int | None = None
+    marker: str | None = None
+    fired: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> TestPause | None:
+        stage = environ.get(PAUSE_ENV)
+        if not stage:
+            return None
+        if stage not in PAUSE_STAGES:
+            raise ValueError(f"{PAUSE_ENV} must be one of {PAUSE_STAGES}, not {stage!r}")
+        update_id = environ.get(PAUSE_UPDATE_ENV)
+        return cls(stage, int(update_id) if update_id else None, environ.get(PAUSE_MARKER_ENV))
+
+    async def maybe_hang(self, stage: str, update_id: int) -> None:
+        if self.fired or stage != self.stage:
+            return
+        if self.update_id is not None and update_id != self.update_id:
+            return
+        self.fired = True
+        logger.warning("test pause: hanging %s of update %d", stage, update_id)
+        if self.marker:
+            with open(self.marker, "w") as marker:
+                marker.write(f"{stage} {update_id}\n")
+        await asyncio.Event().wait()
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise _BodyTooLarge
+        except ValueError:
+            pass
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _BodyTooLarge
+    return bytes(body)
+
+
+def _problem(status: int, description: str) -> JSONResponse:
+    return JSONResponse({"ok": False, "description": description}, status_code=status)
+
+
+def check_secret(secret: str) -> str:
+    if not secret or not _SECRET.match(secret):
+        raise ValueError(
+            "the webhook secret must be 1-256 characters of A-Z, a-z, 0-9, _ and - "
+            "(TELEGRAM_WEBHOOK_SECRET)"
+        )
+    return secret
+
+
+def build_app(
+    landing: LandingZone,
+    secret: str,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    test_pause: TestPause | None = None,
+) -> Starlette:
+    """The receiver app landing into ``landing``; ``secret`` is the one given to setWebhook."""
+    expected = check_secret(secret).encode()
+    counts: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def count(name: str) -> None:
+        with lock:
+            counts[name] += 1
+
+    async def receive(request: Request) -> Response:
+        count("requests")
+        supplied = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(supplied.encode(), expected):
+            count("forbidden")
+            logger.warning("refused a webhook request: missing or wrong secret token")
+            return _problem(403, "Forbidden: wrong or missing secret token")
+        try:
+            body = await _read_body(request, max_body_bytes)
+        except _BodyTooLarge:
+            count("too_large")
+            logger.warning("refused a webhook request: body over %d bytes", max_body_bytes)
+            return _problem(413, f"Request body over {max_body_bytes} bytes")
+        try:
+            update = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            count("bad_request")
+            return _problem(400, "Bad Request: the body is not JSON")
+        update_id = update.get("update_id") if isinstance(update, dict) else None
+        if isinstance(update_id, bool) or not isinstance(update_id, int):
+            count("bad_request")
+            return _problem(400, "Bad Request: not a Telegram update (no integer update_id)")
+        if test_pause is not None:
+            await test_pause.maybe_hang("before_landing", update_id)
+        try:
+            await run_in_threadpool(landing.append, [update], via="webhook")
+        except (LandingWriteError, OSError) as exc:
+            count("landing_failed")
+            logger.error("could not land update %d: %s; answering 503", update_id, exc)
+            return _problem(503, "Could not store the update; send it again later")
+        count("landed")
+        if test_pause is not None:
+            await test_pause.maybe_hang("after_landing", update_id)
+        return Response(status_code=200)
+
+    async def health(request: Request) -> Response:
+        try:
+            await run_in_threadpool(landing.fs.get_file_info, landing.root)
+            ok = True
+        except OSError:
+            ok = False
+        with lock:
+            snapshot = dict(counts)
+        return JSONResponse(
+            {
+                "ok": ok,
+                "landing": landing.base,
+                "durable_by": "fsync" if landing.durable_by_fsync else "completed upload",
+                "max_body_bytes": max_body_bytes,
+                "counts": snapshot,
+            },
+            status_code=200 if ok else 503,
+        )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        landing.close()
+
+    app = Starlette(
+        routes=[
+            Route(WEBHOOK_PATH, receive, methods=["POST"]),
+            Route(HEALTH_PATH, health, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.counts = counts
+    app.state.landing = landing
+    return app
+
+
+def app_from_settings(environ: Mapping[str, str] | None = None) -> Starlette:
+    """The receiver configured from the settings (``TELEGRAM_WEBHOOK_SECRET``, the lake's)."""
+    from support_assets.settings import (
+        data_dir,
+        is_set,
+        local_value,
+    )
+
+    env = os.environ if environ is None else environ
+    secret = env.get("TELEGRAM_WEBHOOK_SECRET")
+    if not secret:
+        if is_set("TELEGRAM_BOT_TOKEN", env):
+            raise ValueError(
+                "TELEGRAM_WEBHOOK_SECRET is not set: a receiver for a real bot must check the "
+                "secret token Telegram sends (give the same value to setWebhook)"
+            )
+        from support_assets.sandbox.telegram import SANDBOX_TELEGRAM_WEBHOOK_SECRET
+
+        secret = SANDBOX_TELEGRAM_WEBHOOK_SECRET
+    lake_url = local_value("SUPPORT_LAKE_URL", f"{data_dir(env)}/lake", env)
+    max_body = int(local_value("TELEGRAM_WEBHOOK_MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES), env))
+    landing = LandingZone.from_url(lake_url, LANDING_SOURCE)
+    return build_app(landing, secret, max_body_bytes=max_body, test_pause=TestPause.from_env(env))
+
+
+def serve(host: str, port: int, environ: Mapping[str, str] | None = None) -> None:
+    """Run the receiver in the foreground until interrupted (for the CLI)."""
+    app = app_from_settings(environ)
+    landing: LandingZone = app.state.landing
+    logger.info(
+        "telegram webhook receiver on http://%s:%d%s, landing in %s", host, port, WEBHOOK_PATH,
+        landing.base,
+    )  # fmt: skip
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
