@@ -16,6 +16,12 @@ from dagster import (
     asset_check,
 )
 
+from support_assets.assets.helpdesk_web import (
+    RAW_TICKETS as HELPDESK_WEB_RAW_TICKETS,
+)
+from support_assets.assets.helpdesk_web import (
+    STAGING_TICKETS as HELPDESK_WEB_STAGING_TICKETS,
+)
 from support_assets.assets.octadesk import (
     RAW_CHATS,
     RAW_TICKETS,
@@ -88,4 +94,27 @@ octadesk_checks = [
     unique_key_check(STAGING_TICKETS, ["ticket_id"]),
     unique_key_check(STAGING_CHATS, ["chat_id"]),
     octadesk_chat_ticket_links_resolve,
+]
+
+
+@asset_check(
+    asset=HELPDESK_WEB_STAGING_TICKETS,
+    description="Every web helpdesk status maps to the common status set (warns otherwise).",
+)
+def helpdesk_web_statuses_mapped(tickets: pd.DataFrame) -> AssetCheckResult:
+    unmapped = tickets[tickets["status_common"].isna()]["status"].astype(str)
+    return AssetCheckResult(
+        passed=unmapped.empty,
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "unmapped_tickets": len(unmapped),
+            "unmapped_statuses": MetadataValue.json(sorted(set(unmapped))[:20]),
+        },
+    )
+
+
+helpdesk_web_checks = [
+    unique_key_check(HELPDESK_WEB_RAW_TICKETS, ["ticket_id"]),
+    unique_key_check(HELPDESK_WEB_STAGING_TICKETS, ["ticket_id"]),
+    helpdesk_web_statuses_mapped,
 ]

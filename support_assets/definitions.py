@@ -9,21 +9,85 @@ from typing import Any
 
 from dagster import Definitions, EnvVar
 
+from support_assets.assets.helpdesk_web import (
+    helpdesk_web_raw_tickets,
+    staging_helpdesk_web_tickets,
+)
 from support_assets.assets.octadesk import (
     octadesk_raw_chats,
     octadesk_raw_tickets,
     staging_octadesk_chats,
     staging_octadesk_tickets,
 )
-from support_assets.checks import octadesk_checks
+from support_assets.checks import helpdesk_web_checks, octadesk_checks
 from support_assets.io_managers.duckdb import DuckDBWarehouseIOManager
 from support_assets.io_managers.lake import LakeIOManager
 from support_assets.jobs import all_jobs
+from support_assets.resources.helpdesk_web import HelpdeskWebResource
 from support_assets.resources.octadesk import OctadeskResource
+from support_assets.resources.otp_sheet import GOOGLE_SHEETS_URL, OtpSheetResource
+from support_assets.sandbox.helpdesk_web import (
+    SANDBOX_HELPDESK_WEB_API_TOKEN,
+    SANDBOX_HELPDESK_WEB_PASSWORD,
+    SANDBOX_HELPDESK_WEB_USER,
+)
 from support_assets.sandbox.octadesk import SANDBOX_OCTADESK_API_KEY
-from support_assets.schedules import octadesk_daily_reconciliation
+from support_assets.sandbox.sheets import SANDBOX_OTP_CELL, SANDBOX_OTP_SHEET_ID
+from support_assets.schedules import helpdesk_web_daily, octadesk_daily_reconciliation
 from support_assets.sensors import octadesk_changes_sensor
 from support_assets.settings import data_dir, env_or, is_set, local_value, sandbox_url
+
+
+def helpdesk_web_resource(env: Mapping[str, str], data: str) -> HelpdeskWebResource:
+    """The web helpdesk and its OTP sheet. The sandbox's credentials are defaults only while
+    HELPDESK_WEB_BASE_URL is unset; once it is set, what the chosen mode needs must be set too
+    (an unset EnvVar fails the run with its name), and the sheet is Google's."""
+    real = is_set("HELPDESK_WEB_BASE_URL", env)
+    auth = local_value("HELPDESK_WEB_AUTH", "otp", env).strip().lower()
+
+    def credential(name: str, sandbox_value: str, needed: bool) -> str | EnvVar | None:
+        if is_set(name, env) or (real and needed):
+            return EnvVar(name)
+        return None if real else sandbox_value
+
+    google = any(
+        is_set(name, env)
+        for name in ("HELPDESK_WEB_BASE_URL", "OTP_SHEET_ID", "GOOGLE_SERVICE_ACCOUNT_FILE")
+    )
+    sheets_default = GOOGLE_SHEETS_URL if google else f"{sandbox_url(env)}/sheets"
+    return HelpdeskWebResource(
+        base_url=env_or("HELPDESK_WEB_BASE_URL", f"{sandbox_url(env)}/helpdesk_web", env),
+        auth_mode=auth,
+        user=credential("HELPDESK_WEB_USER", SANDBOX_HELPDESK_WEB_USER, auth == "otp"),
+        password=credential("HELPDESK_WEB_PASSWORD", SANDBOX_HELPDESK_WEB_PASSWORD, auth == "otp"),
+        api_token=credential(
+            "HELPDESK_WEB_API_TOKEN", SANDBOX_HELPDESK_WEB_API_TOKEN, auth == "token"
+        ),
+        otp_sheet=OtpSheetResource(
+            sheet_id=env_or("OTP_SHEET_ID", SANDBOX_OTP_SHEET_ID, env),
+            cell=env_or("OTP_SHEET_CELL", SANDBOX_OTP_CELL, env),
+            service_account_file=local_value("GOOGLE_SERVICE_ACCOUNT_FILE", "", env) or None,
+            sandbox_credentials_dir=data,
+            sheets_base_url=local_value("GOOGLE_SHEETS_BASE_URL", sheets_default, env),
+            timeout_seconds=float(local_value("OTP_TIMEOUT_SECONDS", "180", env)),
+        ),
+        session_state_dir=data,
+    )
+
+
+def telegram_resource(environ: Mapping[str, str] | None = None) -> TelegramResource:
+    """The bot's API: Telegram's once TELEGRAM_BOT_TOKEN is set (the sandbox's token is never
+    sent anywhere else), the sandbox while both it and TELEGRAM_API_BASE_URL are unset."""
+    env = os.environ if environ is None else environ
+    real = is_set("TELEGRAM_BOT_TOKEN", env) or is_set("TELEGRAM_API_BASE_URL", env)
+    default_url = (
+        TELEGRAM_API_URL if is_set("TELEGRAM_BOT_TOKEN", env) else f"{sandbox_url(env)}/telegram"
+    )
+    return TelegramResource(
+        base_url=local_value("TELEGRAM_API_BASE_URL", default_url, env),
+        bot_token=EnvVar("TELEGRAM_BOT_TOKEN") if real else SANDBOX_TELEGRAM_BOT_TOKEN,
+        poll_timeout_seconds=int(local_value("TELEGRAM_POLL_TIMEOUT_SECONDS", "30", env)),
+    )
 
 
 def build_resources(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -44,6 +108,7 @@ def build_resources(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
             max_concurrency=int(local_value("OCTADESK_MAX_CONCURRENCY", "4", env)),
             timeout_seconds=float(local_value("OCTADESK_TIMEOUT_SECONDS", "30", env)),
         ),
+        "helpdesk_web": helpdesk_web_resource(env, data),
         "warehouse_io_manager": DuckDBWarehouseIOManager(
             path=local_value("SUPPORT_DUCKDB_PATH", f"{data}/warehouse.duckdb", env)
         ),
@@ -56,8 +121,10 @@ ASSETS = [
     octadesk_raw_chats,
     staging_octadesk_chats,
     staging_octadesk_tickets,
+    helpdesk_web_raw_tickets,
+    staging_helpdesk_web_tickets,
 ]
-CHECKS = [*octadesk_checks]
+CHECKS = [*octadesk_checks, *helpdesk_web_checks]
 
 
 def build_definitions(environ: Mapping[str, str] | None = None) -> Definitions:
@@ -66,7 +133,7 @@ def build_definitions(environ: Mapping[str, str] | None = None) -> Definitions:
         asset_checks=CHECKS,
         jobs=all_jobs,
         sensors=[octadesk_changes_sensor],
-        schedules=[octadesk_daily_reconciliation],
+        schedules=[octadesk_daily_reconciliation, helpdesk_web_daily],
         resources=build_resources(environ),
     )
 

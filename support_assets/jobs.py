@@ -12,4 +12,15 @@ octadesk_job = define_asset_job(
     tags={"support_assets/source": "octadesk"},
 )
 
-all_jobs = [octadesk_job]
+helpdesk_web_job = define_asset_job(
+    "helpdesk_web_job",
+    selection=AssetSelection.groups("helpdesk_web"),
+    description=(
+        "Logs in to the web helpdesk (OTP from the sheet, or the API token), reads the tickets "
+        "of the last 180 days, logs out, merges them and rebuilds staging. Only one session per "
+        "user exists, so limit this tag to one run at a time in the run queue."
+    ),
+    tags={"support_assets/source": "helpdesk_web"},
+)
+
+all_jobs = [octadesk_job, helpdesk_web_job]

@@ -78,6 +78,63 @@ SETTINGS: tuple[Setting, ...] = (
         "4",
         "Octadesk pages fetched in parallel (within the rate limit).",
     ),
+    Setting(
+        "HELPDESK_WEB_BASE_URL",
+        "$SUPPORT_SANDBOX_URL/helpdesk_web",
+        "Web helpdesk root: the web application (otp mode), or https://api.tiflux.com in "
+        "token mode (the API is under /api/v2). Once set, the sandbox defaults below no longer "
+        "apply.",
+    ),
+    Setting(
+        "HELPDESK_WEB_AUTH",
+        "otp",
+        "otp: web login with password and the e-mailed OTP read from the sheet; token: "
+        "Tiflux API v2 with HELPDESK_WEB_API_TOKEN, no sheet.",
+    ),
+    Setting(
+        "HELPDESK_WEB_USER",
+        "robo@empresa.com.br",
+        "Web helpdesk login user (otp mode).",
+    ),
+    Setting(
+        "HELPDESK_WEB_PASSWORD",
+        "the sandbox's demo password",
+        "Web helpdesk login password (otp mode).",
+        secret=True,
+    ),
+    Setting(
+        "HELPDESK_WEB_API_TOKEN",
+        "the sandbox's demo token",
+        "Tiflux API v2 token, sent as Authorization: Bearer (token mode).",
+        secret=True,
+    ),
+    Setting(
+        "OTP_SHEET_ID",
+        "the sandbox's OTP sheet",
+        "Google Sheet the Apps Script copies the OTP e-mail into.",
+    ),
+    Setting(
+        "OTP_SHEET_CELL",
+        "OTP!A2",
+        "Cell holding the OTP (A1 notation); the e-mail's arrival time goes in the cell to its "
+        "right.",
+    ),
+    Setting(
+        "GOOGLE_SERVICE_ACCOUNT_FILE",
+        "a throwaway sandbox file in $SUPPORT_DATA_DIR",
+        "Service-account JSON with read access to the OTP sheet. Required for a real sheet.",
+    ),
+    Setting(
+        "GOOGLE_SHEETS_BASE_URL",
+        "https://sheets.googleapis.com",
+        "Sheets API root. Google's, except that with HELPDESK_WEB_BASE_URL, OTP_SHEET_ID and "
+        "GOOGLE_SERVICE_ACCOUNT_FILE all unset it is the sandbox's $SUPPORT_SANDBOX_URL/sheets.",
+    ),
+    Setting(
+        "OTP_TIMEOUT_SECONDS",
+        "180",
+        "Seconds to wait for an OTP newer than the login before the run fails.",
+    ),
 )
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}

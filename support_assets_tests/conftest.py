@@ -44,6 +44,9 @@ def platform_env(
 ) -> dict[str, str]:
     """Settings that point every resource at the sandbox and every store at ``tmp_path``."""
     env = {
+        # Sources whose own URL settings are unset (the web helpdesk, its OTP sheet) default to
+        # this sandbox, as a deployment with nothing set defaults to the demo's.
+        "SUPPORT_SANDBOX_URL": sandbox.url,
         "SUPPORT_DATA_DIR": str(tmp_path / "data"),
         "SUPPORT_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
         "SUPPORT_LAKE_URL": str(tmp_path / "lake"),

@@ -485,7 +485,8 @@ class HelpdeskWebSimulator(Simulator):
                     SANDBOX_OTP_SHEET_ID,
                     OTP_RANGE,
                     [[sent, received.isoformat(timespec="microseconds").replace("+00:00", "Z")]],
-                    world.otp_delay_s,
+                    issued + world.otp_delay_s,
+                    world.now,
                 )
         return JSONResponse(
             {

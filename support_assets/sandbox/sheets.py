@@ -8,8 +8,8 @@ so gspread raises its own ``APIError``. Every Sheets call needs a bearer token t
 issued; the JWT's signature is not checked (the sandbox never sees a real key), its shape is.
 
 The web helpdesk simulator "e-mails" OTPs here: `SheetStore.deliver` schedules a write that
-becomes visible once its delay has passed, as the Apps Script copying Gmail into the sheet
-would. Writes are applied lazily on read, so no timer threads exist.
+becomes visible once the sender's clock reaches its due time, as the Apps Script copying Gmail
+into the sheet would. Writes are applied lazily on read, so no timer threads exist.
 
 `write_sandbox_service_account` makes a throwaway service-account file (fresh RSA key, token
 endpoint of this simulator) so gspread can talk to the sandbox with no Google account at all.
@@ -25,6 +25,7 @@ import secrets
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,6 +196,7 @@ class Spreadsheet:
 @dataclass
 class _Delivery:
     due: float
+    clock: Callable[[], float]
     spreadsheet_id: str
     range: str
     values: list[list[Any]]
@@ -217,20 +219,22 @@ class SheetStore:
             self.tokens_issued = 0
 
     def deliver(
-        self, spreadsheet_id: str, range_: str, values: list[list[Any]], delay_s: float
+        self,
+        spreadsheet_id: str,
+        range_: str,
+        values: list[list[Any]],
+        due: float,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        """Write ``values`` at ``range_`` once ``delay_s`` seconds have passed."""
+        """Write ``values`` at ``range_`` once ``clock()`` reaches ``due`` (seconds)."""
         with self.lock:
-            self.pending.append(
-                _Delivery(time.monotonic() + delay_s, spreadsheet_id, range_, values)
-            )
+            self.pending.append(_Delivery(due, clock, spreadsheet_id, range_, values))
 
     def _apply_due(self) -> None:
-        now = time.monotonic()
-        due = [d for d in self.pending if d.due <= now]
+        due = [d for d in self.pending if d.clock() >= d.due]
         if not due:
             return
-        self.pending = [d for d in self.pending if d.due > now]
+        self.pending = [d for d in self.pending if d not in due]
         for delivery in sorted(due, key=lambda d: d.due):
             sheet = self.spreadsheets.get(delivery.spreadsheet_id)
             if sheet is not None:
