@@ -20,10 +20,12 @@ from support_assets.assets.octadesk import (
     staging_octadesk_tickets,
 )
 from support_assets.checks import helpdesk_web_checks, octadesk_checks
+from support_assets.io_managers.documents import DocumentsIOManager
 from support_assets.io_managers.duckdb import DuckDBWarehouseIOManager
 from support_assets.io_managers.lake import LakeIOManager
 from support_assets.jobs import all_jobs
 from support_assets.resources.helpdesk_web import HelpdeskWebResource
+from support_assets.resources.mongo import DEFAULT_DATABASE, MongoDBResource
 from support_assets.resources.octadesk import OctadeskResource
 from support_assets.resources.otp_sheet import GOOGLE_SHEETS_URL, OtpSheetResource
 from support_assets.sandbox.helpdesk_web import (
@@ -90,10 +92,20 @@ def telegram_resource(environ: Mapping[str, str] | None = None) -> TelegramResou
     )
 
 
+def documents_resource(env: Mapping[str, str], data: str) -> MongoDBResource:
+    """MongoDB when MONGODB_URI is set (as an EnvVar: a secret), else the embedded store."""
+    return MongoDBResource(
+        uri=EnvVar("MONGODB_URI") if is_set("MONGODB_URI", env) else None,
+        database=local_value("MONGODB_DATABASE", DEFAULT_DATABASE, env),
+        embedded_path=local_value("SUPPORT_DOCUMENTS_PATH", f"{data}/documents", env),
+    )
+
+
 def build_resources(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Resources for the deployment the environment describes."""
     env = os.environ if environ is None else environ
     data = data_dir(env)
+    documents = documents_resource(env, data)
     octadesk_key: str | EnvVar = (
         EnvVar("OCTADESK_API_KEY")
         if is_set("OCTADESK_API_KEY", env) or is_set("OCTADESK_BASE_URL", env)
@@ -112,7 +124,13 @@ def build_resources(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "warehouse_io_manager": DuckDBWarehouseIOManager(
             path=local_value("SUPPORT_DUCKDB_PATH", f"{data}/warehouse.duckdb", env)
         ),
-        "lake_io_manager": LakeIOManager(url=local_value("SUPPORT_LAKE_URL", f"{data}/lake", env)),
+        "lake_io_manager": LakeIOManager(
+            url=local_value("SUPPORT_LAKE_URL", f"{data}/lake", env),
+            s3_endpoint_url=local_value("SUPPORT_S3_ENDPOINT_URL", "", env) or None,
+            s3_region=local_value("SUPPORT_S3_REGION", "", env) or None,
+        ),
+        "documents": documents,
+        "documents_io_manager": DocumentsIOManager(mongo=documents),
     }
 
 

@@ -45,7 +45,38 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "SUPPORT_LAKE_URL",
         "$SUPPORT_DATA_DIR/lake",
-        "Root of the lake: a folder (Parquet, Hive partitions).",
+        "Root of the lake (Parquet, Hive partitions): a folder, or s3://bucket/prefix.",
+    ),
+    Setting(
+        "SUPPORT_S3_ENDPOINT_URL",
+        "AWS S3",
+        "Endpoint of an S3-compatible store for an s3:// lake (MinIO, moto), e.g. "
+        "http://127.0.0.1:9000. Keys come from the AWS credential chain (AWS_ACCESS_KEY_ID / "
+        "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance role), never from these settings.",
+    ),
+    Setting(
+        "SUPPORT_S3_REGION",
+        "the AWS SDK's default",
+        "Region of the lake's bucket.",
+    ),
+    Setting(
+        "MONGODB_URI",
+        "unset: embedded store",
+        "mongodb:// or mongodb+srv:// URI of the documents store (service events, CRM sync "
+        "state). Unset: an embedded, file-backed store with the same API under "
+        "SUPPORT_DOCUMENTS_PATH.",
+        secret=True,
+    ),
+    Setting(
+        "MONGODB_DATABASE",
+        "support_assets",
+        "Database of the documents store (server or embedded).",
+    ),
+    Setting(
+        "SUPPORT_DOCUMENTS_PATH",
+        "$SUPPORT_DATA_DIR/documents",
+        "Folder of the embedded documents store (litemongo: one SQLite file per collection), "
+        "used while MONGODB_URI is unset.",
     ),
     Setting(
         "OCTADESK_BASE_URL",

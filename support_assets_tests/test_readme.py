@@ -14,7 +14,7 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 def test_every_setting_is_in_the_readme_table() -> None:
     rows = {
         m.group(1): m.group(2)
-        for m in re.finditer(r"^\| `([A-Z_]+)` \| (.+?) \| .+ \|$", README, re.MULTILINE)
+        for m in re.finditer(r"^\| `([A-Z0-9_]+)` \| (.+?) \| .+ \|$", README, re.MULTILINE)
     }
     for setting in SETTINGS:
         assert setting.name in rows, f"{setting.name} is missing from the README's settings table"

@@ -1,0 +1,115 @@
+"""The documents store: a real MongoDB through pymongo, or an embedded store with the same API.
+
+``MongoDBResource.get_database()`` returns a pymongo-API ``Database`` either way:
+
+* with ``uri`` set (``MONGODB_URI``, given as ``EnvVar`` so run storage keeps only its name):
+  ``pymongo.MongoClient(uri)`` and the database ``database`` (``MONGODB_DATABASE``);
+* without it: litemongo's file-backed store under ``embedded_path`` (a folder: one SQLite file
+  per collection, ``<embedded_path>/<database>/<collection>``), so the demo and the tests run
+  the same code with no server.
+
+Both clients are time-zone aware: datetimes come back as UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from dagster import ConfigurableResource, InitResourceContext
+from pydantic import Field, PrivateAttr
+
+#: The default database name, for both the server and the embedded store.
+DEFAULT_DATABASE = "support_assets"
+
+
+class MongoDBResource(ConfigurableResource):
+    """The documents store (MongoDB, or embedded litemongo when no URI is configured)."""
+
+    uri: str | None = Field(
+        default=None,
+        description=(
+            "mongodb:// or mongodb+srv:// URI of a real server (a secret: pass "
+            "EnvVar('MONGODB_URI')). Unset: the embedded store under embedded_path."
+        ),
+    )
+    database: str = Field(default=DEFAULT_DATABASE, description="Database name.")
+    embedded_path: str = Field(
+        default="./data/documents",
+        description="Folder of the embedded store, used when uri is unset.",
+    )
+    server_selection_timeout_ms: int = Field(
+        default=10_000,
+        description="How long pymongo waits for a reachable server before an operation fails.",
+    )
+
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _server_client: Any = PrivateAttr(default=None)
+    # litemongo's SQLite connections belong to the thread that opened them: one client a thread.
+    _embedded_clients: dict[int, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def is_embedded(self) -> bool:
+        return not self.uri
+
+    def get_client(self) -> Any:
+        """A ``pymongo.MongoClient``, or litemongo's client with the same API (cached)."""
+        with self._lock:
+            if not self.is_embedded:
+                if self._server_client is None:
+                    self._server_client = self._connect_server()
+                return self._server_client
+            thread = threading.get_ident()
+            client = self._embedded_clients.get(thread)
+            if client is None:
+                client = self._embedded_clients[thread] = self._connect_embedded()
+            return client
+
+    def get_database(self) -> Any:
+        """The configured database (a ``pymongo.database.Database`` or its litemongo twin)."""
+        return self.get_client()[self.database]
+
+    def describe(self) -> str:
+        """Where the documents live, without credentials (safe for logs and metadata)."""
+        if self.is_embedded:
+            return (Path(self.embedded_path).expanduser().resolve() / self.database).as_uri()
+        parts = urlsplit(self.uri or "")
+        hosts = parts.netloc.rsplit("@", 1)[-1]
+        return f"{parts.scheme}://{hosts}/{self.database}"
+
+    def close(self) -> None:
+        """Close every client this resource opened (they reopen on the next use)."""
+        with self._lock:
+            clients = [self._server_client, *self._embedded_clients.values()]
+            self._server_client = None
+            self._embedded_clients = {}
+        for client in clients:
+            if client is not None:
+                client.close()
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        self.close()
+
+    # ---- connections ----------------------------------------------------------------------
+
+    def _connect_server(self) -> Any:
+        import pymongo
+
+        return pymongo.MongoClient(
+            self.uri,
+            tz_aware=True,
+            tzinfo=dt.UTC,
+            appname="support_assets",
+            serverSelectionTimeoutMS=self.server_selection_timeout_ms,
+        )
+
+    def _connect_embedded(self) -> Any:
+        import litemongo
+        from litemongo import sqlite_store
+
+        folder = Path(self.embedded_path).expanduser()
+        folder.mkdir(parents=True, exist_ok=True)
+        return litemongo.MongoClient(sqlite_store.ServerStore(folder), tz_aware=True, tzinfo=dt.UTC)
