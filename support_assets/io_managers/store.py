@@ -118,6 +118,15 @@ class TableStoreIOManager(ConfigurableIOManager):
         """Metadata naming where the data landed (table name, URI)."""
         return {}
 
+    def _finish_write(self, target: Target, spec: WriteSpec, totals: WriteTotals) -> None:
+        """Called once per output, after the last chunk and before the final count.
+
+        A backend that only collects chunks in ``_write_chunk`` and writes them once per run
+        (BigQuery: one load job, and one MERGE, per asset per run) writes them here and sets
+        ``totals.rows_inserted`` / ``totals.rows_updated``, which its ``_write_chunk`` could only
+        estimate. Default: nothing (every chunk was written already).
+        """
+
     # ---- shared logic ---------------------------------------------------------------------
 
     def _target(self, context: OutputContext | InputContext, spec: WriteSpec) -> Target:
@@ -219,6 +228,7 @@ class TableStoreIOManager(ConfigurableIOManager):
             with self._transaction(target) as tx:
                 if self._describe(tx, target) is not None:
                     self._delete(tx, target)
+        self._finish_write(target, spec, totals)
         with self._transaction(target) as tx:
             stored = self._describe(tx, target)
             row_count = self._count(tx, target) if stored is not None else 0

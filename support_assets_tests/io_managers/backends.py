@@ -27,6 +27,12 @@ from dagster import (
 )
 
 from support_assets.io_managers import DuckDBWarehouseIOManager, LakeIOManager
+from support_assets.io_managers.bigquery import BigQueryWarehouseIOManager
+from support_assets_tests.io_managers.bigquery_backend import (
+    date_param,
+    read_table,
+    unique_dataset_prefix,
+)
 
 PREFIX = "raw"
 DAILY = DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-01-10")
@@ -120,11 +126,31 @@ def _s3_backend(tmp_path: pathlib.Path, request: pytest.FixtureRequest) -> Backe
     return Backend("s3", io_manager, read, "replace")
 
 
-#: One line per backend; BigQuery joins here.
+def _bigquery_backend(tmp_path: pathlib.Path, request: pytest.FixtureRequest) -> Backend:
+    """The warehouse on the local BigQuery emulator (session fixture ``bigquery_emulator``),
+    under a dataset prefix of its own; read back with a client of its own."""
+    emulator = request.getfixturevalue("bigquery_emulator")
+    prefix = unique_dataset_prefix()
+    io_manager = BigQueryWarehouseIOManager(
+        project=emulator.project, api_endpoint=emulator.endpoint, dataset_prefix=prefix
+    )
+    client = emulator.client()
+
+    def read(table: str, partition: str | None) -> pd.DataFrame | None:
+        if partition is None:
+            return read_table(client, emulator.project, prefix + PREFIX, table)
+        where, params = "`date` = @d", [date_param("d", partition)]
+        return read_table(client, emulator.project, prefix + PREFIX, table, where, params)
+
+    return Backend("bigquery", io_manager, read, "append")
+
+
+#: One line per backend.
 BACKENDS: dict[str, Callable[[pathlib.Path, pytest.FixtureRequest], Backend]] = {
     "duckdb": _duckdb_backend,
     "lake": _lake_backend,
     "s3": _s3_backend,
+    "bigquery": _bigquery_backend,
 }
 
 

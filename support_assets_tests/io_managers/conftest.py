@@ -8,6 +8,10 @@ from collections.abc import Iterator
 import pytest
 
 from support_assets_tests.io_managers.backends import BACKENDS, Backend
+from support_assets_tests.io_managers.bigquery_backend import (  # noqa: F401 - fixtures
+    bigquery_emulator,
+    bigquery_emulator_session,
+)
 from support_assets_tests.io_managers.s3_server import MotoS3, running_moto_s3
 
 
