@@ -36,7 +36,13 @@ from zoneinfo import ZoneInfo
 from dagster import get_dagster_logger
 from pydantic import Field
 
-from support_assets.resources.http import HttpApiResource, HttpError, ResilientClient, RetryPolicy
+from support_assets.resources.http import (
+    HttpApiResource,
+    HttpError,
+    Redactor,
+    ResilientClient,
+    RetryPolicy,
+)
 from support_assets.resources.otp_sheet import OtpReading, OtpSheetResource
 
 SOURCE_TIME_ZONE = ZoneInfo("America/Sao_Paulo")
@@ -259,41 +265,51 @@ class HelpdeskWebResource(HttpApiResource):
             raise HelpdeskWebLoginError(
                 "HELPDESK_WEB_USER and HELPDESK_WEB_PASSWORD must be set in otp mode"
             )
+        client = self._new_client()
+        try:
+            return self._login(client, report)
+        finally:
+            report.tally(client)
+            client.close()
+
+    def _login(self, client: ResilientClient, report: SessionReport) -> str:
         log = get_dagster_logger("support_assets.helpdesk_web")
         sheet = self.otp_sheet
+        secrets: list[str] = []
         refused: list[str] = []
         for attempt in (1, 2):
             report.login_attempts = attempt
             baseline: OtpReading = sheet.snapshot()
             since = datetime.now(UTC)
-            code = self._start_login(report)
+            code = self._start_login(client)
+            secrets.append(code)
+            client.redact = Redactor([*self._secrets(), *secrets])
             log.info(
                 "Web helpdesk login %d: password accepted; waiting for the OTP in %s",
                 attempt,
                 sheet.describe(),
             )
             otp = sheet.wait_for_otp(since, baseline, refused)
-            with self._new_client(secrets=[otp, code]) as client:
-                try:
-                    response = client.post(self.otp_path, json={"code": code, "otp": otp})
-                except HttpError as exc:
-                    if exc.status_code != 401:
-                        raise HelpdeskWebLoginError(f"OTP step failed: {exc}") from None
-                    report.otp_refused += 1
-                    refused.append(otp)
-                    if attempt == 1:
-                        log.warning(
-                            "The web helpdesk refused the OTP read from %s (HTTP 401); "
-                            "logging in again once",
-                            sheet.describe(),
-                        )
-                        continue
-                    raise HelpdeskWebLoginError(
-                        f"The web helpdesk refused the OTP read from {sheet.describe()} twice "
-                        f"(HTTP 401, fresh login each time): {exc}"
-                    ) from None
-                finally:
-                    report.tally(client)
+            secrets.append(otp)
+            client.redact = Redactor([*self._secrets(), *secrets])
+            try:
+                response = client.post(self.otp_path, json={"code": code, "otp": otp})
+            except HttpError as exc:
+                if exc.status_code != 401:
+                    raise HelpdeskWebLoginError(f"OTP step failed: {exc}") from None
+                report.otp_refused += 1
+                refused.append(otp)
+                if attempt == 1:
+                    log.warning(
+                        "The web helpdesk refused the OTP read from %s (HTTP 401); "
+                        "logging in again once",
+                        sheet.describe(),
+                    )
+                    continue
+                raise HelpdeskWebLoginError(
+                    f"The web helpdesk refused the OTP read from {sheet.describe()} twice "
+                    f"(HTTP 401, fresh login each time): {exc}"
+                ) from None
             token = response.headers.get("Authorization", "").strip()
             if not token:
                 raise HelpdeskWebLoginError("the OTP step answered no Authorization header")
@@ -302,28 +318,25 @@ class HelpdeskWebResource(HttpApiResource):
             return token
         raise AssertionError("unreachable")
 
-    def _start_login(self, report: SessionReport) -> str:
-        with self._new_client() as client:
-            try:
-                response = client.post(
-                    self.login_path, json={"user": self.user, "password": self.password}
-                )
-            except HttpError as exc:
-                if exc.status_code == 409:
-                    until = _json_field(exc.body, "session_expires_at")
-                    raise HelpdeskWebSessionOpenError(
-                        f"{self.user} already has an open web helpdesk session"
-                        + (f" (it expires at {until})" if until else "")
-                        + "; a previous run or a person did not log out. Log it out, or run "
-                        "again after it expires."
-                    ) from None
-                if exc.status_code == 401:
-                    raise HelpdeskWebLoginError(
-                        f"The web helpdesk refused user {self.user} or its password (HTTP 401)"
-                    ) from None
-                raise HelpdeskWebLoginError(f"login failed: {exc}") from None
-            finally:
-                report.tally(client)
+    def _start_login(self, client: ResilientClient) -> str:
+        try:
+            response = client.post(
+                self.login_path, json={"user": self.user, "password": self.password}
+            )
+        except HttpError as exc:
+            if exc.status_code == 409:
+                until = _json_field(exc.body, "session_expires_at")
+                raise HelpdeskWebSessionOpenError(
+                    f"{self.user} already has an open web helpdesk session"
+                    + (f" (it expires at {until})" if until else "")
+                    + "; a previous run or a person did not log out. Log it out, or run "
+                    "again after it expires."
+                ) from None
+            if exc.status_code == 401:
+                raise HelpdeskWebLoginError(
+                    f"The web helpdesk refused user {self.user} or its password (HTTP 401)"
+                ) from None
+            raise HelpdeskWebLoginError(f"login failed: {exc}") from None
         code = _json_field(response.text, "code")
         if not code:
             raise HelpdeskWebLoginError("the login answered no temporary code")

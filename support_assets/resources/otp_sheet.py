@@ -232,12 +232,22 @@ class OtpSheetResource(ConfigurableResource):
         baseline: OtpReading | None,
         reject: Collection[str] = (),
     ) -> bool:
-        """Whether ``reading`` holds an OTP that arrived after ``since`` (the login)."""
+        """Whether ``reading`` holds an OTP that arrived after ``since`` (the login).
+
+        What the cells held just before the login (``baseline``) never counts, even when it
+        arrived within the allowed clock skew (a login right after another one); a code the
+        helpdesk already refused (``reject``) neither.
+        """
         if not reading.otp or reading.otp in reject:
+            return False
+        if baseline is not None and (reading.otp, reading.received_at) == (
+            baseline.otp,
+            baseline.received_at,
+        ):
             return False
         if reading.received_at is not None:
             return reading.received_at >= since - timedelta(seconds=self.clock_skew_seconds)
-        return baseline is not None and reading.otp != baseline.otp
+        return baseline is not None
 
     def wait_for_otp(
         self,
