@@ -37,7 +37,9 @@ system-deps:
 	  echo "installing Debian's chromium for the browser tests"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
+# The local BigQuery emulator (its own Python 3.13 venv under .bigquery/; idempotent).
 test-deps: install system-deps
+	tools/bigquery_emulator.sh install
 
 demo: install
 	$(BIN)/support-assets demo

@@ -23,6 +23,7 @@ from support_assets.checks import helpdesk_web_checks, octadesk_checks
 from support_assets.io_managers.documents import DocumentsIOManager
 from support_assets.io_managers.duckdb import DuckDBWarehouseIOManager
 from support_assets.io_managers.lake import LakeIOManager
+from support_assets.io_managers.warehouse import WarehouseIOManager
 from support_assets.jobs import all_jobs
 from support_assets.resources.helpdesk_web import HelpdeskWebResource
 from support_assets.resources.mongo import DEFAULT_DATABASE, MongoDBResource
@@ -101,6 +102,28 @@ def documents_resource(env: Mapping[str, str], data: str) -> MongoDBResource:
     )
 
 
+def warehouse_io_manager(env: Mapping[str, str], data: str) -> WarehouseIOManager:
+    """The warehouse SUPPORT_WAREHOUSE names: the local DuckDB file (default) or BigQuery."""
+    kind = local_value("SUPPORT_WAREHOUSE", "duckdb", env).strip().lower()
+    if kind == "duckdb":
+        return DuckDBWarehouseIOManager(
+            path=local_value("SUPPORT_DUCKDB_PATH", f"{data}/warehouse.duckdb", env)
+        )
+    if kind != "bigquery":
+        raise ValueError(f"SUPPORT_WAREHOUSE must be duckdb or bigquery, not {kind!r}")
+    from support_assets.io_managers.bigquery import BigQueryWarehouseIOManager
+
+    project = local_value("BIGQUERY_PROJECT", "", env).strip()
+    if not project:
+        raise ValueError("SUPPORT_WAREHOUSE=bigquery needs BIGQUERY_PROJECT")
+    return BigQueryWarehouseIOManager(
+        project=project,
+        location=local_value("BIGQUERY_LOCATION", "US", env),
+        dataset_prefix=local_value("BIGQUERY_DATASET_PREFIX", "", env),
+        api_endpoint=local_value("BIGQUERY_API_ENDPOINT", "", env) or None,
+    )
+
+
 def build_resources(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Resources for the deployment the environment describes."""
     env = os.environ if environ is None else environ
@@ -121,9 +144,7 @@ def build_resources(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
             timeout_seconds=float(local_value("OCTADESK_TIMEOUT_SECONDS", "30", env)),
         ),
         "helpdesk_web": helpdesk_web_resource(env, data),
-        "warehouse_io_manager": DuckDBWarehouseIOManager(
-            path=local_value("SUPPORT_DUCKDB_PATH", f"{data}/warehouse.duckdb", env)
-        ),
+        "warehouse_io_manager": warehouse_io_manager(env, data),
         "lake_io_manager": LakeIOManager(
             url=local_value("SUPPORT_LAKE_URL", f"{data}/lake", env),
             s3_endpoint_url=local_value("SUPPORT_S3_ENDPOINT_URL", "", env) or None,

@@ -43,6 +43,35 @@ SETTINGS: tuple[Setting, ...] = (
         "DuckDB file of the local warehouse.",
     ),
     Setting(
+        "SUPPORT_WAREHOUSE",
+        "duckdb",
+        "Which warehouse the warehouse IO manager writes to: duckdb (the local file) or bigquery.",
+    ),
+    Setting(
+        "BIGQUERY_PROJECT",
+        "none (required with bigquery)",
+        "Google Cloud project of the BigQuery warehouse (datasets, jobs, billing). Credentials "
+        "are Application Default Credentials (workload identity, gcloud auth "
+        "application-default login, GOOGLE_APPLICATION_CREDENTIALS), never a setting here.",
+    ),
+    Setting(
+        "BIGQUERY_LOCATION",
+        "US",
+        "Location of the datasets the warehouse creates and of its jobs, e.g. US, EU, "
+        "southamerica-east1.",
+    ),
+    Setting(
+        "BIGQUERY_DATASET_PREFIX",
+        "none: datasets raw, staging, marts",
+        "Prepended to every dataset name, e.g. support_ gives support_raw, support_staging.",
+    ),
+    Setting(
+        "BIGQUERY_API_ENDPOINT",
+        "Google's API",
+        "BigQuery API base URL; only for a local emulator (e.g. http://127.0.0.1:9050) or a "
+        "private endpoint.",
+    ),
+    Setting(
         "SUPPORT_LAKE_URL",
         "$SUPPORT_DATA_DIR/lake",
         "Root of the lake (Parquet, Hive partitions): a folder, or s3://bucket/prefix.",

@@ -48,10 +48,10 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
-from dagster import InitResourceContext, MetadataValue
+from dagster import EnvVar, InitResourceContext, MetadataValue
 from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, field_validator
 
 from support_assets.io_managers.base import (
     UTC_TIMESTAMP,
@@ -333,6 +333,18 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
     default_write_mode: ClassVar[WriteMode] = "append"
 
     _client: bigquery.Client | None = PrivateAttr(default=None)
+
+    @field_validator("project")
+    @classmethod
+    def _valid_project(cls, value: str) -> str:
+        return value if isinstance(value, EnvVar) else validate_project(value)
+
+    @field_validator("dataset_prefix")
+    @classmethod
+    def _valid_prefix(cls, value: str) -> str:
+        if value and not isinstance(value, EnvVar):
+            validate_dataset(value)
+        return value
 
     # ---- client -----------------------------------------------------------------------------
 
