@@ -136,12 +136,22 @@ def primary_key_of(metadata: Mapping[str, Any], asset: str) -> tuple[str, ...]:
     return tuple(key)
 
 
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=repr)
+    return repr(value)
+
+
 def payload_json(payload: Any) -> str:
-    """The payload as compact JSON (accents and emoji kept); values JSON lacks become text."""
+    """The payload as compact JSON with sorted keys (accents and emoji kept), so equal payloads
+    get equal text; values JSON lacks become text (dates in ISO 8601)."""
+    compact = {"ensure_ascii": False, "separators": (",", ":"), "default": _json_default}
     try:
-        return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-    except (TypeError, ValueError):
-        return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=repr)
+        return json.dumps(payload, sort_keys=True, **compact)
+    except (TypeError, ValueError):  # keys of mixed types cannot be sorted
+        return json.dumps(payload, **compact)
 
 
 def payload_sha256(payload: Any) -> str:

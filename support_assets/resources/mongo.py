@@ -14,6 +14,7 @@ Both clients are time-zone aware: datetimes come back as UTC.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -83,12 +84,18 @@ class MongoDBResource(ConfigurableResource):
     def close(self) -> None:
         """Close every client this resource opened (they reopen on the next use)."""
         with self._lock:
-            clients = [self._server_client, *self._embedded_clients.values()]
+            server, embedded = self._server_client, self._embedded_clients
             self._server_client = None
             self._embedded_clients = {}
-        for client in clients:
-            if client is not None:
+        if server is not None:
+            server.close()
+        for client in embedded.values():
+            try:
                 client.close()
+            except sqlite3.ProgrammingError:
+                # Opened by another thread: SQLite lets only that thread close it. Dropping the
+                # reference lets the garbage collector close it.
+                continue
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         self.close()
