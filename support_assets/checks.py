@@ -28,6 +28,10 @@ from support_assets.assets.octadesk import (
     STAGING_CHATS,
     STAGING_TICKETS,
 )
+from support_assets.assets.telegram import RAW_UPDATES as TELEGRAM_RAW_UPDATES
+from support_assets.assets.telegram import (
+    STAGING_MESSAGES as TELEGRAM_STAGING_MESSAGES,
+)
 
 
 def key_check_result(frame: pd.DataFrame, key: Sequence[str]) -> AssetCheckResult:
@@ -117,4 +121,10 @@ helpdesk_web_checks = [
     unique_key_check(HELPDESK_WEB_RAW_TICKETS, ["ticket_id"]),
     unique_key_check(HELPDESK_WEB_STAGING_TICKETS, ["ticket_id"]),
     helpdesk_web_statuses_mapped,
+]
+
+
+telegram_checks = [
+    unique_key_check(TELEGRAM_RAW_UPDATES, ["update_id"]),
+    unique_key_check(TELEGRAM_STAGING_MESSAGES, ["update_id"]),
 ]

@@ -1,4 +1,5 @@
-"""``support-assets``: run the sandbox, materialize the graph headless, or open the demo."""
+"""``support-assets``: run the sandbox, materialize the graph headless, or open the demo; receive
+Telegram updates by webhook or polling."""
 
 from __future__ import annotations
 
@@ -65,18 +66,68 @@ def materialize_all(selection: str | None = None) -> bool:
 
     instance = DagsterInstance.get()
     job = defs.resolve_implicit_global_asset_job_def()
-    asset_selection = None
-    if selection:
-        asset_selection = AssetSelection.from_coercible(selection.split(",")).resolve(
-            defs.resolve_asset_graph()
+    graph = defs.resolve_asset_graph()
+    wanted = AssetSelection.from_coercible(selection.split(",")) if selection else None
+    keys = (wanted or AssetSelection.all()).resolve(graph)
+    success = True
+    # A run holds assets of one partitions definition; daily-partitioned ones run for their
+    # latest partition (today), after the assets they depend on.
+    for partitions_def, batch in _runs_by_partitioning(graph, keys):
+        partition_key = partitions_def.get_last_partition_key() if partitions_def else None
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            asset_selection=None if wanted is None and len(batch) == len(keys) else list(batch),
+            partition_key=partition_key,
         )
-    result = job.execute_in_process(
-        instance=instance, raise_on_error=False, asset_selection=asset_selection
-    )
-    for event in result.all_events:
-        if event.is_step_failure:
-            print(f"FAILED {event.step_key}: {event.event_specific_data.error.message.strip()}")
-    return result.success
+        for event in result.all_events:
+            if event.is_step_failure:
+                error = event.event_specific_data.error.message.strip()
+                print(f"FAILED {event.step_key}: {error}")
+        success = success and result.success
+    return success
+
+
+def _runs_by_partitioning(graph, keys):
+    """Batches of ``keys`` that can share a run, in dependency order: each batch holds assets of
+    one partitions definition none of whose remaining ancestors has another one."""
+    remaining = set(keys)
+    ancestors: dict = {}
+
+    def upstream(key):
+        if key not in ancestors:
+            ancestors[key] = set()
+            for parent in graph.get(key).parent_keys:
+                if graph.has(parent):
+                    ancestors[key] |= {parent} | upstream(parent)
+        return ancestors[key]
+
+    while remaining:
+        definitions = sorted(
+            {graph.get(k).partitions_def for k in remaining}, key=lambda d: d is not None
+        )
+        for partitions_def in definitions:
+            batch = {
+                k
+                for k in remaining
+                if graph.get(k).partitions_def == partitions_def
+                and all(
+                    graph.get(a).partitions_def == partitions_def for a in upstream(k) & remaining
+                )
+            }
+            if batch:
+                remaining -= batch
+                yield partitions_def, sorted(batch, key=lambda k: k.to_user_string())
+                break
+
+
+def land_sandbox_telegram() -> None:
+    """Poll the sandbox bot's waiting updates into the landing zone (demo data for Telegram)."""
+    from support_assets.webhook import run_poller, telegram_is_sandbox
+
+    if telegram_is_sandbox():
+        stats = run_poller(until_empty=True)
+        print(f"landed {stats.updates} sandbox Telegram update(s) by polling")
 
 
 def cmd_materialize(args: argparse.Namespace) -> int:
@@ -85,6 +136,7 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         from support_assets.sandbox.server import SandboxServer
 
         with SandboxServer(_sandbox_config(args), host=args.host, port=args.port):
+            land_sandbox_telegram()
             ok = materialize_all(args.select)
     else:
         ok = materialize_all(args.select)
@@ -121,6 +173,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     with SandboxServer(_sandbox_config(args), host=args.host, port=args.port) as sandbox:
         print(f"sandbox on {sandbox.url}")
+        land_sandbox_telegram()
         if not materialize_all():
             print("the first materialization failed; the UI opens anyway to show why")
         print(f"Dagster UI on http://127.0.0.1:{args.ui_port} (DAGSTER_HOME={home}); Ctrl-C stops")
@@ -151,6 +204,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     ui.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     os.killpg(ui.pid, signal.SIGKILL)
+
+
+def cmd_webhook(args: argparse.Namespace) -> int:
+    from support_assets.webhook import serve
+
+    print(f"Telegram webhook receiver on http://{args.host}:{args.port}/telegram/webhook")
+    serve(args.host, args.port)
+    return 0
+
+
+def cmd_poll(args: argparse.Namespace) -> int:
+    from support_assets.resources.telegram import WebhookActiveError
+    from support_assets.webhook import run_poller
+
+    try:
+        stats = run_poller(until_empty=args.once)
+    except WebhookActiveError as exc:
+        print(f"refusing to poll: {exc}", file=sys.stderr)
+        return 2
+    print(f"landed {stats.updates} update(s) in {stats.batches} batch(es)")
+    return 0
+
+
+def cmd_telegram_webhook(args: argparse.Namespace) -> int:
+    import json
+
+    from support_assets.webhook import manage_webhook
+
+    info = manage_webhook(args.action, args.url, drop_pending_updates=args.drop_pending_updates)
+    print(json.dumps(info, indent=2, ensure_ascii=False))
+    return 0
 
 
 def _add_sandbox_options(parser: argparse.ArgumentParser) -> None:
@@ -184,6 +268,29 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--ui-port", type=int, default=3000)
     demo.add_argument("--dagster-home")
     demo.set_defaults(func=cmd_demo)
+
+    webhook = sub.add_parser(
+        "webhook", help="receive Telegram updates (POST /telegram/webhook) into the landing zone"
+    )
+    webhook.add_argument("--host", default="127.0.0.1")
+    webhook.add_argument("--port", type=int, default=8088)
+    webhook.set_defaults(func=cmd_webhook)
+
+    poll = sub.add_parser(
+        "poll", help="land Telegram updates by getUpdates long polling (bots without a webhook)"
+    )
+    poll.add_argument(
+        "--once", action="store_true", help="stop when no update is waiting (default: run on)"
+    )
+    poll.set_defaults(func=cmd_poll)
+
+    telegram_webhook = sub.add_parser(
+        "telegram-webhook", help="show, set or delete the bot's webhook registration"
+    )
+    telegram_webhook.add_argument("action", choices=["info", "set", "delete"])
+    telegram_webhook.add_argument("--url", help="public HTTPS URL of the receiver (set)")
+    telegram_webhook.add_argument("--drop-pending-updates", action="store_true")
+    telegram_webhook.set_defaults(func=cmd_telegram_webhook)
     return parser
 
 

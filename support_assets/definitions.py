@@ -19,16 +19,23 @@ from support_assets.assets.octadesk import (
     staging_octadesk_chats,
     staging_octadesk_tickets,
 )
-from support_assets.checks import helpdesk_web_checks, octadesk_checks
+from support_assets.assets.telegram import (
+    bot_insights,
+    telegram_raw_updates,
+    telegram_staging_messages,
+)
+from support_assets.checks import helpdesk_web_checks, octadesk_checks, telegram_checks
 from support_assets.io_managers.documents import DocumentsIOManager
 from support_assets.io_managers.duckdb import DuckDBWarehouseIOManager
 from support_assets.io_managers.lake import LakeIOManager
 from support_assets.io_managers.warehouse import WarehouseIOManager
 from support_assets.jobs import all_jobs
+from support_assets.landing import LandingZoneResource
 from support_assets.resources.helpdesk_web import HelpdeskWebResource
 from support_assets.resources.mongo import DEFAULT_DATABASE, MongoDBResource
 from support_assets.resources.octadesk import OctadeskResource
 from support_assets.resources.otp_sheet import GOOGLE_SHEETS_URL, OtpSheetResource
+from support_assets.resources.telegram import TELEGRAM_API_URL, TelegramResource
 from support_assets.sandbox.helpdesk_web import (
     SANDBOX_HELPDESK_WEB_API_TOKEN,
     SANDBOX_HELPDESK_WEB_PASSWORD,
@@ -36,8 +43,9 @@ from support_assets.sandbox.helpdesk_web import (
 )
 from support_assets.sandbox.octadesk import SANDBOX_OCTADESK_API_KEY
 from support_assets.sandbox.sheets import SANDBOX_OTP_CELL, SANDBOX_OTP_SHEET_ID
+from support_assets.sandbox.telegram import SANDBOX_TELEGRAM_BOT_TOKEN
 from support_assets.schedules import helpdesk_web_daily, octadesk_daily_reconciliation
-from support_assets.sensors import octadesk_changes_sensor
+from support_assets.sensors import octadesk_changes_sensor, telegram_landing_sensor
 from support_assets.settings import data_dir, env_or, is_set, local_value, sandbox_url
 
 
@@ -152,6 +160,8 @@ def build_resources(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         ),
         "documents": documents,
         "documents_io_manager": DocumentsIOManager(mongo=documents),
+        "telegram": telegram_resource(env),
+        "telegram_landing": LandingZoneResource.from_settings("telegram", env),
     }
 
 
@@ -162,8 +172,11 @@ ASSETS = [
     staging_octadesk_tickets,
     helpdesk_web_raw_tickets,
     staging_helpdesk_web_tickets,
+    telegram_raw_updates,
+    telegram_staging_messages,
+    bot_insights,
 ]
-CHECKS = [*octadesk_checks, *helpdesk_web_checks]
+CHECKS = [*octadesk_checks, *helpdesk_web_checks, *telegram_checks]
 
 
 def build_definitions(environ: Mapping[str, str] | None = None) -> Definitions:
@@ -171,7 +184,7 @@ def build_definitions(environ: Mapping[str, str] | None = None) -> Definitions:
         assets=ASSETS,
         asset_checks=CHECKS,
         jobs=all_jobs,
-        sensors=[octadesk_changes_sensor],
+        sensors=[octadesk_changes_sensor, telegram_landing_sensor],
         schedules=[octadesk_daily_reconciliation, helpdesk_web_daily],
         resources=build_resources(environ),
     )

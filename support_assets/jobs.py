@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dagster import AssetSelection, define_asset_job
 
+from support_assets.assets.telegram import TELEGRAM_PARTITIONS
+
 octadesk_job = define_asset_job(
     "octadesk_job",
     selection=AssetSelection.groups("octadesk"),
@@ -23,4 +25,16 @@ helpdesk_web_job = define_asset_job(
     tags={"support_assets/source": "helpdesk_web"},
 )
 
-all_jobs = [octadesk_job, helpdesk_web_job]
+telegram_job = define_asset_job(
+    "telegram_job",
+    selection=AssetSelection.assets(["raw", "telegram_updates"], ["staging", "telegram_messages"]),
+    partitions_def=TELEGRAM_PARTITIONS,
+    description=(
+        "Rebuilds one day of Telegram updates from the landing zone: raw/telegram_updates and "
+        "staging/telegram_messages for that UTC day. Requested by telegram_landing_sensor; "
+        "marts/bot_insights follows by its automation condition."
+    ),
+    tags={"support_assets/source": "telegram"},
+)
+
+all_jobs = [octadesk_job, helpdesk_web_job, telegram_job]

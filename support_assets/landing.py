@@ -31,7 +31,7 @@ import posixpath
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -416,6 +416,21 @@ class LandingZoneResource(ConfigurableResource):
     s3_endpoint_url: str | None = Field(default=None, description="As the lake IO manager's.")
     s3_region: str | None = Field(default=None, description="As the lake IO manager's.")
     source: str = Field(default="telegram", description="Source folder under landing/.")
+
+    @classmethod
+    def from_settings(
+        cls, source: str = "telegram", environ: Mapping[str, str] | None = None
+    ) -> LandingZoneResource:
+        """The landing zone of the lake the settings describe (as ``build_resources`` does)."""
+        from support_assets.settings import data_dir, local_value
+
+        env = os.environ if environ is None else environ
+        return cls(
+            url=local_value("SUPPORT_LAKE_URL", f"{data_dir(env)}/lake", env),
+            s3_endpoint_url=local_value("SUPPORT_S3_ENDPOINT_URL", "", env) or None,
+            s3_region=local_value("SUPPORT_S3_REGION", "", env) or None,
+            source=source,
+        )
 
     def zone(self) -> LandingZone:
         return LandingZone.from_url(

@@ -195,6 +195,36 @@ SETTINGS: tuple[Setting, ...] = (
         "180",
         "Seconds to wait for an OTP newer than the login before the run fails.",
     ),
+    Setting(
+        "TELEGRAM_BOT_TOKEN",
+        "the sandbox's demo token",
+        "Telegram bot token from @BotFather (it sits in every API URL; redacted in logs).",
+        secret=True,
+    ),
+    Setting(
+        "TELEGRAM_API_BASE_URL",
+        "https://api.telegram.org",
+        "Bot API root. Telegram's, except that with TELEGRAM_BOT_TOKEN also unset it is the "
+        "sandbox's $SUPPORT_SANDBOX_URL/telegram.",
+    ),
+    Setting(
+        "TELEGRAM_WEBHOOK_SECRET",
+        "the sandbox's secret while TELEGRAM_BOT_TOKEN is unset",
+        "Secret token given to setWebhook and required in X-Telegram-Bot-Api-Secret-Token by "
+        "the webhook receiver (1-256 of A-Z a-z 0-9 _ -); required once TELEGRAM_BOT_TOKEN is "
+        "set.",
+        secret=True,
+    ),
+    Setting(
+        "TELEGRAM_WEBHOOK_MAX_BODY_BYTES",
+        "1048576",
+        "Largest request body the webhook receiver reads (413 above it).",
+    ),
+    Setting(
+        "TELEGRAM_POLL_TIMEOUT_SECONDS",
+        "30",
+        "Long-polling wait of each getUpdates call of the poller (0-50).",
+    ),
 )
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}

@@ -46,7 +46,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from support_assets.landing import LandingWriteError, LandingZone
+from support_assets.landing import LandingWriteError, LandingZone, LandingZoneResource
+from support_assets.resources.telegram import PollStats
 
 logger = logging.getLogger("support_assets.webhook")
 
@@ -219,11 +220,7 @@ def build_app(
 
 def app_from_settings(environ: Mapping[str, str] | None = None) -> Starlette:
     """The receiver configured from the settings (``TELEGRAM_WEBHOOK_SECRET``, the lake's)."""
-    from support_assets.settings import (
-        data_dir,
-        is_set,
-        local_value,
-    )
+    from support_assets.settings import is_set, local_value
 
     env = os.environ if environ is None else environ
     secret = env.get("TELEGRAM_WEBHOOK_SECRET")
@@ -236,9 +233,8 @@ def app_from_settings(environ: Mapping[str, str] | None = None) -> Starlette:
         from support_assets.sandbox.telegram import SANDBOX_TELEGRAM_WEBHOOK_SECRET
 
         secret = SANDBOX_TELEGRAM_WEBHOOK_SECRET
-    lake_url = local_value("SUPPORT_LAKE_URL", f"{data_dir(env)}/lake", env)
     max_body = int(local_value("TELEGRAM_WEBHOOK_MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES), env))
-    landing = LandingZone.from_url(lake_url, LANDING_SOURCE)
+    landing = LandingZoneResource.from_settings(LANDING_SOURCE, env).zone()
     return build_app(landing, secret, max_body_bytes=max_body, test_pause=TestPause.from_env(env))
 
 
@@ -251,3 +247,67 @@ def serve(host: str, port: int, environ: Mapping[str, str] | None = None) -> Non
         landing.base,
     )  # fmt: skip
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+
+
+# ---- commands behind the CLI ------------------------------------------------------------------
+
+
+def telegram_is_sandbox(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the Telegram settings point at the sandbox (no token, no API URL set)."""
+    from support_assets.settings import is_set
+
+    env = os.environ if environ is None else environ
+    return not (is_set("TELEGRAM_BOT_TOKEN", env) or is_set("TELEGRAM_API_BASE_URL", env))
+
+
+def run_poller(*, until_empty: bool = False, environ: Mapping[str, str] | None = None) -> PollStats:
+    """Long-poll the bot configured by the settings into the landing zone.
+
+    Raises :class:`~support_assets.resources.telegram.WebhookActiveError` while a webhook is set.
+    """
+    from support_assets.definitions import telegram_resource
+    from support_assets.resources.telegram import TelegramPoller
+
+    env = os.environ if environ is None else environ
+    landing = LandingZoneResource.from_settings(LANDING_SOURCE, env).zone()
+    try:
+        with telegram_resource(env).process_config_and_initialize_cm() as telegram:
+            poller = TelegramPoller(telegram, landing)
+            try:
+                return poller.run(until_empty=until_empty)
+            except KeyboardInterrupt:
+                return poller.stats
+    finally:
+        landing.close()
+
+
+def manage_webhook(
+    action: str,
+    url: str | None = None,
+    *,
+    drop_pending_updates: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> dict:
+    """``info``, ``set`` (to ``url``, with TELEGRAM_WEBHOOK_SECRET) or ``delete`` the webhook."""
+    from support_assets.definitions import telegram_resource
+
+    env = os.environ if environ is None else environ
+    with telegram_resource(env).process_config_and_initialize_cm() as telegram:
+        if action == "set":
+            if not url:
+                raise ValueError("set needs the public HTTPS URL of the receiver (--url)")
+            secret = env.get("TELEGRAM_WEBHOOK_SECRET")
+            if not secret:
+                if not telegram_is_sandbox(env):
+                    raise ValueError("TELEGRAM_WEBHOOK_SECRET is not set")
+                from support_assets.sandbox.telegram import SANDBOX_TELEGRAM_WEBHOOK_SECRET
+
+                secret = SANDBOX_TELEGRAM_WEBHOOK_SECRET
+            telegram.set_webhook(
+                url, check_secret(secret), drop_pending_updates=drop_pending_updates
+            )
+        elif action == "delete":
+            telegram.delete_webhook(drop_pending_updates=drop_pending_updates)
+        elif action != "info":
+            raise ValueError(f"unknown action {action!r}")
+        return telegram.get_webhook_info()

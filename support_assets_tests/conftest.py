@@ -12,6 +12,10 @@ from dagster import DagsterInstance, instance_for_test
 
 from support_assets.sandbox.octadesk import SANDBOX_OCTADESK_API_KEY
 from support_assets.sandbox.server import SandboxConfig, SandboxServer
+from support_assets.sandbox.telegram import (
+    SANDBOX_TELEGRAM_BOT_TOKEN,
+    SANDBOX_TELEGRAM_WEBHOOK_SECRET,
+)
 
 
 @pytest.fixture
@@ -55,6 +59,10 @@ def platform_env(
         "OCTADESK_AGENT_EMAIL": "analista@empresa.com.br",
         "OCTADESK_TIMEOUT_SECONDS": "5",
         "OCTADESK_RATE_LIMIT_PER_SECOND": "500",
+        "TELEGRAM_API_BASE_URL": f"{sandbox.url}/telegram",
+        "TELEGRAM_BOT_TOKEN": SANDBOX_TELEGRAM_BOT_TOKEN,
+        "TELEGRAM_WEBHOOK_SECRET": SANDBOX_TELEGRAM_WEBHOOK_SECRET,
+        "TELEGRAM_POLL_TIMEOUT_SECONDS": "1",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

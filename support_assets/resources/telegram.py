@@ -124,7 +124,9 @@ class TelegramResource(HttpApiResource):
         return "telegram"
 
     def _secrets(self) -> list[str]:
-        return [self.bot_token]
+        # The whole token, and its secret half on its own (after "<bot id>:"), in case some
+        # layer splits the URL at the colon.
+        return [self.bot_token, self.bot_token.partition(":")[2]]
 
     def get_client(self) -> ResilientClient:
         if self._client is None:
@@ -160,7 +162,8 @@ class TelegramResource(HttpApiResource):
         body = {k: v for k, v in params.items() if v is not None}
         extra: dict[str, Any] = {} if http_timeout is None else {"timeout": http_timeout}
         try:
-            response = client.post(f"bot{self.bot_token}/{method}", json=body, **extra)
+            # "./": "bot123:ABC/..." alone would parse as a URL with the scheme "bot123".
+            response = client.post(f"./bot{self.bot_token}/{method}", json=body, **extra)
             answer = response.json()
         except HttpError as exc:
             description = exc.body

@@ -45,6 +45,10 @@ class SandboxConfig:
     helpdesk_web_otp_delay_ms: int = 1500
     helpdesk_web_otp_ttl_s: int = 300
     helpdesk_web_session_ttl_s: int = 1800
+    # Telegram (support_assets.sandbox.telegram): updates waiting at reset, and the share (in
+    # percent, 0-100) of webhook deliveries sent a second time after their first success.
+    telegram_updates: int = 120
+    telegram_redelivery_percent: int = 0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -55,6 +59,8 @@ class SandboxConfig:
                 parse_instant_ms(value)
             elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"{f.name} must be a non-negative integer")
+        if self.telegram_redelivery_percent > 100:
+            raise ConfigError("telegram_redelivery_percent must be between 0 and 100")
 
     def with_updates(self, data: dict[str, Any]) -> SandboxConfig:
         """A copy with the fields present in `data` replaced; unknown fields are refused."""

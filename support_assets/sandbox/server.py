@@ -36,13 +36,19 @@ from support_assets.sandbox.faults import FaultConfigError, FaultInjector, Fault
 from support_assets.sandbox.helpdesk_web import HelpdeskWebSimulator
 from support_assets.sandbox.octadesk import OctadeskSimulator
 from support_assets.sandbox.sheets import SheetsSimulator
+from support_assets.sandbox.telegram import TelegramSimulator
 
 __all__ = ["SIMULATORS", "SandboxConfig", "SandboxServer", "SandboxState", "build_app", "serve"]
 
 logger = logging.getLogger(__name__)
 
 #: Simulator classes mounted by `build_app`, one per external system.
-SIMULATORS: list[type[Simulator]] = [OctadeskSimulator, SheetsSimulator, HelpdeskWebSimulator]
+SIMULATORS: list[type[Simulator]] = [
+    OctadeskSimulator,
+    SheetsSimulator,
+    HelpdeskWebSimulator,
+    TelegramSimulator,
+]
 
 ADMIN_PREFIX = "/_admin"
 

@@ -606,18 +606,25 @@ class TelegramSimulator(Simulator):
     # ---- webhook deliveries ------------------------------------------------------------------
 
     async def _deliver(self, world: TelegramWorld, hook: Webhook) -> None:
-        limits = httpx.Limits(
-            max_connections=hook.max_connections, max_keepalive_connections=hook.max_connections
-        )
-        async with httpx.AsyncClient(timeout=DELIVERY_TIMEOUT_SECONDS, limits=limits) as client:
-            await asyncio.gather(
-                *(self._worker(world, hook, client) for _ in range(hook.max_connections))
-            )
+        await asyncio.gather(*(self._worker(world, hook) for _ in range(hook.max_connections)))
 
-    async def _worker(self, world: TelegramWorld, hook: Webhook, client: httpx.AsyncClient) -> None:
+    async def _worker(self, world: TelegramWorld, hook: Webhook) -> None:
+        """One connection's worth of deliveries (a client each: httpx's shared pool slows
+        down badly with dozens of concurrent connections)."""
         headers = {"Content-Type": "application/json"}
         if hook.secret:
             headers["X-Telegram-Bot-Api-Secret-Token"] = hook.secret
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        async with httpx.AsyncClient(timeout=DELIVERY_TIMEOUT_SECONDS, limits=limits) as client:
+            await self._deliveries(world, hook, client, headers)
+
+    async def _deliveries(
+        self,
+        world: TelegramWorld,
+        hook: Webhook,
+        client: httpx.AsyncClient,
+        headers: dict[str, str],
+    ) -> None:
         while world.webhook is hook and self.world is world:
             taken = world.take(hook)
             if taken is None:
