@@ -510,9 +510,11 @@ class HelpdeskWebSimulator(Simulator):
             if world.now() > pending.issued_at + world.otp_ttl_s:
                 world.counters.otp_rejected += 1
                 return error(401, "Código de acesso expirado; faça login novamente")
-            if str(body.get("otp", "")).strip().upper() != pending.otp:
+            sent = str(body.get("otp", "")).strip()
+            if sent.upper() != pending.otp:
                 world.counters.otp_rejected += 1
-                return error(401, "Código de acesso incorreto; faça login novamente")
+                # Echoes what was sent, as some web apps do: clients must redact it.
+                return error(401, f"Código de acesso {sent} incorreto; faça login novamente")
             if world.open_session(pending.user) is not None:
                 world.counters.login_conflicts += 1
                 return error(409, "Já existe uma sessão aberta para este usuário")
