@@ -21,8 +21,9 @@ temporary folder (Arrow IPC); ``_finish_write`` then sends the whole output:
   between chunks does a new load + MERGE start (columns absent from a chunk must keep their
   stored values).
 
-A stream that fails half-way therefore writes nothing. ``replace`` is not atomic: a load that
-fails after the delete leaves the table (or partition) empty until the next run.
+A stream that fails half-way therefore writes no rows (columns it added stay). ``replace`` is
+not atomic: a load that fails after the delete leaves the table (or partition) empty until the
+next run.
 
 Daily-partitioned assets get a table partitioned by day on their ``partition_column`` (DATE).
 A new column is added (``ALTER TABLE … ADD COLUMN IF NOT EXISTS``); a column whose type cannot
@@ -381,8 +382,7 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
 
     def table_id(self, target: Target, name: str | None = None) -> str:
         """``project.dataset.table`` as the client's APIs take it."""
-        table = validate_table(name or target.ref.name)
-        return f"{validate_project(self.project)}.{self.dataset_id(target)}.{table}"
+        return ".".join(self._parts(target, name))
 
     def table_sql(self, target: Target, name: str | None = None) -> str:
         """The table's name quoted for SQL: ```project`.`dataset`.`table```."""
@@ -486,11 +486,10 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
         dataset = bigquery.Dataset(f"{validate_project(self.project)}.{self.dataset_id(target)}")
         dataset.location = self.location
         tx.create_dataset(dataset, exists_ok=True)
-        columns = []
-        for f in data.schema:
-            columns.append(
-                bigquery.SchemaField(validate_column(f.name), bigquery_type(f.type) or "STRING")
-            )
+        columns = [
+            bigquery.SchemaField(validate_column(f.name), bigquery_type(f.type) or "STRING")
+            for f in data.schema
+        ]
         table = bigquery.Table(self.table_id(target), schema=columns)
         partition = target.partition
         if partition is not None and partition.column is not None:
