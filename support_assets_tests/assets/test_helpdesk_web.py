@@ -466,3 +466,27 @@ def test_passwords_otps_and_session_tokens_never_appear_in_logs_or_metadata(
         if value in blob
     ]
     assert leaked == []
+
+
+def test_helpdesk_web_assets_job_and_daily_schedule_are_defined() -> None:
+    defs = build_definitions({})
+    specs = {s.key: s for s in defs.resolve_all_asset_specs() if s.group_name == "helpdesk_web"}
+    assert {k.to_user_string() for k in specs} == {
+        "raw/helpdesk_web_tickets",
+        "raw/helpdesk_web_tickets_quarantine",
+        "staging/helpdesk_web_tickets",
+    }
+    assert specs[RAW_TICKETS].metadata["write_mode"] == "merge"
+    assert specs[RAW_TICKETS].metadata["primary_key"] == ["ticket_id"]
+    job = defs.resolve_job_def("helpdesk_web_job")
+    assert set(job.asset_layer.selected_asset_keys) == set(specs)
+    assert job.tags["support_assets/source"] == "helpdesk_web"
+    schedule = defs.resolve_schedule_def("helpdesk_web_daily")
+    assert schedule.job_name == "helpdesk_web_job"
+    assert schedule.cron_schedule == "30 5 * * *"
+    assert schedule.execution_timezone == "America/Sao_Paulo"
+    with build_schedule_context(scheduled_execution_time=TICK) as context:
+        request = helpdesk_web_daily(context)
+    assert request.run_config["ops"]["helpdesk_web_raw_tickets"]["config"] == {
+        "as_of": TICK.isoformat()
+    }
