@@ -143,6 +143,7 @@ class _LocalSegmentWriter:
         self.os_base = os_base
         self._lock = threading.Lock()
         self._segment: _Segment | None = None
+        self._opened = 0
 
     def _open(self, day: dt.date, now: dt.datetime) -> _Segment:
         folder = os.path.join(self.os_base, f"{DATE_FOLDER}{day.isoformat()}")
@@ -150,7 +151,11 @@ class _LocalSegmentWriter:
         os.makedirs(folder, exist_ok=True)
         if created:
             _fsync_dir(os.path.dirname(folder))
-        name = f"{now:%Y%m%dT%H%M%S}-{os.getpid()}-{secrets.token_hex(4)}{SUFFIX}"
+        self._opened += 1
+        # Time, then this writer's sequence: name order is creation order for one writer.
+        name = (
+            f"{now:%Y%m%dT%H%M%S%f}-{os.getpid()}-{self._opened:06d}-{secrets.token_hex(3)}{SUFFIX}"
+        )
         path = os.path.join(folder, name)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
         _fsync_dir(folder)

@@ -170,7 +170,8 @@ def _landed_ids(zone: Any, day: dt.date) -> set[int]:
 def build_raw_updates(
     zone: Any, day: dt.date, first_day: dt.date
 ) -> tuple[pa.Table, dict[str, Any]]:
-    """Day ``day``'s landed updates, one row per ``update_id`` (the first copy read wins).
+    """Day ``day``'s landed updates, one row per ``update_id``: the copy received first (the
+    first one read among equals).
 
     An update also landed on an earlier day (a redelivery across midnight) belongs to that day.
     """
@@ -180,24 +181,27 @@ def build_raw_updates(
         if previous >= first_day:
             earlier |= _landed_ids(zone, previous)
     stats = ReadStats()
-    seen: set[int] = set()
-    rows: list[dict[str, Any]] = []
+    kept: dict[int, Any] = {}
     duplicates = owned_earlier = invalid = 0
-    kinds: Counter[str] = Counter()
     for record in zone.read(day, stats):
         payload = record.payload
         update_id = _int(payload.get("update_id")) if isinstance(payload, dict) else None
         if update_id is None:
             invalid += 1
             continue
-        if update_id in seen:
-            duplicates += 1
-            continue
         if update_id in earlier:
             owned_earlier += 1
             continue
-        seen.add(update_id)
-        kind = update_kind(payload)
+        if update_id in kept:
+            duplicates += 1
+            if record.received_at >= kept[update_id].received_at:
+                continue
+        kept[update_id] = record
+    kinds: Counter[str] = Counter()
+    rows: list[dict[str, Any]] = []
+    for update_id in sorted(kept):
+        record = kept[update_id]
+        kind = update_kind(record.payload)
         kinds[kind] += 1
         rows.append(
             {
@@ -205,12 +209,11 @@ def build_raw_updates(
                 "kind": kind,
                 "received_at": record.received_at,
                 "via": record.via,
-                "update_json": _json(payload),
+                "update_json": _json(record.payload),
                 "landing_file": record.file,
                 "landing_line": record.line,
             }
         )
-    rows.sort(key=lambda r: r["update_id"])
     table = pa.Table.from_pylist(rows, schema=RAW_SCHEMA)
     unknown = {k: n for k, n in kinds.items() if k not in KNOWN_KINDS}
     metadata = {
@@ -601,8 +604,12 @@ def build_bot_insights(
     customer = frame[is_customer]
     rows: list[dict[str, Any]] = []
 
-    # Most frequent questions: customers' texts in private chats, commands left out.
-    private_texts = customer[(customer["chat_type"] == "private") & customer["text"].notna()]
+    # Most frequent questions: customers' texts in private chats (no captions, no commands).
+    private_texts = customer[
+        (customer["chat_type"] == "private")
+        & customer["text"].notna()
+        & customer["media_kind"].isna()
+    ]
     private_texts = private_texts[~private_texts["text"].str.startswith("/")]
     normalised = private_texts["text"].map(normalise_question)
     asked = private_texts.assign(question=normalised)
@@ -721,16 +728,17 @@ def build_bot_insights(
     description=(
         "What customers ask the Telegram bot, when, and how often it hands them to a person, "
         "over the last window_days (28) of staging/telegram_messages, times in "
-        "America/Sao_Paulo. One row per insight (column insight): top_question (rank, the "
-        "normalised question: lower case, no accents, emoji, punctuation or leading greeting, "
-        "with the most common original wording as example; customers' texts of at least 3 "
-        "words in private chats, commands excluded), volume_by_hour, volume_by_weekday and "
-        "volume_by_weekday_hour (customer messages: message and business_message updates not "
-        "sent by a bot, channels excluded), and handoff. Hand-off rule: a conversation is one "
-        "private chat on one local day with at least one customer message or button press; it "
-        "was handed to a human when, that day, the customer sent /atendente or /humano or "
-        "pressed a button whose callback data starts with 'handoff' (the bot's 'Falar com um "
-        "atendente' button). share = handed_to_human / conversations."
+        "America/Sao_Paulo. One row per insight (column insight). top_question: rank, the "
+        "normalised question (lower case; no accents, emoji, punctuation or leading greeting) "
+        "and the most common original wording as example, counted over customers' text "
+        "messages of at least 3 words in private chats (captions and commands excluded). "
+        "volume_by_hour, volume_by_weekday, volume_by_weekday_hour: customer messages "
+        "(message and business_message updates not sent by a bot, channels excluded). "
+        "handoff, the rule: a conversation is one private chat on one local day with at least "
+        "one customer message or button press; it was handed to a human when, that day, the "
+        "customer sent /atendente or /humano or pressed a button whose callback data starts "
+        "with 'handoff' (the bot's 'Falar com um atendente' button); share = handed_to_human / "
+        "conversations."
     ),
 )
 def bot_insights(

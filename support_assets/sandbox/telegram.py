@@ -190,6 +190,7 @@ class TelegramWorld:
         self.in_flight = 0
         self.stats = DeliveryStats()
         self.polls_served = 0
+        self.polls_waiting = 0
         self.poll_serial = 0
         if config.telegram_updates:
             self.generate(config.telegram_updates, now=now, spread_seconds=BACKLOG_SPREAD_SECONDS)
@@ -384,6 +385,7 @@ class TelegramWorld:
                 "queued": len(self.heap),
                 "in_flight": self.in_flight,
                 "idle": not self.pending and not self.heap and self.in_flight == 0,
+                "polls_waiting": self.polls_waiting,
                 "redelivery_percent": self.redelivery_percent,
                 **self.stats.__dict__,
             }
@@ -549,6 +551,15 @@ class TelegramSimulator(Simulator):
             world.poll_serial += 1
             serial = world.poll_serial
         deadline = time.monotonic() + timeout
+        world.polls_waiting += 1
+        try:
+            return await self._wait_for_updates(world, serial, offset, limit, deadline)
+        finally:
+            world.polls_waiting -= 1
+
+    async def _wait_for_updates(
+        self, world: TelegramWorld, serial: int, offset: int | None, limit: int, deadline: float
+    ) -> dict[str, Any]:
         while True:
             if self.world is not world:
                 return {"result": []}

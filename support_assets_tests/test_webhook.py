@@ -1,0 +1,159 @@
+"""The webhook receiver over real HTTP on loopback: secret, body limit, 200 only once durable."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from support_assets.landing import LandingZone
+from support_assets.sandbox.server import SandboxConfig, SandboxServer
+from support_assets.sandbox.telegram import (
+    SANDBOX_TELEGRAM_BOT_TOKEN,
+    SANDBOX_TELEGRAM_WEBHOOK_SECRET,
+)
+from support_assets.webhook import SECRET_HEADER, build_app
+from support_assets_tests.loopback import serve_app
+
+SECRET = "s3cr3t_Token-for-tests"
+UPDATE = {
+    "update_id": 310000001,
+    "message": {
+        "message_id": 7,
+        "from": {"id": 123, "is_bot": False, "first_name": "Ana"},
+        "chat": {"id": 123, "type": "private", "first_name": "Ana"},
+        "date": 1795400000,
+        "text": "Cadê meu pedido? 📦",
+    },
+}
+
+
+@pytest.fixture
+def zone(tmp_path: Path) -> LandingZone:
+    return LandingZone.from_url(str(tmp_path / "lake"), "telegram")
+
+
+@pytest.fixture
+def receiver(zone: LandingZone) -> Iterator[httpx.Client]:
+    with serve_app(build_app(zone, SECRET, max_body_bytes=4096)) as url:
+        with httpx.Client(base_url=url, timeout=10) as client:
+            yield client
+
+
+def landed(zone: LandingZone) -> list[dict]:
+    return [r.payload for day in zone.days() for r in zone.read(day)]
+
+
+def post(client: httpx.Client, body: object, secret: str | None = SECRET, **kw) -> httpx.Response:
+    headers = {"Content-Type": "application/json", **kw.pop("headers", {})}
+    if secret is not None:
+        headers[SECRET_HEADER] = secret
+    content = json.dumps(body).encode() if isinstance(body, dict) else body
+    return client.post("/telegram/webhook", content=content, headers=headers, **kw)
+
+
+def test_a_wrong_or_missing_secret_gets_403_and_lands_nothing(
+    receiver: httpx.Client, zone: LandingZone
+) -> None:
+    for secret in (None, "", "wrong", SECRET.upper(), SECRET + "x", SECRET[:-1]):
+        response = post(receiver, UPDATE, secret=secret)
+        assert response.status_code == 403, secret
+    assert zone.days() == [] and landed(zone) == []
+    health = receiver.get("/health").json()
+    assert health["counts"]["forbidden"] == 6 and "landed" not in health["counts"]
+
+    assert post(receiver, UPDATE).status_code == 200
+    assert landed(zone) == [UPDATE]
+
+
+def test_the_simulator_with_a_wrong_secret_is_refused_until_it_is_fixed(
+    tmp_path: Path, zone: LandingZone
+) -> None:
+    """Telegram with the wrong secret: every delivery is refused, nothing lands, nothing is
+    confirmed; with the right one, everything arrives."""
+    config = SandboxConfig(seed=3, octadesk_tickets=1, octadesk_chats=1, telegram_updates=25)
+    app = build_app(zone, SANDBOX_TELEGRAM_WEBHOOK_SECRET)
+    with SandboxServer(config) as sandbox, serve_app(app) as url:
+        api = f"{sandbox.url}/telegram/bot{SANDBOX_TELEGRAM_BOT_TOKEN}"
+        hook = {"url": f"{url}/telegram/webhook", "allowed_updates": [], "max_connections": 5}
+        httpx.post(f"{api}/setWebhook", json={**hook, "secret_token": "not-the-secret"})
+        deadline = time.monotonic() + 60
+        while True:
+            info = httpx.get(f"{api}/getWebhookInfo").json()["result"]
+            failures = httpx.get(f"{sandbox.url}/_admin/telegram/delivery").json()
+            if failures["failed_attempts"] >= 25:
+                break
+            assert time.monotonic() < deadline, "the simulator did not retry"
+            time.sleep(0.05)
+        assert "403" in info["last_error_message"]
+        assert info["pending_update_count"] > 0
+        assert landed(zone) == []
+
+        httpx.post(
+            f"{api}/setWebhook", json={**hook, "secret_token": SANDBOX_TELEGRAM_WEBHOOK_SECRET}
+        )
+        while not httpx.get(f"{sandbox.url}/_admin/telegram/delivery").json()["idle"]:
+            assert time.monotonic() < deadline, "deliveries did not finish"
+            time.sleep(0.05)
+        truth = httpx.get(f"{sandbox.url}/_admin/telegram/truth").json()
+    expected = {
+        u["update_id"]
+        for u in truth["updates"]
+        if u["kind"] not in ("chat_member", "message_reaction")  # Telegram's default
+    }
+    assert {u["update_id"] for u in landed(zone)} == expected
+
+
+def test_bodies_over_the_limit_get_413_and_non_updates_400(
+    receiver: httpx.Client, zone: LandingZone
+) -> None:
+    big = {**UPDATE, "message": {**UPDATE["message"], "text": "x" * 5000}}
+    assert post(receiver, big).status_code == 413
+
+    def chunks():  # no Content-Length: the limit applies to the bytes actually streamed
+        for _ in range(10):
+            yield b" " * 1000
+
+    assert post(receiver, chunks()).status_code == 413
+    for body in (b"not json", b"[1, 2]", b'{"message": {}}', b'{"update_id": "7"}', b""):
+        assert post(receiver, body).status_code == 400, body
+    assert landed(zone) == []
+
+
+def test_200_only_once_the_update_is_durable(
+    receiver: httpx.Client, zone: LandingZone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An update answered 200 is already on disk and fsync'd; if it cannot be made durable the
+    answer is 503 (Telegram retries), never 200."""
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (real_fsync(fd), synced.append(fd))[0])
+    assert post(receiver, UPDATE).status_code == 200
+    assert landed(zone) == [UPDATE] and synced
+
+    def broken_fsync(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    second = {**UPDATE, "update_id": UPDATE["update_id"] + 1}
+    response = post(receiver, second)
+    assert response.status_code == 503
+    assert receiver.get("/health").json()["counts"]["landing_failed"] == 1
+
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert post(receiver, second).status_code == 200  # Telegram's retry
+    assert [u["update_id"] for u in landed(zone)].count(second["update_id"]) >= 1
+
+
+def test_health(receiver: httpx.Client, zone: LandingZone) -> None:
+    health = receiver.get("/health")
+    assert health.status_code == 200
+    body = health.json()
+    assert body["ok"] is True and body["durable_by"] == "fsync"
+    assert body["landing"] == zone.base and body["max_body_bytes"] == 4096
+    assert receiver.get("/telegram/webhook").status_code == 405
