@@ -44,7 +44,10 @@ class MongoDBResource(ConfigurableResource):
     )
     server_selection_timeout_ms: int = Field(
         default=10_000,
-        description="How long pymongo waits for a reachable server before an operation fails.",
+        description=(
+            "How long pymongo waits for a reachable server before an operation fails (a "
+            "serverSelectionTimeoutMS option in the URI wins)."
+        ),
     )
 
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -105,13 +108,14 @@ class MongoDBResource(ConfigurableResource):
     def _connect_server(self) -> Any:
         import pymongo
 
-        return pymongo.MongoClient(
-            self.uri,
-            tz_aware=True,
-            tzinfo=dt.UTC,
-            appname="support_assets",
-            serverSelectionTimeoutMS=self.server_selection_timeout_ms,
-        )
+        options: dict[str, Any] = {"tz_aware": True, "tzinfo": dt.UTC}
+        # Keyword options override the URI's: set these only where the URI does not.
+        query = urlsplit(self.uri or "").query.lower()
+        if "appname=" not in query:
+            options["appname"] = "support_assets"
+        if "serverselectiontimeoutms=" not in query:
+            options["serverSelectionTimeoutMS"] = self.server_selection_timeout_ms
+        return pymongo.MongoClient(self.uri, **options)
 
     def _connect_embedded(self) -> Any:
         import litemongo

@@ -253,3 +253,28 @@ def test_assets_write_through_the_deployment_resources(
     assert result.success
     assert result.output_for_node("channels") == ["WhatsApp", "telefone"]
     assert (tmp_path / "data" / "documents" / "support_assets" / "raw_service_events").is_file()
+
+
+def test_a_mongodb_uri_alone_switches_to_the_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``MONGODB_URI`` set the run talks to that server (here none listens: the write fails
+    naming it) and never falls back to the embedded store."""
+    monkeypatch.setenv("MONGODB_URI", "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300")
+    env = {"SUPPORT_DATA_DIR": str(tmp_path / "data"), "MONGODB_URI": "set"}
+    resources = build_resources(env)
+
+    @asset(key_prefix=["raw"], metadata={"primary_key": ["id"]})
+    def service_events() -> list[dict[str, Any]]:
+        return [{"id": 1}]
+
+    result = materialize(
+        [service_events],
+        resources={"io_manager": resources["documents_io_manager"]},
+        raise_on_error=False,
+    )
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    error = str(failure.event_specific_data.error)
+    assert "ServerSelectionTimeoutError" in error and "127.0.0.1:1" in error
+    assert not (tmp_path / "data" / "documents").exists()
