@@ -47,6 +47,7 @@ from support_assets.resources.otp_sheet import OtpReading, OtpSheetResource
 
 SOURCE_TIME_ZONE = ZoneInfo("America/Sao_Paulo")
 SESSION_FILE = "helpdesk_web_session.json"
+TOTAL_HEADER = "X-Total-Count"
 _WITH_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})$")
 _LOCAL_FORMATS = (
     "%Y-%m-%d %H:%M:%S",
@@ -79,6 +80,10 @@ def parse_helpdesk_time(value: Any) -> datetime:
 def local_date(moment: datetime) -> date:
     """The São Paulo calendar date of an instant."""
     return moment.astimezone(SOURCE_TIME_ZONE).date()
+
+
+class HelpdeskWebError(Exception):
+    """The web helpdesk answered something the extraction cannot trust."""
 
 
 class HelpdeskWebLoginError(Exception):
@@ -134,11 +139,20 @@ class HelpdeskWebSession:
     def ticket_pages(self, start: date, end: date) -> Iterator[list[dict[str, Any]]]:
         """Pages of the tickets opened from ``start`` to ``end`` (São Paulo dates, inclusive)."""
         resource = self._resource
+        totals: list[int] = []
+
+        def report_items(response: Any) -> list[Any]:
+            total = response.headers.get(TOTAL_HEADER)
+            if total is not None and total.isdigit():
+                totals.append(int(total))
+            return response.json()
+
         if resource.auth_mode == "otp":
             pages = self._client.paginate_offset(
                 resource.report_path,
                 {"start_date": start.isoformat(), "end_date": end.isoformat()},
                 limit=resource.page_size,
+                items=report_items,
             )
         else:
             pages = self._client.paginate_offset(
@@ -156,6 +170,12 @@ class HelpdeskWebSession:
                 page = kept
             if page:
                 yield page
+        if totals and self.report.records < totals[0]:
+            # Fewer than announced: the server caps pages below page_size, or lost records.
+            raise HelpdeskWebError(
+                f"the ticket report announced {totals[0]} tickets ({TOTAL_HEADER}) but "
+                f"{self.report.records} were read; lower page_size below the server's limit"
+            )
 
 
 def _opened_within(ticket: Any, start: date, end: date) -> bool:

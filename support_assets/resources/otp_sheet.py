@@ -320,4 +320,6 @@ class OtpSheetResource(ConfigurableResource):
             pause = min(pause * 2, self.poll_interval_seconds)
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
+        if self._spreadsheet is not None:
+            self._spreadsheet.client.session.close()
         self._spreadsheet = None

@@ -51,6 +51,7 @@ SANDBOX_HELPDESK_WEB_PASSWORD = "sandbox-helpdesk-pass-7Hq2"
 SANDBOX_HELPDESK_WEB_API_TOKEN = "sandbox-tiflux-token-Vb81xQ"
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
+REPORT_PAGE_MAX = 100
 DAY_MS = 86_400_000
 CREATED_SPAN_MS = 240 * DAY_MS
 MAX_LAG_MS = 7 * DAY_MS
@@ -551,7 +552,8 @@ class HelpdeskWebSimulator(Simulator):
             start = _parse_date(request, "start_date")
             end = _parse_date(request, "end_date")
             offset = _parse_int(request, "offset", 0, 0, 10**9)
-            limit = _parse_int(request, "limit", 50, 1, 200)
+            # Like many web apps, the report caps its pages silently instead of refusing.
+            limit = min(_parse_int(request, "limit", 50, 1, 10**6), REPORT_PAGE_MAX)
         except ValueError as exc:
             return error(400, str(exc))
         with world.lock:

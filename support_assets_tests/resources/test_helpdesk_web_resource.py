@@ -15,6 +15,7 @@ from dagster import EnvVar
 from support_assets.definitions import build_resources
 from support_assets.resources.helpdesk_web import (
     SESSION_FILE,
+    HelpdeskWebError,
     HelpdeskWebLoginError,
     HelpdeskWebResource,
     HelpdeskWebSessionOpenError,
@@ -171,6 +172,17 @@ def test_a_forgotten_logout_blocks_the_next_login_and_the_next_run_closes_it(
     state = truth(admin)
     assert state["open_sessions"] == [] and state["counters"]["logouts"] == 2
     assert not (tmp_path / "here" / SESSION_FILE).exists()
+
+
+def test_a_report_that_caps_its_pages_below_page_size_fails_instead_of_losing_tickets(
+    sandbox: SandboxServer, admin: httpx.Client, tmp_path: Path
+) -> None:
+    admin.post("/reset", json={"helpdesk_web_tickets": 130}).raise_for_status()
+    resource = helpdesk(sandbox, tmp_path, page_size=150)  # the report serves at most 100
+    with pytest.raises(HelpdeskWebError, match="announced .* but 100 were read"):
+        with resource.session() as session:
+            list(session.ticket_pages(date(2025, 1, 1), date(2026, 12, 31)))
+    assert truth(admin)["open_sessions"] == []
 
 
 def test_refused_credentials_fail_clearly(
