@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,12 +18,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 from dagster import (
-    AssetKey,
     DagsterInstance,
     DagsterRunStatus,
-    ExecuteInProcessResult,
-    SensorResult,
-    build_sensor_context,
 )
 from dagster._core.test_utils import create_run_for_test
 
@@ -39,14 +34,18 @@ from support_assets.assets.telegram import (
     normalise_question,
 )
 from support_assets.definitions import build_definitions, telegram_resource
-from support_assets.landing import LandingZone, LandingZoneResource
 from support_assets.resources.telegram import BOT_API_UPDATE_KINDS, TelegramResource
 from support_assets.sandbox.server import SandboxConfig
-from support_assets.sandbox.telegram import SANDBOX_TELEGRAM_WEBHOOK_SECRET
 from support_assets.sandbox.telegram_data import GENERATED_KINDS
-from support_assets.sensors import telegram_landing_sensor
-from support_assets.webhook import app_from_settings
-from support_assets_tests.loopback import serve_app
+from support_assets_tests.telegram_helpers import (
+    deliver_by_webhook,
+    lake_table,
+    materialize_landed,
+    metadata,
+    sensor_partitions,
+    truth,
+    zone,
+)
 
 INVENTED_KIND = "zz_loyalty_points"
 
@@ -61,75 +60,6 @@ def sandbox_config() -> SandboxConfig:
         telegram_updates=0,
         telegram_redelivery_percent=5,
     )
-
-
-# ---- helpers ------------------------------------------------------------------------------------
-
-
-def truth(admin: httpx.Client) -> dict[str, Any]:
-    return admin.get("/telegram/truth").raise_for_status().json()
-
-
-def wait_idle(admin: httpx.Client, seconds: float = 180) -> dict[str, Any]:
-    deadline = time.monotonic() + seconds
-    while True:
-        status = admin.get("/telegram/delivery").json()
-        if status["idle"]:
-            return status
-        assert time.monotonic() < deadline, f"deliveries did not finish: {status}"
-        time.sleep(0.1)
-
-
-def zone() -> LandingZone:
-    return LandingZoneResource.from_settings().zone()
-
-
-def sensor_partitions(instance: DagsterInstance, cursor: str | None = None) -> SensorResult:
-    context = build_sensor_context(
-        instance=instance,
-        cursor=cursor,
-        resources={"telegram_landing": LandingZoneResource.from_settings()},
-    )
-    result = telegram_landing_sensor(context)
-    assert isinstance(result, SensorResult)
-    return result
-
-
-def materialize_landed(instance: DagsterInstance) -> list[ExecuteInProcessResult]:
-    """What the sensor asks for, run as the daemon would run it."""
-    job = build_definitions().resolve_job_def("telegram_job")
-    requests = sensor_partitions(instance).run_requests or []
-    assert requests, "the sensor saw no landing files"
-    results = [
-        job.execute_in_process(partition_key=r.partition_key, instance=instance, tags=r.tags)
-        for r in requests
-    ]
-    assert all(r.success for r in results)
-    return results
-
-
-def metadata(results: list[ExecuteInProcessResult], key: AssetKey) -> list[dict[str, Any]]:
-    return [
-        {k: v.value for k, v in e.event_specific_data.materialization.metadata.items()}
-        for r in results
-        for e in r.get_asset_materialization_events()
-        if e.event_specific_data.materialization.asset_key == key
-    ]
-
-
-def lake_table(env: dict[str, str], key: AssetKey) -> pa.Table:
-    folder = Path(env["SUPPORT_LAKE_URL"], *key.path)
-    return ds.dataset(folder, format="parquet", partitioning="hive").to_table()
-
-
-def deliver_by_webhook(telegram: TelegramResource, admin: httpx.Client) -> dict[str, Any]:
-    with serve_app(app_from_settings()) as url:
-        telegram.set_webhook(
-            f"{url}/telegram/webhook", SANDBOX_TELEGRAM_WEBHOOK_SECRET, max_connections=40
-        )
-        status = wait_idle(admin)
-        telegram.delete_webhook()
-    return status
 
 
 @pytest.fixture
