@@ -698,22 +698,31 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
             totals.rows_updated = totals.rows_written - inserted
 
     def _parquet(
-        self, client: bigquery.Client, target: Target, pending: _PendingWrite, batch: list[_Chunk]
+        self,
+        client: bigquery.Client,
+        target: Target,
+        pending: _PendingWrite,
+        batch: list[_Chunk],
+        every_column: bool = False,
     ) -> tuple[Path, pa.Schema]:
         """One Parquet file of ``batch`` typed as the table's columns (later chunks win on a
-        repeated merge key); returns it and its schema."""
+        repeated merge key); returns it and its schema.
+
+        Only the batch's columns, unless ``every_column``: then the table's other columns are
+        written as NULLs too, so a load never relies on BigQuery filling absent columns.
+        """
         stored = self._describe(client, target) or {}
         by_lower = {name.lower(): (name, typ) for name, typ in stored.items()}
         seen_columns = {c.lower() for chunk in batch for c in chunk.columns}
-        columns = [(n, t) for n, t in stored.items() if n.lower() in seen_columns]
-        absent = seen_columns - {n.lower() for n, _ in columns}
+        absent = seen_columns - set(by_lower)
         if absent:
             raise RuntimeError(f"{target.ref}: columns {sorted(absent)} vanished from the table")
+        columns = [(n, t) for n, t in stored.items() if every_column or n.lower() in seen_columns]
         schema = pa.schema([(n, _ARROW.get(t, pa.string())) for n, t in columns])
         path = pending.folder / f"batch-{uuid.uuid4().hex}.parquet"
         dedupe = pending.mode == "merge" and len(batch) > 1
         seen_keys: set[tuple[Any, ...]] = set()
-        key = [by_lower[k.lower()][0] for k in pending.key]
+        key = [by_lower[k.lower()][0] for k in pending.key] if dedupe else []
         with pq.ParquetWriter(str(path), schema, compression="snappy") as writer:
             for chunk in reversed(batch) if dedupe else batch:
                 data = _read_chunk(chunk)
@@ -739,7 +748,7 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
     def _load_batch(
         self, client: bigquery.Client, target: Target, pending: _PendingWrite, batch: list[_Chunk]
     ) -> None:
-        path, _ = self._parquet(client, target, pending, batch)
+        path, _ = self._parquet(client, target, pending, batch, every_column=True)
         self._load(client, target, path, self.table_id(target))
 
     def _merge_batch(

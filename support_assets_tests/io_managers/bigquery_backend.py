@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
@@ -27,6 +28,8 @@ from support_assets_tests.bigquery_emulator import (
     BigQueryEmulator,
     running_bigquery_emulator,
 )
+
+_NULLABLE = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
 
 
 def unique_dataset_prefix() -> str:
@@ -65,7 +68,9 @@ def read_table(
         return None
     sql = f"SELECT * FROM `{project}`.`{dataset}`.`{table}`" + (f" WHERE {where}" if where else "")
     config = bigquery.QueryJobConfig(query_parameters=params or [])
-    return client.query(sql, job_config=config).to_dataframe(create_bqstorage_client=False)
+    table = client.query(sql, job_config=config).to_arrow(create_bqstorage_client=False)
+    # Nullable integers and booleans stay integers and booleans (as DuckDB's reader gives them).
+    return table.to_pandas(types_mapper=_NULLABLE.get)
 
 
 def date_param(name: str, value: str) -> bigquery.ScalarQueryParameter:
