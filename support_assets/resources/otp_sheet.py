@@ -55,6 +55,13 @@ class SheetsHTTPClient(HTTPClient):
     def __init__(self, auth: Any, session: Any = None, *, base_url: str = GOOGLE_SHEETS_URL):
         super().__init__(auth, session)
         self.base_url = base_url.rstrip("/")
+        if self.base_url != GOOGLE_SHEETS_URL and auth is not None:
+            # google-auth >= 2.50 looks up a "regional access boundary" at
+            # iamcredentials.googleapis.com after each token refresh; against a local Sheets
+            # server that is a call to Google with a token Google never issued. Off there.
+            credentials = getattr(self, "auth", auth)
+            if hasattr(credentials, "_is_regional_access_boundary_lookup_required"):
+                credentials._is_regional_access_boundary_lookup_required = lambda: False
 
     def request(self, method: str, endpoint: str, *args: Any, **kwargs: Any) -> Any:
         if endpoint.startswith(GOOGLE_SHEETS_URL) and self.base_url != GOOGLE_SHEETS_URL:

@@ -197,3 +197,23 @@ def test_the_http_client_sends_googles_urls_to_the_base_url(sandbox: SandboxServ
         )
     assert failure.value.response.status_code == 401  # the simulator answered (no token)
     assert failure.value.response.url.startswith(sandbox.url)
+
+
+def test_against_a_local_server_google_auth_makes_no_call_to_google(
+    sandbox: SandboxServer, admin: httpx.Client, tmp_path: Path
+) -> None:
+    """google-auth looks up a "regional access boundary" at iamcredentials.googleapis.com after
+    each token refresh; with a local Sheets server that lookup is switched off (not for Google)."""
+    from google.oauth2.service_account import Credentials
+
+    sheet = reader(sandbox, tmp_path)
+    sheet.read()
+    credentials = sheet._spreadsheet.client.auth
+    assert credentials.token  # issued by the simulator's token endpoint
+    assert credentials._is_regional_access_boundary_lookup_required() is False
+
+    google = SheetsHTTPClient(
+        Credentials.from_service_account_file(str(tmp_path / "sa.json")),
+        base_url="https://sheets.googleapis.com",
+    )
+    assert google.auth._is_regional_access_boundary_lookup_required() is True
