@@ -49,6 +49,19 @@ class SandboxConfig:
     # percent, 0-100) of webhook deliveries sent a second time after their first success.
     telegram_updates: int = 120
     telegram_redelivery_percent: int = 0
+    # CRM (support_assets.sandbox.ploomes and .milvus, pool in crm_world): contacts in Ploomes,
+    # clients in Milvus, how many real clients are in both, invalid documents in each, Ploomes
+    # tasks and interactions, Milvus tickets, and each API's rate limit (requests a second,
+    # 0 = none; Ploomes answers 429 above two a second).
+    ploomes_contacts: int = 24
+    milvus_clients: int = 20
+    crm_shared_clients: int = 12
+    crm_invalid_documents: int = 3
+    ploomes_tasks: int = 14
+    ploomes_interactions: int = 8
+    milvus_tickets: int = 10
+    ploomes_rate_limit_per_second: int = 2
+    milvus_rate_limit_per_second: int = 5
 
     def __post_init__(self) -> None:
         for f in fields(self):
