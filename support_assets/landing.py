@@ -25,6 +25,7 @@ Everything goes through the filesystem and root the lake IO manager resolves
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
 import posixpath
@@ -229,12 +230,15 @@ class _ObjectWriter:
 
     def __init__(self, zone: LandingZone) -> None:
         self.zone = zone
+        self._sequence = itertools.count(1)
+        self._lock = threading.Lock()
 
     def append(self, day: dt.date, now: dt.datetime, data: bytes) -> str:
         folder = self.zone.folder(day)
-        path = posixpath.join(
-            folder, f"{now:%Y%m%dT%H%M%S%f}-{os.getpid()}-{secrets.token_hex(6)}{SUFFIX}"
-        )
+        with self._lock:
+            number = next(self._sequence)
+        name = f"{now:%Y%m%dT%H%M%S%f}-{os.getpid()}-{number:06d}-{secrets.token_hex(3)}{SUFFIX}"
+        path = posixpath.join(folder, name)
         try:
             self.zone.fs.create_dir(folder, recursive=True)
             with self.zone.fs.open_output_stream(path) as out:
