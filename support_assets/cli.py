@@ -210,7 +210,11 @@ def cmd_webhook(args: argparse.Namespace) -> int:
     from support_assets.webhook import serve
 
     print(f"Telegram webhook receiver on http://{args.host}:{args.port}/telegram/webhook")
-    serve(args.host, args.port)
+    try:
+        serve(args.host, args.port)
+    except ValueError as exc:  # a missing or malformed TELEGRAM_WEBHOOK_SECRET
+        print(f"refusing to start: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -4,6 +4,8 @@ confirmed before its batch is landed, even across crashes."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -133,3 +135,36 @@ def test_polling_refuses_while_a_webhook_is_set_and_says_so(
     assert truth(admin)["pending"] == []
     today = dt.datetime.now(dt.UTC).date()
     assert sum(1 for d in zone().days() if d <= today for _ in zone().read(d)) == 150
+
+
+def test_a_running_poller_rides_out_a_failed_landing(
+    platform_env: dict[str, str], admin: httpx.Client
+) -> None:
+    """`support-assets poll` runs on: a landing that fails is retried later (nothing was
+    confirmed); it stops only when told to, confirming what it landed."""
+    telegram = TelegramResource(
+        base_url=platform_env["TELEGRAM_API_BASE_URL"],
+        bot_token=platform_env["TELEGRAM_BOT_TOKEN"],
+        poll_limit=BATCH,
+        poll_timeout_seconds=1,
+    )
+    landing = WatchedLanding(zone(), admin, fails_before=1)
+    poller = TelegramPoller(telegram, landing)
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=lambda: poller.run(stop=stop, error_pause_seconds=0.05), daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + 60
+    while poller.stats.updates < 150:
+        assert thread.is_alive(), "the poller stopped on a failed landing"
+        assert time.monotonic() < deadline, "the poller did not land everything"
+        time.sleep(0.05)
+    stop.set()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert landing.appends > 150 // BATCH + 1  # the failed first append was retried
+    assert truth(admin)["pending"] == []
+    landed = Counter(r.payload["update_id"] for d in zone().days() for r in zone().read(d))
+    assert sum(landed.values()) == 150 and len(landed) == 150
+    telegram.close()

@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 from pydantic import Field
 
-from support_assets.landing import LandingZone
+from support_assets.landing import LandingWriteError, LandingZone
 from support_assets.resources.http import (
     HttpApiResource,
     HttpError,
@@ -305,12 +305,36 @@ class TelegramPoller:
         if self.offset is not None:
             self._get(timeout=0, limit=1)
 
-    def run(self, *, until_empty: bool = False, stop: threading.Event | None = None) -> PollStats:
-        """Poll until ``stop`` is set (or, with ``until_empty``, until a call returns nothing)."""
+    def run(
+        self,
+        *,
+        until_empty: bool = False,
+        stop: threading.Event | None = None,
+        error_pause_seconds: float = 5.0,
+    ) -> PollStats:
+        """Poll until ``stop`` is set (or, with ``until_empty``, until a call returns nothing).
+
+        Running on (not ``until_empty``), a failed landing, or a call that failed for good after
+        the HTTP layer's retries (5xx, 429, network), is logged and retried after
+        ``error_pause_seconds``: nothing was confirmed, so nothing is lost. A refusal (4xx: bad
+        token, a webhook set meanwhile, another poller) stops the poller.
+        """
         self.ensure_no_webhook()
         stop = stop or threading.Event()
         while not stop.is_set():
-            landed = self.poll_once(timeout=0 if until_empty else None)
+            try:
+                landed = self.poll_once(timeout=0 if until_empty else None)
+            except (HttpError, LandingWriteError) as exc:
+                code = exc.status_code if isinstance(exc, HttpError) else None
+                if until_empty or (code is not None and 400 <= code < 500 and code != 429):
+                    raise  # a refusal (bad token, conflict) does not go away by waiting
+                logger.warning(
+                    "telegram polling: %s; nothing confirmed, retrying in %.0fs",
+                    exc,
+                    error_pause_seconds,
+                )
+                stop.wait(error_pause_seconds)
+                continue
             if landed:
                 logger.info(
                     "telegram polling: landed %d update(s) up to %s",
