@@ -16,7 +16,8 @@ Anything that dies before step 4 completes loses nothing: Telegram only forgets 
 it got a 2xx. A crash after step 4 but before the answer means the update is landed twice; the
 raw asset deduplicates by ``update_id``.
 
-``GET /health`` answers 200 with counters while the landing zone is reachable, else 503.
+``GET /health`` answers 200 with counters while the landing folder exists or can be created,
+else 503.
 
 Test hook (used only by the crash tests, never set in production):
 ``SUPPORT_ASSETS_TEST_WEBHOOK_PAUSE`` = ``before_landing`` | ``after_landing`` makes the receiver
@@ -183,8 +184,8 @@ def build_app(
         return Response(status_code=200)
 
     async def health(request: Request) -> Response:
-        try:
-            await run_in_threadpool(landing.fs.get_file_info, landing.root)
+        try:  # the landing folder exists or can be created where the lake lives
+            await run_in_threadpool(landing.fs.create_dir, landing.base, recursive=True)
             ok = True
         except OSError:
             ok = False

@@ -157,3 +157,15 @@ def test_health(receiver: httpx.Client, zone: LandingZone) -> None:
     assert body["ok"] is True and body["durable_by"] == "fsync"
     assert body["landing"] == zone.base and body["max_body_bytes"] == 4096
     assert receiver.get("/telegram/webhook").status_code == 405
+
+
+def test_health_is_503_when_the_landing_zone_cannot_be_written(tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the lake should be")
+    zone = LandingZone.from_url(str(blocked), "telegram")
+    with serve_app(build_app(zone, SECRET)) as url:
+        assert httpx.get(f"{url}/health").status_code == 503
+        response = httpx.post(
+            f"{url}/telegram/webhook", json=UPDATE, headers={SECRET_HEADER: SECRET}
+        )
+        assert response.status_code == 503  # not landed, so not acknowledged
