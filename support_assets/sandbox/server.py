@@ -34,7 +34,9 @@ from support_assets.sandbox.base import (
 )
 from support_assets.sandbox.faults import FaultConfigError, FaultInjector, FaultMiddleware
 from support_assets.sandbox.helpdesk_web import HelpdeskWebSimulator
+from support_assets.sandbox.milvus import MilvusSimulator
 from support_assets.sandbox.octadesk import OctadeskSimulator
+from support_assets.sandbox.ploomes import PloomesSimulator
 from support_assets.sandbox.sheets import SheetsSimulator
 from support_assets.sandbox.telegram import TelegramSimulator
 
@@ -48,6 +50,8 @@ SIMULATORS: list[type[Simulator]] = [
     SheetsSimulator,
     HelpdeskWebSimulator,
     TelegramSimulator,
+    PloomesSimulator,
+    MilvusSimulator,
 ]
 
 ADMIN_PREFIX = "/_admin"
