@@ -37,11 +37,25 @@ system-deps:
 	  echo "installing Debian's chromium for the browser tests"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
-# The local BigQuery emulator (its own Python 3.13 venv under .bigquery/; idempotent).
+# The local BigQuery emulator (its own Python 3.13 venv under .bigquery/; idempotent), and
+# Debian's ActiveMQ (idempotent; the tests start and stop their own brokers on free ports).
 test-deps: install system-deps
 	tools/bigquery_emulator.sh install
+	tools/activemq.sh install
 
+# With STOMP_HOST unset, the demo's ActiveMQ (STOMP on 127.0.0.1:61613, data in .activemq/demo):
+# installed and started when possible, fed some service events, stopped when the demo ends.
+DEMO_AMQ := AMQ_BASE=$(CURDIR)/.activemq/demo AMQ_STOMP_PORT=$${STOMP_PORT:-61613}
 demo: install
+	@if [ -n "$$STOMP_HOST" ]; then exec $(BIN)/support-assets demo; fi; \
+	trap '$(DEMO_AMQ) tools/activemq.sh stop >/dev/null' EXIT; \
+	if tools/activemq.sh install && $(DEMO_AMQ) tools/activemq.sh start; then \
+	  $(BIN)/support-assets produce-events --count 200 --invalid-share 0.1 || true; \
+	else \
+	  echo "make demo: no ActiveMQ broker here, so the service_events assets will read nothing."; \
+	  echo "  Install it with 'sudo tools/activemq.sh install' and run make demo again,"; \
+	  echo "  or point STOMP_HOST and STOMP_PORT at a broker."; \
+	fi; \
 	$(BIN)/support-assets demo
 
 sandbox: install

@@ -28,10 +28,13 @@ from support_assets.assets.octadesk import (
     STAGING_CHATS,
     STAGING_TICKETS,
 )
+from support_assets.assets.service_events import RAW_COLLECTION as SERVICE_EVENTS_COLLECTION
+from support_assets.assets.service_events import STAGING as SERVICE_EVENTS_STAGING
 from support_assets.assets.telegram import RAW_UPDATES as TELEGRAM_RAW_UPDATES
 from support_assets.assets.telegram import (
     STAGING_MESSAGES as TELEGRAM_STAGING_MESSAGES,
 )
+from support_assets.resources.mongo import MongoDBResource
 
 
 def key_check_result(frame: pd.DataFrame, key: Sequence[str]) -> AssetCheckResult:
@@ -127,4 +130,24 @@ helpdesk_web_checks = [
 telegram_checks = [
     unique_key_check(TELEGRAM_RAW_UPDATES, ["update_id"]),
     unique_key_check(TELEGRAM_STAGING_MESSAGES, ["update_id"]),
+]
+
+
+@asset_check(
+    asset=SERVICE_EVENTS_STAGING,
+    description="staging/service_events has exactly as many events as raw/service_events.",
+)
+def service_events_staging_matches_raw(
+    events: pd.DataFrame, documents: MongoDBResource
+) -> AssetCheckResult:
+    raw = documents.get_database()[SERVICE_EVENTS_COLLECTION].count_documents({})
+    return AssetCheckResult(
+        passed=raw == len(events),
+        metadata={"raw_documents": raw, "staging_rows": len(events)},
+    )
+
+
+service_events_checks = [
+    unique_key_check(SERVICE_EVENTS_STAGING, ["event_key"]),
+    service_events_staging_matches_raw,
 ]

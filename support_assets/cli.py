@@ -241,6 +241,32 @@ def cmd_telegram_webhook(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_produce_events(args: argparse.Namespace) -> int:
+    """Publish generated attendance events to the service-events topic (STOMP_* settings)."""
+    from collections import Counter
+
+    from support_assets.definitions import stomp_resource
+    from support_assets.resources.stomp import BrokerUnavailable
+    from support_assets.sandbox.service_events import generate_events
+
+    events = generate_events(args.count, args.invalid_share, seed=args.seed)
+    try:
+        with stomp_resource().process_config_and_initialize_cm() as stomp:
+            if not args.no_subscribe and stomp.ensure_subscription():
+                print(f"durable subscription {stomp.subscription} is registered")
+            sent = stomp.publish(event.body for event in events)
+    except BrokerUnavailable as exc:
+        print(f"cannot publish: {exc}", file=sys.stderr)
+        return 2
+    defects = Counter(e.defect for e in events if not e.valid)
+    valid = sum(e.valid for e in events)
+    print(
+        f"published {sent} persistent events to {stomp.describe()}: {valid} valid, "
+        f"{sent - valid} invalid on purpose {dict(sorted(defects.items()))}"
+    )
+    return 0
+
+
 def _add_sandbox_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=SANDBOX_HOST)
     parser.add_argument("--port", type=int, default=SANDBOX_PORT)
@@ -295,6 +321,23 @@ def build_parser() -> argparse.ArgumentParser:
     telegram_webhook.add_argument("--url", help="public HTTPS URL of the receiver (set)")
     telegram_webhook.add_argument("--drop-pending-updates", action="store_true")
     telegram_webhook.set_defaults(func=cmd_telegram_webhook)
+
+    produce = sub.add_parser(
+        "produce-events",
+        help="publish realistic attendance events to the service-events topic (demos, tests)",
+    )
+    produce.add_argument("--count", type=int, default=100, help="events to publish")
+    produce.add_argument(
+        "--invalid-share", type=float, default=0.1, help="share broken on purpose (0-1)"
+    )
+    produce.add_argument("--seed", type=int, default=None, help="same seed, same events")
+    produce.add_argument(
+        "--no-subscribe",
+        action="store_true",
+        help="do not create the platform's durable subscription first (a topic keeps messages "
+        "only for subscriptions that already exist)",
+    )
+    produce.set_defaults(func=cmd_produce_events)
     return parser
 
 

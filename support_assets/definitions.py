@@ -19,12 +19,19 @@ from support_assets.assets.octadesk import (
     staging_octadesk_chats,
     staging_octadesk_tickets,
 )
+from support_assets.assets.service_events import service_events_raw, service_events_staging
 from support_assets.assets.telegram import (
     bot_insights,
     telegram_raw_updates,
     telegram_staging_messages,
 )
-from support_assets.checks import helpdesk_web_checks, octadesk_checks, telegram_checks
+from support_assets.checks import (
+    helpdesk_web_checks,
+    octadesk_checks,
+    service_events_checks,
+    telegram_checks,
+)
+from support_assets.identity import SANDBOX_PSEUDONYM_KEY, PseudonymResource
 from support_assets.io_managers.documents import DocumentsIOManager
 from support_assets.io_managers.duckdb import DuckDBWarehouseIOManager
 from support_assets.io_managers.lake import LakeIOManager
@@ -35,6 +42,7 @@ from support_assets.resources.helpdesk_web import HelpdeskWebResource
 from support_assets.resources.mongo import DEFAULT_DATABASE, MongoDBResource
 from support_assets.resources.octadesk import OctadeskResource
 from support_assets.resources.otp_sheet import GOOGLE_SHEETS_URL, OtpSheetResource
+from support_assets.resources.stomp import StompResource
 from support_assets.resources.telegram import TELEGRAM_API_URL, TelegramResource
 from support_assets.sandbox.helpdesk_web import (
     SANDBOX_HELPDESK_WEB_API_TOKEN,
@@ -45,7 +53,11 @@ from support_assets.sandbox.octadesk import SANDBOX_OCTADESK_API_KEY
 from support_assets.sandbox.sheets import SANDBOX_OTP_CELL, SANDBOX_OTP_SHEET_ID
 from support_assets.sandbox.telegram import SANDBOX_TELEGRAM_BOT_TOKEN
 from support_assets.schedules import helpdesk_web_daily, octadesk_daily_reconciliation
-from support_assets.sensors import octadesk_changes_sensor, telegram_landing_sensor
+from support_assets.sensors import (
+    octadesk_changes_sensor,
+    service_events_sensor,
+    telegram_landing_sensor,
+)
 from support_assets.settings import data_dir, env_or, is_set, local_value, sandbox_url
 
 
@@ -99,6 +111,31 @@ def telegram_resource(environ: Mapping[str, str] | None = None) -> TelegramResou
         bot_token=EnvVar("TELEGRAM_BOT_TOKEN") if real else SANDBOX_TELEGRAM_BOT_TOKEN,
         poll_timeout_seconds=int(local_value("TELEGRAM_POLL_TIMEOUT_SECONDS", "30", env)),
     )
+
+
+def stomp_resource(environ: Mapping[str, str] | None = None) -> StompResource:
+    """The service events' ActiveMQ broker. STOMP_HOST unset means the local broker of the
+    demo, which may not be running: then a run consumes nothing instead of failing."""
+    env = os.environ if environ is None else environ
+    return StompResource(
+        host=local_value("STOMP_HOST", "127.0.0.1", env),
+        port=int(local_value("STOMP_PORT", "61613", env)),
+        user=local_value("STOMP_USER", "", env) or None,
+        password=EnvVar("STOMP_PASSWORD") if is_set("STOMP_PASSWORD", env) else None,
+        destination=local_value("STOMP_DESTINATION", "/topic/support.service_events", env),
+        client_id=local_value("STOMP_CLIENT_ID", "support-assets", env),
+        subscription_name=local_value(
+            "STOMP_SUBSCRIPTION_NAME", "support-assets.service_events", env
+        ),
+        prefetch_size=int(local_value("STOMP_PREFETCH", "1000", env)),
+        fail_if_unreachable=is_set("STOMP_HOST", env),
+    )
+
+
+def pseudonym_resource(environ: Mapping[str, str] | None = None) -> PseudonymResource:
+    """The customer_key secret: SUPPORT_PSEUDONYM_KEY (an EnvVar), else the sandbox's key."""
+    env = os.environ if environ is None else environ
+    return PseudonymResource(key=env_or("SUPPORT_PSEUDONYM_KEY", SANDBOX_PSEUDONYM_KEY, env))
 
 
 def documents_resource(env: Mapping[str, str], data: str) -> MongoDBResource:
@@ -162,6 +199,8 @@ def build_resources(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "documents_io_manager": DocumentsIOManager(mongo=documents),
         "telegram": telegram_resource(env),
         "telegram_landing": LandingZoneResource.from_settings("telegram", env),
+        "stomp": stomp_resource(env),
+        "pseudonym": pseudonym_resource(env),
     }
 
 
@@ -175,8 +214,10 @@ ASSETS = [
     telegram_raw_updates,
     telegram_staging_messages,
     bot_insights,
+    service_events_raw,
+    service_events_staging,
 ]
-CHECKS = [*octadesk_checks, *helpdesk_web_checks, *telegram_checks]
+CHECKS = [*octadesk_checks, *helpdesk_web_checks, *telegram_checks, *service_events_checks]
 
 
 def build_definitions(environ: Mapping[str, str] | None = None) -> Definitions:
@@ -184,7 +225,7 @@ def build_definitions(environ: Mapping[str, str] | None = None) -> Definitions:
         assets=ASSETS,
         asset_checks=CHECKS,
         jobs=all_jobs,
-        sensors=[octadesk_changes_sensor, telegram_landing_sensor],
+        sensors=[octadesk_changes_sensor, telegram_landing_sensor, service_events_sensor],
         schedules=[octadesk_daily_reconciliation, helpdesk_web_daily],
         resources=build_resources(environ),
     )

@@ -193,6 +193,11 @@ def customer_key(document: Document | str | int, secret: str) -> str:
     return hmac.new(secret.encode(), doc.number.encode(), hashlib.sha256).hexdigest()
 
 
+#: The key used while SUPPORT_PSEUDONYM_KEY is unset: for the sandbox and demo only, since
+#: anyone who knows it can recompute every CPF's key.
+SANDBOX_PSEUDONYM_KEY = "sandbox-only-pseudonym-key-not-secret"
+
+
 class PseudonymResource(ConfigurableResource):
     """Holds the secret of ``customer_key`` (``SUPPORT_PSEUDONYM_KEY``, given as ``EnvVar``)."""
 

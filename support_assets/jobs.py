@@ -37,4 +37,15 @@ telegram_job = define_asset_job(
     tags={"support_assets/source": "telegram"},
 )
 
-all_jobs = [octadesk_job, helpdesk_web_job, telegram_job]
+service_events_job = define_asset_job(
+    "service_events_job",
+    selection=AssetSelection.groups("service_events"),
+    description=(
+        "Reads one batch of service events from the durable ActiveMQ subscription into "
+        "raw/service_events (acknowledged after the write) and merges them into "
+        "staging/service_events. Requested by service_events_sensor while messages are pending."
+    ),
+    tags={"support_assets/source": "service_events"},
+)
+
+all_jobs = [octadesk_job, helpdesk_web_job, telegram_job, service_events_job]

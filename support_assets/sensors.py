@@ -16,10 +16,11 @@ from dagster import (
 from support_assets.assets.common import last_high_water_mark
 from support_assets.assets.octadesk import RAW_CHATS, RAW_TICKETS
 from support_assets.assets.telegram import telegram_partition_keys
-from support_assets.jobs import octadesk_job, telegram_job
+from support_assets.jobs import octadesk_job, service_events_job, telegram_job
 from support_assets.landing import LandingZoneResource
 from support_assets.resources.http import HttpError
 from support_assets.resources.octadesk import OctadeskResource
+from support_assets.resources.stomp import BrokerUnavailable, ClientIdBusy, StompResource
 
 IN_FLIGHT = [
     DagsterRunStatus.QUEUED,
@@ -131,3 +132,46 @@ def telegram_landing_sensor(
         )
     context.log.info("Telegram landing changed on %s", [r.partition_key for r in requests])
     return SensorResult(run_requests=requests, cursor=new_cursor)
+
+#: Messages the service-events sensor counts at most when it looks at the subscription.
+SERVICE_EVENTS_PEEK_LIMIT = 100
+
+
+@sensor(
+    job=service_events_job,
+    minimum_interval_seconds=30,
+    description=(
+        "Looks at the platform's durable subscription to the service-events topic (subscribes "
+        "for a moment, counts what the broker dispatches, leaves without acknowledging) and "
+        "requests service_events_job only when messages are pending and no run of it is in "
+        "flight. Each run takes at most STOMP_PREFETCH messages; the next tick asks again."
+    ),
+)
+def service_events_sensor(
+    context: SensorEvaluationContext, stomp: StompResource
+) -> RunRequest | SkipReason:
+    in_flight = context.instance.get_runs(
+        RunsFilter(job_name=service_events_job.name, statuses=IN_FLIGHT), limit=1
+    )
+    if in_flight:
+        return SkipReason(f"run {in_flight[0].run_id} is still consuming service events")
+    try:
+        pending = stomp.pending(limit=SERVICE_EVENTS_PEEK_LIMIT)
+    except ClientIdBusy:
+        return SkipReason(
+            f"another connection holds client id {stomp.client_id!r} (a consumer is running)"
+        )
+    except BrokerUnavailable as exc:
+        return SkipReason(f"the broker did not answer: {exc}")
+    if not pending:
+        return SkipReason(
+            f"no service events pending for subscription {stomp.subscription} on {stomp.describe()}"
+        )
+    count = f"{pending}+" if pending >= SERVICE_EVENTS_PEEK_LIMIT else str(pending)
+    context.log.info("%s service events pending on %s", count, stomp.describe())
+    return RunRequest(
+        tags={
+            "support_assets/trigger": "service_events_sensor",
+            "support_assets/pending": count,
+        }
+    )

@@ -225,6 +225,46 @@ SETTINGS: tuple[Setting, ...] = (
         "30",
         "Long-polling wait of each getUpdates call of the poller (0-50).",
     ),
+    Setting(
+        "STOMP_HOST",
+        "127.0.0.1",
+        "ActiveMQ broker (STOMP) of the service events. Unset: the local broker make demo "
+        "starts, and a run that finds none there consumes nothing and says so; once set, an "
+        "unreachable broker fails the run.",
+    ),
+    Setting("STOMP_PORT", "61613", "STOMP port of the broker."),
+    Setting("STOMP_USER", "none (no login)", "STOMP login, when the broker requires one."),
+    Setting("STOMP_PASSWORD", "none", "STOMP passcode.", secret=True),
+    Setting(
+        "STOMP_DESTINATION",
+        "/topic/support.service_events",
+        "Topic the attendance system publishes service events to.",
+    ),
+    Setting(
+        "STOMP_CLIENT_ID",
+        "support-assets",
+        "client-id of the platform's durable subscription (one connection at a time holds it).",
+    ),
+    Setting(
+        "STOMP_SUBSCRIPTION_NAME",
+        "support-assets.service_events",
+        "Name of the durable subscription (activemq.subscriptionName); the broker keeps "
+        "messages for it, published after it was first created, until they are acknowledged.",
+    ),
+    Setting(
+        "STOMP_PREFETCH",
+        "1000",
+        "activemq.prefetchSize of the subscription, and so the most messages one run takes "
+        "(acknowledgements are individual, and the broker stops at the prefetch).",
+    ),
+    Setting(
+        "SUPPORT_PSEUDONYM_KEY",
+        "the sandbox's demo key",
+        "HMAC key of the pseudonymous customer_key that replaces CPF/CNPJ outside the raw "
+        "layer. Set a long random secret in every real deployment: keys made with the demo key "
+        "can be reversed.",
+        secret=True,
+    ),
 )
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}

@@ -42,6 +42,16 @@ def instance() -> Iterator[DagsterInstance]:
         yield dagster_instance
 
 
+@pytest.fixture(scope="session")
+def activemq():
+    """A real ActiveMQ broker for the session (support_assets_tests/activemq_broker.py): free
+    ports, private data under .activemq/, stopped at the end. Fails, never skips, without one."""
+    from support_assets_tests.activemq_broker import running_activemq
+
+    with running_activemq() as broker:
+        yield broker
+
+
 @pytest.fixture
 def platform_env(
     sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

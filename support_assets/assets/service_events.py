@@ -1,0 +1,488 @@
+"""Service events: attendance records from an ActiveMQ topic, kept in MongoDB, cleaned in the
+warehouse. At least once, nothing lost.
+
+``raw/service_events`` (documents store) reads one batch from the platform's durable
+subscription (at most the prefetch), validates every message, and returns a ``DocumentBatch``:
+valid events keyed by ``event_key``, invalid ones for the quarantine collection with their
+reasons and the message exactly as received. The documents IO manager bulk-upserts it; only
+*after* that write returned does the asset acknowledge the batch (Dagster stores a yielded
+output before the asset's code resumes). A failed write, a crash or a kill leaves the batch
+unacknowledged, so the broker delivers it again, and the upsert on ``event_key`` (the SHA-256 of
+the event's canonical JSON) makes the second delivery a no-op: never a second document.
+
+``staging/service_events`` (warehouse) merges, on ``event_key``, the raw documents loaded since
+its last high-water mark: typed columns, answers as booleans, services as a list, the time in
+UTC, and the pseudonymous ``customer_key`` instead of the CPF (the name stays in raw).
+"""
+
+import base64
+import contextlib
+import json
+import re
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetObservation,
+    Config,
+    Output,
+    asset,
+)
+from pydantic import Field
+
+from support_assets.assets.common import InvalidRecord, last_materialization_value
+from support_assets.identity import PERSON, PseudonymResource, document_or_reason
+from support_assets.io_managers.base import TableStream
+from support_assets.io_managers.documents import (
+    DocumentBatch,
+    QuarantinedDocument,
+    collection_name,
+    payload_sha256,
+)
+from support_assets.resources.mongo import MongoDBResource
+from support_assets.resources.stomp import (
+    BrokerUnavailable,
+    ClientIdBusy,
+    ReceivedMessage,
+    StompResource,
+)
+
+GROUP = "service_events"
+OWNERS = ["team:data-platform"]
+RAW = AssetKey(["raw", "service_events"])
+STAGING = AssetKey(["staging", "service_events"])
+RAW_COLLECTION = collection_name(RAW.path)
+
+SOURCE_TIME_ZONE = "America/Sao_Paulo"
+_SAO_PAULO = ZoneInfo(SOURCE_TIME_ZONE)
+_DATE = re.compile(r"^(\d{2})/(\d{2})/(\d{4}) (\d{2}):(\d{2}):(\d{2})$")
+_WHOLE = re.compile(r"^[+-]?\d+$")
+
+REQUIRED_FIELDS = (
+    "name",
+    "document",
+    "age",
+    "sex",
+    "channel",
+    "services",
+    "date",
+    "headache",
+    "otherSymptoms",
+    "covidContact",
+    "covidTest",
+    "serviceScore",
+    "solved",
+)
+#: Symptom answers: source field -> column.
+ANSWERS = {
+    "headache": "headache",
+    "otherSymptoms": "other_symptoms",
+    "covidContact": "covid_contact",
+    "covidTest": "covid_test",
+}
+_YES = {"sim", "s"}
+_NO = {"nao", "não", "n"}
+_SEXES = {
+    "f": "feminino",
+    "feminino": "feminino",
+    "m": "masculino",
+    "masculino": "masculino",
+    "outro": "outro",
+    "nao informado": "nao_informado",
+    "não informado": "nao_informado",
+}
+MAX_AGE = 130
+
+
+# ---- validation ----------------------------------------------------------------------------
+
+
+def parse_local_time(value: Any) -> datetime:
+    """``dd/mm/yyyy HH:MM:SS`` in America/Sao_Paulo, as an aware UTC datetime.
+
+    Refused: any other shape, dates and times that do not exist on the calendar, and local
+    times skipped by a daylight-saving change (Brazil had one until 2019). A time repeated when
+    daylight saving ended is read as its first occurrence.
+    """
+    match = _DATE.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise InvalidRecord(f"date {value!r} is not dd/mm/yyyy HH:MM:SS")
+    day, month, year, hour, minute, second = (int(g) for g in match.groups())
+    try:
+        naive = datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        raise InvalidRecord(f"date {value!r} does not exist on the calendar") from None
+    utc = naive.replace(tzinfo=_SAO_PAULO).astimezone(UTC)
+    if utc.astimezone(_SAO_PAULO).replace(tzinfo=None) != naive:
+        raise InvalidRecord(f"date {value!r} was skipped by a daylight-saving change in São Paulo")
+    return utc
+
+
+def _answer(value: Any, field: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = value.strip().casefold() if isinstance(value, str) else None
+    if text in _YES:
+        return True
+    if text in _NO:
+        return False
+    raise InvalidRecord(f"{field} must be sim or nao, got {value!r}")
+
+
+def _whole(value: Any, field: str, low: int, high: int) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and _WHOLE.match(value.strip()):
+        number = int(value.strip())
+    else:
+        raise InvalidRecord(f"{field} must be a whole number from {low} to {high}, got {value!r}")
+    if not low <= number <= high:
+        raise InvalidRecord(f"{field} must be a whole number from {low} to {high}, got {value!r}")
+    return number
+
+
+def _text(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRecord(f"{field} must be non-empty text, got {value!r}")
+    return " ".join(value.split())
+
+
+def _services(value: Any) -> list[str]:
+    """``{"1": "agendar consulta", "2": ...}`` in key order (or a list) as a list of names."""
+    if isinstance(value, Mapping):
+        if not all(isinstance(k, str) and k.strip().isdigit() for k in value):
+            raise InvalidRecord(f"services keys must be numbers, got {sorted(value)!r}")
+        items = [value[k] for k in sorted(value, key=lambda k: int(k))]
+    elif isinstance(value, list):
+        items = value
+    else:
+        raise InvalidRecord(f"services must be an object of numbered services, got {value!r}")
+    if not all(isinstance(s, str) and s.strip() for s in items):
+        raise InvalidRecord(f"every service must be non-empty text, got {items!r}")
+    return [" ".join(s.split()) for s in items]
+
+
+def validate_event(payload: Any) -> dict[str, Any]:
+    """The typed event, or ``InvalidRecord`` naming every problem found (``; `` between)."""
+    if not isinstance(payload, Mapping):
+        raise InvalidRecord(f"body is JSON but not an object: {type(payload).__name__}")
+    reasons: list[str] = []
+    missing = [f for f in REQUIRED_FIELDS if payload.get(f) is None]
+    if missing:
+        reasons.append(f"missing fields: {', '.join(missing)}")
+    event: dict[str, Any] = {}
+
+    def field(name: str, parse: Any) -> None:
+        if name in missing:
+            return
+        try:
+            event.update(parse(payload[name]))
+        except InvalidRecord as exc:
+            reasons.append(str(exc))
+
+    def cpf(value: Any) -> dict[str, Any]:
+        document, reason = document_or_reason(value, hint=PERSON)
+        if document is None:
+            raise InvalidRecord(f"document: {reason}")
+        if not document.is_person:
+            raise InvalidRecord("document is a CNPJ; an attendance needs the person's CPF")
+        return {"cpf": document.number}
+
+    def sex(value: Any) -> dict[str, Any]:
+        key = " ".join(value.split()).casefold() if isinstance(value, str) else None
+        if key not in _SEXES:
+            raise InvalidRecord(
+                f"sex must be feminino, masculino, outro or nao informado: {value!r}"
+            )
+        return {"sex": _SEXES[key]}
+
+    field("name", lambda v: {"name": _text(v, "name")})
+    field("document", cpf)
+    field("age", lambda v: {"age": _whole(v, "age", 0, MAX_AGE)})
+    field("sex", sex)
+    field("channel", lambda v: {"channel": _text(v, "channel").casefold()})
+    field("services", lambda v: {"services": _services(v)})
+    field("date", lambda v: {"occurred_at": parse_local_time(v)})
+    for source, column in ANSWERS.items():
+        field(source, lambda v, s=source, c=column: {c: _answer(v, s)})
+    field("serviceScore", lambda v: {"service_score": _whole(v, "serviceScore", 0, 10)})
+    field("solved", lambda v: {"solved": _answer(v, "solved")})
+    if reasons:
+        raise InvalidRecord("; ".join(reasons))
+    return event
+
+
+def _body_text(message: ReceivedMessage) -> tuple[str, bool]:
+    try:
+        return message.body.decode("utf-8"), True
+    except UnicodeDecodeError:
+        return message.body.decode("utf-8", errors="replace"), False
+
+
+def quarantine_payload(message: ReceivedMessage) -> dict[str, Any]:
+    """The message as received: its body exactly (base64 too when it is not UTF-8), its id and
+    when the broker got it. A redelivery carries the same, so it stays one quarantine entry."""
+    text, utf8 = _body_text(message)
+    payload: dict[str, Any] = {
+        "body": text,
+        "message_id": message.message_id,
+        "destination": message.destination,
+        "published_at": message.published_at.isoformat() if message.published_at else None,
+    }
+    if not utf8:
+        payload["body_base64"] = base64.b64encode(message.body).decode()
+    return payload
+
+
+def event_document(message: ReceivedMessage) -> dict[str, Any]:
+    """The raw document of one message, or ``InvalidRecord`` with the reasons."""
+    text, utf8 = _body_text(message)
+    if not utf8:
+        raise InvalidRecord("body is not UTF-8 text")
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidRecord(
+            f"body is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    typed = validate_event(payload)
+    return {
+        "event_key": payload_sha256(payload),
+        "message_id": message.message_id,
+        "published_at": message.published_at,
+        "source_time_zone": SOURCE_TIME_ZONE,
+        **typed,
+        "payload": payload,
+    }
+
+
+def validate_messages(messages: list[ReceivedMessage]) -> DocumentBatch:
+    """Valid events for the collection, the rest for quarantine (reason + original message)."""
+    batch = DocumentBatch()
+    for message in messages:
+        try:
+            batch.valid.append(event_document(message))
+        except InvalidRecord as exc:
+            batch.quarantined.append(
+                QuarantinedDocument(str(exc), quarantine_payload(message), message.message_id)
+            )
+    return batch
+
+
+# ---- raw/service_events --------------------------------------------------------------------
+
+
+class ServiceEventsConsumeConfig(Config):
+    """How long one run reads from the subscription (a batch is at most the prefetch)."""
+
+    max_messages: int | None = Field(
+        default=None, ge=1, description="Messages in the run's batch; default: the prefetch."
+    )
+    first_wait_seconds: float = Field(
+        default=5.0, ge=0, description="How long to wait for the first message."
+    )
+    idle_seconds: float = Field(
+        default=2.0, ge=0, description="A batch ends after this long without a new message."
+    )
+    max_seconds: float = Field(default=120.0, gt=0, description="A batch ends after this long.")
+
+
+@asset(
+    key=RAW,
+    group_name=GROUP,
+    io_manager_key="documents_io_manager",
+    metadata={"primary_key": ["event_key"]},
+    owners=OWNERS,
+    kinds={"mongodb", "python"},
+    tags={"layer": "raw", "source": "service_events"},
+    output_required=False,
+    description=(
+        "Every attendance event from the ActiveMQ topic (durable subscription), one document per "
+        "event keyed by event_key (SHA-256 of its canonical JSON): the payload as received plus "
+        "typed fields (CPF compacted, UTC time, booleans). Invalid messages go to "
+        "raw_service_events_quarantine with the reasons and the message as received. A batch is "
+        "acknowledged only after its bulk write succeeded; redeliveries never duplicate."
+    ),
+)
+def service_events_raw(
+    context: AssetExecutionContext, config: ServiceEventsConsumeConfig, stomp: StompResource
+) -> Iterator[Output | AssetObservation]:
+    with contextlib.ExitStack() as stack:
+        try:
+            consumer = stack.enter_context(stomp.consumer())
+        except BrokerUnavailable as exc:
+            if stomp.fail_if_unreachable or isinstance(exc, ClientIdBusy):
+                raise
+            context.log.warning(
+                f"no service events read: {exc}. STOMP_HOST is unset, so this is the local "
+                "default broker: start one with `tools/activemq.sh start` (make demo does) or "
+                "set STOMP_HOST."
+            )
+            return
+        messages = consumer.receive_batch(
+            max_messages=config.max_messages,
+            first_wait_seconds=config.first_wait_seconds,
+            idle_seconds=config.idle_seconds,
+            max_seconds=config.max_seconds,
+        )
+        if not messages:
+            context.log.info(f"no service events pending for {stomp.subscription}")
+            return
+        batch = validate_messages(messages)
+        batch.metadata.update(
+            {
+                "broker": stomp.describe(),
+                "subscription": stomp.subscription,
+                "messages_received": len(messages),
+                "messages_redelivered": sum(m.redelivered for m in messages),
+                "prefetch_size": stomp.prefetch_size,
+            }
+        )
+        if batch.quarantined:
+            reasons = Counter(q.reason.split(";")[0] for q in batch.quarantined)
+            context.log.warning(
+                f"{len(batch.quarantined)} of {len(messages)} service events quarantined: "
+                f"{dict(reasons.most_common(5))}"
+            )
+        # The IO manager writes the batch here; the asset resumes only if that succeeded, so
+        # a failed write leaves the batch unacknowledged and the broker delivers it again.
+        yield Output(batch)
+        consumer.ack(messages)
+        context.log.info(f"acknowledged {len(messages)} messages on {stomp.subscription}")
+        yield AssetObservation(
+            asset_key=RAW,
+            metadata={"messages_acknowledged": len(messages), "run_id": context.run_id},
+        )
+
+
+# ---- staging/service_events ----------------------------------------------------------------
+
+
+class ServiceEventsStagingConfig(Config):
+    full_refresh: bool = Field(
+        default=False, description="Re-read every raw document instead of those loaded lately."
+    )
+    lookback_minutes: int = Field(
+        default=10, ge=0, description="Re-read this far behind the last high-water mark."
+    )
+    chunk_size: int = Field(default=5000, ge=1, description="Rows per warehouse write.")
+
+
+STAGING_COLUMNS = (
+    "event_key",
+    "customer_key",
+    "occurred_at",
+    "source_time_zone",
+    "age",
+    "sex",
+    "channel",
+    "services",
+    "service_count",
+    "headache",
+    "other_symptoms",
+    "covid_contact",
+    "covid_test",
+    "service_score",
+    "solved",
+    "message_id",
+    "published_at",
+    "raw_loaded_at",
+)
+
+
+def staging_row(document: Mapping[str, Any], pseudonym: PseudonymResource) -> dict[str, Any]:
+    services = list(document.get("services") or [])
+    return {
+        "event_key": document["event_key"],
+        "customer_key": pseudonym.customer_key(document["cpf"]),
+        "occurred_at": document["occurred_at"],
+        "source_time_zone": document.get("source_time_zone", SOURCE_TIME_ZONE),
+        "age": document["age"],
+        "sex": document["sex"],
+        "channel": document["channel"],
+        "services": services,
+        "service_count": len(services),
+        **{column: bool(document[column]) for column in ANSWERS.values()},
+        "service_score": document["service_score"],
+        "solved": bool(document["solved"]),
+        "message_id": document.get("message_id"),
+        "published_at": document.get("published_at"),
+        "raw_loaded_at": document["_loaded_at"],
+    }
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(STAGING_COLUMNS))
+    for column in ("occurred_at", "published_at", "raw_loaded_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    for column in ("age", "service_count", "service_score"):
+        frame[column] = frame[column].astype("int64")
+    for column in (*ANSWERS.values(), "solved"):
+        frame[column] = frame[column].astype("bool")
+    return frame
+
+
+@asset(
+    key=STAGING,
+    deps=[RAW],
+    group_name=GROUP,
+    io_manager_key="warehouse_io_manager",
+    metadata={"write_mode": "merge", "primary_key": ["event_key"]},
+    owners=OWNERS,
+    kinds={"duckdb", "python"},
+    tags={"layer": "staging", "source": "service_events"},
+    description=(
+        "One row per attendance event: occurred_at in UTC (source time zone America/Sao_Paulo), "
+        "age, sex, channel, services (list) and service_count, symptom answers and solved as "
+        "booleans, service_score 0-10, and customer_key (HMAC of the CPF with "
+        "SUPPORT_PSEUDONYM_KEY) instead of the CPF; no name. Merged on event_key from the raw "
+        "documents loaded since the last high-water mark."
+    ),
+)
+def service_events_staging(
+    context: AssetExecutionContext,
+    config: ServiceEventsStagingConfig,
+    documents: MongoDBResource,
+    pseudonym: PseudonymResource,
+) -> TableStream:
+    previous = last_materialization_value(context.instance, STAGING, "high_water_mark")
+    since = None
+    if previous and not config.full_refresh:
+        since = datetime.fromisoformat(previous) - timedelta(minutes=config.lookback_minutes)
+    collection = documents.get_database()[RAW_COLLECTION]
+    query = {"_loaded_at": {"$gte": since}} if since else {}
+    stream = TableStream([])
+    stream.metadata.update(
+        {"read_since": since.isoformat() if since else "everything", "source": RAW_COLLECTION}
+    )
+
+    def frames() -> Iterator[pd.DataFrame]:
+        rows: list[dict[str, Any]] = []
+        high_water_mark = datetime.fromisoformat(previous) if previous else None
+        read = 0
+        for document in collection.find(query, {"_id": 0, "payload": 0, "name": 0}):
+            rows.append(staging_row(document, pseudonym))
+            read += 1
+            loaded = document["_loaded_at"]
+            if high_water_mark is None or loaded > high_water_mark:
+                high_water_mark = loaded
+            if len(rows) >= config.chunk_size:
+                yield _frame(rows)
+                rows = []
+        if rows:
+            yield _frame(rows)
+        stream.metadata.update(
+            {
+                "raw_documents_read": read,
+                "high_water_mark": high_water_mark.isoformat() if high_water_mark else "",
+            }
+        )
+
+    stream.frames = frames()
+    return stream
