@@ -3,6 +3,7 @@
 A check function's one parameter that is not in ``additional_ins`` receives the checked asset.
 """
 
+import json
 from collections.abc import Sequence
 
 import pandas as pd
@@ -16,6 +17,10 @@ from dagster import (
     asset_check,
 )
 
+from support_assets.assets.crm import RAW_MILVUS_TICKETS as CRM_RAW_MILVUS_TICKETS
+from support_assets.assets.crm import STAGING_CLIENTS as CRM_STAGING_CLIENTS
+from support_assets.assets.crm import SYNC_MILVUS_TICKETS as CRM_SYNC_MILVUS_TICKETS
+from support_assets.assets.crm import duplicate_sync_markers
 from support_assets.assets.helpdesk_web import (
     RAW_TICKETS as HELPDESK_WEB_RAW_TICKETS,
 )
@@ -130,6 +135,49 @@ helpdesk_web_checks = [
 telegram_checks = [
     unique_key_check(TELEGRAM_RAW_UPDATES, ["update_id"]),
     unique_key_check(TELEGRAM_STAGING_MESSAGES, ["update_id"]),
+]
+
+
+@asset_check(
+    asset=CRM_RAW_MILVUS_TICKETS,
+    description=(
+        "No two Milvus tickets carry the same CRM sync marker ([Ploomes tarefa <id>]): each "
+        "tagged Ploomes task or interaction is exactly one ticket."
+    ),
+)
+def milvus_tickets_one_per_synced_item(tickets: pd.DataFrame) -> AssetCheckResult:
+    duplicates = duplicate_sync_markers(tickets)
+    return AssetCheckResult(
+        passed=not duplicates,
+        metadata={
+            "duplicated_markers": len(duplicates),
+            "sample": MetadataValue.json(dict(list(duplicates.items())[:10])),
+        },
+    )
+
+
+@asset_check(
+    asset=CRM_STAGING_CLIENTS,
+    description=(
+        "Clients Milvus holds more than once (the old script's duplicates); the sync uses the "
+        "active, oldest one. A warning: they need merging by a person in Milvus."
+    ),
+)
+def crm_clients_duplicated_in_milvus(clients: pd.DataFrame) -> AssetCheckResult:
+    ids = clients.get("milvus_client_ids", pd.Series(dtype=object)).dropna()
+    duplicated = int(sum(len(json.loads(value)) > 1 for value in ids))
+    return AssetCheckResult(
+        passed=duplicated == 0,
+        severity=AssetCheckSeverity.WARN,
+        metadata={"clients_duplicated_in_milvus": duplicated},
+    )
+
+
+crm_checks = [
+    unique_key_check(CRM_STAGING_CLIENTS, ["customer_key"]),
+    unique_key_check(CRM_SYNC_MILVUS_TICKETS, ["source", "source_id"]),
+    milvus_tickets_one_per_synced_item,
+    crm_clients_duplicated_in_milvus,
 ]
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from dagster import Definitions, EnvVar
 
+from support_assets.assets.crm import CRM_ASSETS, crm_resources
 from support_assets.assets.helpdesk_web import (
     helpdesk_web_raw_tickets,
     staging_helpdesk_web_tickets,
@@ -26,6 +27,7 @@ from support_assets.assets.telegram import (
     telegram_staging_messages,
 )
 from support_assets.checks import (
+    crm_checks,
     helpdesk_web_checks,
     octadesk_checks,
     service_events_checks,
@@ -52,7 +54,11 @@ from support_assets.sandbox.helpdesk_web import (
 from support_assets.sandbox.octadesk import SANDBOX_OCTADESK_API_KEY
 from support_assets.sandbox.sheets import SANDBOX_OTP_CELL, SANDBOX_OTP_SHEET_ID
 from support_assets.sandbox.telegram import SANDBOX_TELEGRAM_BOT_TOKEN
-from support_assets.schedules import helpdesk_web_daily, octadesk_daily_reconciliation
+from support_assets.schedules import (
+    crm_sync_schedule,
+    helpdesk_web_daily,
+    octadesk_daily_reconciliation,
+)
 from support_assets.sensors import (
     octadesk_changes_sensor,
     service_events_sensor,
@@ -199,6 +205,7 @@ def build_resources(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "documents_io_manager": DocumentsIOManager(mongo=documents),
         "telegram": telegram_resource(env),
         "telegram_landing": LandingZoneResource.from_settings("telegram", env),
+        **crm_resources(env),
         "stomp": stomp_resource(env),
         "pseudonym": pseudonym_resource(env),
     }
@@ -214,6 +221,7 @@ ASSETS = [
     telegram_raw_updates,
     telegram_staging_messages,
     bot_insights,
+    *CRM_ASSETS,
     service_events_raw,
     service_events_staging,
 ]
@@ -223,10 +231,10 @@ CHECKS = [*octadesk_checks, *helpdesk_web_checks, *telegram_checks, *service_eve
 def build_definitions(environ: Mapping[str, str] | None = None) -> Definitions:
     return Definitions(
         assets=ASSETS,
-        asset_checks=CHECKS,
+        asset_checks=[*CHECKS, *crm_checks],
         jobs=all_jobs,
         sensors=[octadesk_changes_sensor, telegram_landing_sensor, service_events_sensor],
-        schedules=[octadesk_daily_reconciliation, helpdesk_web_daily],
+        schedules=[octadesk_daily_reconciliation, helpdesk_web_daily, crm_sync_schedule],
         resources=build_resources(environ),
     )
 

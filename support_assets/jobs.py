@@ -48,4 +48,17 @@ service_events_job = define_asset_job(
     tags={"support_assets/source": "service_events"},
 )
 
-all_jobs = [octadesk_job, helpdesk_web_job, telegram_job, service_events_job]
+crm_job = define_asset_job(
+    "crm_job",
+    selection=AssetSelection.groups("crm"),
+    description=(
+        "Reads Ploomes (contacts, tasks, interactions) and Milvus (every page of clients and "
+        "tickets), matches clients by CPF/CNPJ, creates the clients missing on either side and "
+        "a Milvus ticket per Ploomes task or interaction tagged INSTALAÇÃO or ENTREGA, never "
+        "twice. Two runs at once could both decide to create the same record: limit this tag "
+        "to one run at a time in the run queue (crm_sync_schedule also skips while one runs)."
+    ),
+    tags={"support_assets/source": "crm"},
+)
+
+all_jobs = [octadesk_job, helpdesk_web_job, telegram_job, crm_job, service_events_job]

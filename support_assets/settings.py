@@ -196,6 +196,67 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds to wait for an OTP newer than the login before the run fails.",
     ),
     Setting(
+        "PLOOMES_BASE_URL",
+        "$SUPPORT_SANDBOX_URL/ploomes",
+        "Ploomes API root, e.g. https://public-api2.ploomes.com. Once set, PLOOMES_USER_KEY must "
+        "be set too.",
+    ),
+    Setting(
+        "PLOOMES_USER_KEY",
+        "the sandbox's demo key",
+        "Ploomes User-Key of the integration user.",
+        secret=True,
+    ),
+    Setting(
+        "PLOOMES_RATE_LIMIT_PER_SECOND",
+        "2",
+        "Requests a second the Ploomes client allows itself (it halves on 429 and recovers).",
+    ),
+    Setting(
+        "PLOOMES_TAG_INSTALACAO_ID",
+        "40001 (the sandbox's)",
+        "Ploomes tag id of INSTALAÇÃO: tasks and interactions carrying it become Milvus tickets.",
+    ),
+    Setting(
+        "PLOOMES_TAG_ENTREGA_ID",
+        "40002 (the sandbox's)",
+        "Ploomes tag id of ENTREGA: tasks and interactions carrying it become Milvus tickets.",
+    ),
+    Setting(
+        "MILVUS_BASE_URL",
+        "$SUPPORT_SANDBOX_URL/milvus/api",
+        "Milvus integration API root, e.g. https://apiintegracao.milvus.com.br/api. Once set, "
+        "MILVUS_API_TOKEN must be set too.",
+    ),
+    Setting(
+        "MILVUS_API_TOKEN",
+        "the sandbox's demo token",
+        "Milvus integration token, sent as Authorization.",
+        secret=True,
+    ),
+    Setting(
+        "MILVUS_RATE_LIMIT_PER_SECOND",
+        "3",
+        "Requests a second the Milvus client allows itself (Milvus's limit is undocumented; it "
+        "halves on 429 and recovers).",
+    ),
+    Setting(
+        "MILVUS_TICKET_DESK",
+        "Mesa padrão",
+        "Milvus desk (chamado_mesa) of the tickets the CRM sync opens.",
+    ),
+    Setting(
+        "CRM_SYNC_START_DATE",
+        "2024-02-24",
+        "São Paulo date: Ploomes tasks and interactions created before it never become tickets.",
+    ),
+    Setting(
+        "CRM_SYNC_DRY_RUN",
+        "false",
+        "true: the CRM sync looks things up and reports in its metadata what it would create, "
+        "calls no create endpoint and leaves its cursors where they were.",
+    ),
+    Setting(
         "TELEGRAM_BOT_TOKEN",
         "the sandbox's demo token",
         "Telegram bot token from @BotFather (it sits in every API URL; redacted in logs).",

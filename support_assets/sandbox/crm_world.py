@@ -259,7 +259,7 @@ PLOOMES_INVALID = (
     (None, "12.ABC.345/01DE-3X", "letter in the check digits"),
 )
 #: The same on the Milvus side (``cnpj_cpf``); the first is the API documentation's sample.
-MILVUS_INVALID = ("111111000111", "98765432100", "", "00000000000", "11.222.333/0001-00")
+MILVUS_INVALID = ("111111000111", "12345678900", "", "00000000000", "11.222.333/0001-00")
 
 
 # Time ------------------------------------------------------------------------------------------

@@ -1,0 +1,95 @@
+"""What the two CRM resources add to the shared HTTP layer: create calls that are never retried
+blindly, and a request rate that slows down when the API says 429.
+
+A create is not idempotent: if its answer is lost (timeout, dropped connection, 5xx), the
+record may exist or not, and sending the same POST again may make a duplicate. So a create is
+sent once, under the client's rate limit and stats; only a 429 (the API refused it before doing
+anything) is retried after ``Retry-After``. Any other failure raises ``CreateOutcomeUnknown``,
+and the caller looks the record up in the target before deciding to send it again.
+
+``AdaptiveRate`` watches the client's 429 counter: each time it grew, the client's own rate
+limit is halved (down to a floor); after a run of requests without one it grows back by a
+quarter, up to what the settings allow. A 429 storm therefore slows the whole run down, not
+just the request that met it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from support_assets.resources.http import HttpError, ResilientClient, RetryableHttpError
+
+
+class CreateOutcomeUnknown(HttpError):
+    """The create may or may not have happened: look the record up before sending it again."""
+
+
+def send_create(client: ResilientClient, path: str, json: Any) -> httpx.Response:
+    """POSTs a create once; retries only 429s (nothing was done), honouring ``Retry-After``."""
+    url = client.url(path)
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            # One attempt through the client's rate limit, stats and redaction.
+            return client._send_once("POST", url, json=json)
+        except RetryableHttpError as exc:
+            if exc.status_code != 429:
+                raise CreateOutcomeUnknown(
+                    f"{exc}; the create may have happened", exc.status_code, exc.body
+                ) from None
+            if attempt >= client.retry.max_attempts:
+                raise HttpError(
+                    f"{exc} (gave up after {attempt} attempts)", exc.status_code, exc.body
+                ) from None
+            wait = client.retry.wait_seconds(attempt, exc.retry_after)
+            client.stats.add(retries=1)
+            client.log.warning("%s; create retried in %.2fs", client.redact(exc), wait)
+            time.sleep(wait)
+
+
+class AdaptiveRate:
+    """Halves the client's rate limit when 429s appear; recovers it slowly after successes."""
+
+    def __init__(
+        self, client: ResilientClient, floor: float = 0.2, recover_after: int = 20
+    ) -> None:
+        self.client = client
+        self.ceiling = client.limiter.rate
+        self.floor = floor
+        self.recover_after = recover_after
+        self._seen = client.stats.rate_limited
+        self._calm = 0
+        self.slowdowns = 0
+
+    def observe(self) -> None:
+        """Call after each request (or page): adjusts the rate to what the API tolerated."""
+        limiter = self.client.limiter
+        if limiter.rate is None or self.ceiling is None:
+            return
+        refused = self.client.stats.rate_limited
+        if refused > self._seen:
+            halvings = min(refused - self._seen, 3)
+            self._seen = refused
+            self._calm = 0
+            self.slowdowns += 1
+            new_rate = max(self.floor, limiter.rate / 2**halvings)
+            if new_rate < limiter.rate:
+                self.client.log.warning(
+                    "%s answered 429: slowing down to %.2f requests a second",
+                    self.client.api_name,
+                    new_rate,
+                )
+            limiter.rate = new_rate
+            return
+        self._calm += 1
+        if self._calm >= self.recover_after and limiter.rate < self.ceiling:
+            limiter.rate = min(self.ceiling, limiter.rate * 1.25)
+            self._calm = 0
+
+    @property
+    def current_rate(self) -> float | None:
+        return self.client.limiter.rate
