@@ -340,7 +340,6 @@ def service_events_raw(
                 "broker": stomp.describe(),
                 "subscription": stomp.subscription,
                 "messages_received": len(messages),
-                "messages_redelivered": sum(m.redelivered for m in messages),
                 "prefetch_size": stomp.prefetch_size,
             }
         )
@@ -439,8 +438,8 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     tags={"layer": "staging", "source": "service_events"},
     description=(
         "One row per attendance event: occurred_at in UTC (source time zone America/Sao_Paulo), "
-        "age, sex, channel, services (list) and service_count, symptom answers and solved as "
-        "booleans, service_score 0-10, and customer_key (HMAC of the CPF with "
+        "age, sex, channel, services (a JSON array) and service_count, symptom answers and "
+        "solved as booleans, service_score 0-10, and customer_key (HMAC of the CPF with "
         "SUPPORT_PSEUDONYM_KEY) instead of the CPF; no name. Merged on event_key from the raw "
         "documents loaded since the last high-water mark."
     ),

@@ -234,7 +234,12 @@ def test_consumer_killed_after_write_before_ack_gets_the_batch_again_without_dup
     assert len(keys) == 54 and set(keys) == valid
     assert len(quarantined(documents)) == 6
     assert len(staging(env)) == 54
-    # This time it was acknowledged.
+    # This time it was acknowledged, after the write (the observation follows the output).
+    [acked] = [
+        e.event_specific_data.asset_observation.metadata["messages_acknowledged"].value
+        for e in result.get_asset_observation_events()
+    ]
+    assert acked == 60
     assert stomp.pending(wait_seconds=1) == 0
     assert materialization(run_job(instance, first_wait_seconds=1.0), RAW) is None
 
@@ -415,6 +420,13 @@ def test_sensor_requests_a_run_only_when_messages_are_pending(
     with stomp.consumer():  # a run holding the subscription right now
         held = tick()
     assert isinstance(held, SkipReason) and "a consumer is running" in held.skip_message
+
+    stomp.publish(e.body for e in generate_events(2, invalid_share=0.0, seed=52))
+    job = build_definitions().resolve_job_def("service_events_job")
+    queued = instance.create_run_for_job(job_def=job)  # not started yet: still in flight
+    waiting = tick()
+    assert isinstance(waiting, SkipReason)
+    assert f"run {queued.run_id} is still consuming" in waiting.skip_message
 
 
 def test_sensor_skips_with_the_reason_when_the_broker_does_not_answer(
