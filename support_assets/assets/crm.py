@@ -456,6 +456,7 @@ def _milvus_frames(
             "records_fetched": records,
             "pages_fetched": page_count,
             "http_requests": MetadataValue.json(milvus.get_client().stats.as_dict()),
+            "rate_limit_per_second_at_end": milvus.adaptive.current_rate or 0.0,
         }
     )
 
@@ -1058,6 +1059,7 @@ def crm_milvus_clients_sync(
                 "cursor": new_cursor or "",
                 "selected_since": since.isoformat() if since else "everything",
                 "http_requests": MetadataValue.json(milvus.get_client().stats.as_dict()),
+                "rate_limit_per_second_at_end": milvus.adaptive.current_rate or 0.0,
             },
         ),
     )
@@ -1219,6 +1221,7 @@ def crm_ploomes_contacts_sync(
             {
                 "milvus_id_cursor": "" if new_cursor is None else str(new_cursor),
                 "http_requests": MetadataValue.json(ploomes.get_client().stats.as_dict()),
+                "rate_limit_per_second_at_end": ploomes.adaptive.current_rate or 0.0,
             },
         ),
     )
@@ -1556,6 +1559,7 @@ def crm_milvus_tickets_sync(
                 "start_date": crm_settings.start_date,
                 "quarantine_reasons": MetadataValue.json(quarantined),
                 "http_requests": MetadataValue.json(milvus.get_client().stats.as_dict()),
+                "rate_limit_per_second_at_end": milvus.adaptive.current_rate or 0.0,
             },
         ),
     )
