@@ -41,6 +41,7 @@ system-deps:
 # Debian's ActiveMQ (idempotent; the tests start and stop their own brokers on free ports).
 test-deps: install system-deps
 	tools/bigquery_emulator.sh install
+	tools/postgres.sh install
 	tools/activemq.sh install
 
 # With STOMP_HOST unset, the demo's ActiveMQ (STOMP on 127.0.0.1:61613, data in .activemq/demo):

@@ -7,7 +7,13 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from dagster import Definitions, EnvVar
+from dagster import (
+    Definitions,
+    EnvVar,
+    ExecutorDefinition,
+    in_process_executor,
+    multiprocess_executor,
+)
 
 from support_assets.assets.crm import CRM_ASSETS, crm_resources
 from support_assets.assets.helpdesk_web import (
@@ -228,6 +234,24 @@ ASSETS = [
 CHECKS = [*octadesk_checks, *helpdesk_web_checks, *telegram_checks, *service_events_checks]
 
 
+def build_executor(environ: Mapping[str, str] | None = None) -> ExecutorDefinition:
+    """How a run executes its steps (SUPPORT_EXECUTOR): ``multiprocess`` on one server (a process
+    per step), ``k8s`` on a cluster (dagster-k8s's k8s_job_executor: a Kubernetes Job per step,
+    with the step's ``dagster-k8s/config`` tags), ``in_process`` for small deployments and tests
+    (one process per run, no start-up cost per step)."""
+    env = os.environ if environ is None else environ
+    kind = local_value("SUPPORT_EXECUTOR", "multiprocess", env).strip().lower()
+    if kind == "multiprocess":
+        return multiprocess_executor
+    if kind == "in_process":
+        return in_process_executor
+    if kind == "k8s":
+        from dagster_k8s import k8s_job_executor  # installed in deploy/Dockerfile's image
+
+        return k8s_job_executor
+    raise ValueError(f"SUPPORT_EXECUTOR must be multiprocess, in_process or k8s, not {kind!r}")
+
+
 def build_definitions(environ: Mapping[str, str] | None = None) -> Definitions:
     return Definitions(
         assets=ASSETS,
@@ -236,6 +260,7 @@ def build_definitions(environ: Mapping[str, str] | None = None) -> Definitions:
         sensors=[octadesk_changes_sensor, telegram_landing_sensor, service_events_sensor],
         schedules=[octadesk_daily_reconciliation, helpdesk_web_daily, crm_sync_schedule],
         resources=build_resources(environ),
+        executor=build_executor(environ),
     )
 
 

@@ -21,6 +21,7 @@ from support_assets.landing import LandingZoneResource
 from support_assets.resources.http import HttpError
 from support_assets.resources.octadesk import OctadeskResource
 from support_assets.resources.stomp import BrokerUnavailable, ClientIdBusy, StompResource
+from support_assets.settings import local_value
 
 IN_FLIGHT = [
     DagsterRunStatus.QUEUED,
@@ -32,7 +33,7 @@ IN_FLIGHT = [
 
 @sensor(
     job=octadesk_job,
-    minimum_interval_seconds=60,
+    minimum_interval_seconds=int(local_value("SUPPORT_SENSOR_INTERVAL_SECONDS", "60")),
     description=(
         "Asks Octadesk whether any ticket or chat changed after the high-water marks of the last "
         "successful load and requests a run only then. The cursor holds the marks it last saw "

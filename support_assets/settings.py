@@ -89,6 +89,16 @@ SETTINGS: tuple[Setting, ...] = (
         "Region of the lake's bucket.",
     ),
     Setting(
+        "DAGSTER_PG_HOST",
+        "unset: SQLite under DAGSTER_HOME",
+        "PostgreSQL server of the Dagster instance (runs, event logs, sensor cursors) that "
+        "deploy/dagster.yaml reads; the local default instance does not use these.",
+    ),
+    Setting("DAGSTER_PG_PORT", "none", "Port of the instance's PostgreSQL server (often 5432)."),
+    Setting("DAGSTER_PG_USER", "none", "Role Dagster connects as."),
+    Setting("DAGSTER_PG_PASSWORD", "none", "Password of DAGSTER_PG_USER.", secret=True),
+    Setting("DAGSTER_PG_DB", "none", "Database of the instance's tables."),
+    Setting(
         "MONGODB_URI",
         "unset: embedded store",
         "mongodb:// or mongodb+srv:// URI of the documents store (service events, CRM sync "
@@ -137,6 +147,18 @@ SETTINGS: tuple[Setting, ...] = (
         "OCTADESK_MAX_CONCURRENCY",
         "4",
         "Octadesk pages fetched in parallel (within the rate limit).",
+    ),
+    Setting(
+        "SUPPORT_SENSOR_INTERVAL_SECONDS",
+        "60",
+        "Minimum seconds between two ticks of octadesk_changes_sensor (each tick asks Octadesk "
+        "whether anything changed); read when the code location loads.",
+    ),
+    Setting(
+        "SUPPORT_EXECUTOR",
+        "multiprocess",
+        "How a run executes its steps: multiprocess (a process per step, one server), k8s (a "
+        "Kubernetes Job per step, dagster-k8s) or in_process (one process per run).",
     ),
     Setting(
         "HELPDESK_WEB_BASE_URL",

@@ -43,6 +43,17 @@ def instance() -> Iterator[DagsterInstance]:
 
 
 @pytest.fixture(scope="session")
+def postgres():
+    """A private PostgreSQL server for the session (support_assets_tests/postgres_server.py,
+    run by tools/postgres.sh): a free port on loopback, password auth, stopped and deleted at the
+    end. Fails, never skips, without one."""
+    from support_assets_tests.postgres_server import running_postgres
+
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def activemq():
     """A real ActiveMQ broker for the session (support_assets_tests/activemq_broker.py): free
     ports, private data under .activemq/, stopped at the end. Fails, never skips, without one."""
