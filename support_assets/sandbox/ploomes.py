@@ -30,6 +30,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -750,9 +751,7 @@ class PloomesSimulator(Simulator):
             "value": page,
         }
         if skip + top < total and top > 0:
-            body["@odata.nextLink"] = str(
-                request.url.include_query_params(**{"$skip": skip + top, "$top": top})
-            )
+            body["@odata.nextLink"] = _next_link(request, skip + top, top)
         self.records_served[name] = self.records_served.get(name, 0) + len(page)
         return JSONResponse(body)
 
@@ -837,6 +836,14 @@ class PloomesSimulator(Simulator):
                 return odata_error(400, "per_second must be a non-negative integer")
             self.limit.configure(value)
         return JSONResponse(self.limit.stats())
+
+
+def _next_link(request: Request, skip: int, top: int) -> str:
+    """The next page's URL, with ``$`` left readable as Ploomes writes it."""
+    params = dict(request.query_params)
+    params.update({"$top": str(top), "$skip": str(skip)})
+    query = urlencode(params, quote_via=quote, safe="$,'()/:")
+    return f"{str(request.url).split('?', 1)[0]}?{query}"
 
 
 def _int_param(raw: str | None, default: int, name: str) -> int:
