@@ -1,0 +1,169 @@
+"""The Ploomes and Milvus resources against the simulators: OData and numbered paging, lookups by
+document as each API stores them, creates that are sent once (429s retried, a lost answer looked
+up instead of re-sent), the rate that halves on 429, and keys that never reach an error."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from support_assets.assets.crm import create_without_duplicates
+from support_assets.identity import parse_document
+from support_assets.resources.crm_http import AdaptiveRate, CreateOutcomeUnknown
+from support_assets.resources.http import HttpError, ResilientClient
+from support_assets.resources.milvus import MilvusResource
+from support_assets.resources.ploomes import PloomesResource
+from support_assets.sandbox.milvus import SANDBOX_MILVUS_API_TOKEN
+from support_assets.sandbox.ploomes import SANDBOX_PLOOMES_USER_KEY, TAG_INSTALACAO
+from support_assets.sandbox.server import SandboxConfig, SandboxServer
+
+CONFIG = SandboxConfig(
+    seed=8,
+    octadesk_tickets=5,
+    octadesk_chats=5,
+    ploomes_contacts=40,
+    milvus_clients=2050,
+    crm_shared_clients=20,
+    ploomes_tasks=10,
+    milvus_tickets=5,
+    ploomes_rate_limit_per_second=0,
+    milvus_rate_limit_per_second=0,
+)
+CPF_WITH_ZERO = "012.345.678-90"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SandboxServer]:
+    with SandboxServer(CONFIG) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def admin(server: SandboxServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=f"{server.url}/_admin", timeout=10) as client:
+        client.post("/reset", json={}).raise_for_status()
+        yield client
+
+
+def ploomes(server: SandboxServer, **kwargs: object) -> PloomesResource:
+    options = {"rate_limit_per_second": None, "backoff_initial_seconds": 0.01, **kwargs}
+    return PloomesResource(
+        base_url=f"{server.url}/ploomes", user_key=SANDBOX_PLOOMES_USER_KEY, **options
+    )
+
+
+def milvus(server: SandboxServer, **kwargs: object) -> MilvusResource:
+    options = {"rate_limit_per_second": None, "backoff_initial_seconds": 0.01, **kwargs}
+    return MilvusResource(
+        base_url=f"{server.url}/milvus/api", api_token=SANDBOX_MILVUS_API_TOKEN, **options
+    )
+
+
+def test_ploomes_reads_every_page_with_tags_and_finds_contacts_by_document(
+    server: SandboxServer, admin: httpx.Client
+) -> None:
+    resource = ploomes(server, page_size=7)
+    pages = list(resource.iter_changed("Contacts"))
+    assert len(pages) == 6 and sum(len(p) for p in pages) == 40
+    assert all("Phones" in c for p in pages for c in p)
+    tasks = [t for page in resource.iter_changed("Tasks") for t in page]
+    assert any(tag["TagId"] == TAG_INSTALACAO for t in tasks for tag in t["Tags"])
+    created = resource.create_contact({"Name": "Ana", "TypeId": 2, "CPF": CPF_WITH_ZERO})
+    document = parse_document(CPF_WITH_ZERO)
+    assert [c["Id"] for c in resource.find_contacts_by_document(document)] == [created["Id"]]
+    bare = resource.create_contact({"Name": "Ana 2", "TypeId": 2, "CPF": "01234567890"})
+    found = {c["Id"] for c in resource.find_contacts_by_document(document)}
+    assert found == {created["Id"], bare["Id"]}
+    assert len(resource.list_users()) >= 1
+
+
+def test_milvus_reads_beyond_1000_and_finds_a_client_that_lost_its_zero(
+    server: SandboxServer, admin: httpx.Client
+) -> None:
+    resource = milvus(server)
+    pages = list(resource.iter_clients())
+    assert [len(p) for p in pages] == [1000, 1000, 50]
+    payload = {"cliente_documento": 1234567890, "cliente_pessoa_fisica": {"nome": "Ana"}}
+    client_id = resource.create_client(payload)
+    [found] = resource.find_clients_by_document(parse_document(CPF_WITH_ZERO))
+    assert found["id"] == client_id and found["cnpj_cpf"] == "1234567890"
+    ticket = resource.create_ticket(
+        {"cliente_id": found["token"], "chamado_assunto": "[x 1] a", "chamado_descricao": "b"}
+    )
+    assert [t["id"] for t in resource.find_tickets(found["token"], "[x 1]")] == [ticket]
+
+
+def test_a_create_refused_with_429_is_retried_after_retry_after(
+    server: SandboxServer, admin: httpx.Client
+) -> None:
+    admin.put("/faults", json={"rate_limit_every": 1, "max_faults": 2, "retry_after": 0})
+    resource = milvus(server)
+    payload = {"cliente_documento": 39053344705, "cliente_pessoa_fisica": {"nome": "Bia"}}
+    assert isinstance(resource.create_client(payload), int)
+    stats = resource.get_client().stats.as_dict()
+    assert stats["rate_limited"] == 2 and stats["retries"] == 2
+    assert admin.get("/milvus/stats").json()["create_calls"] == {"cliente/criar": 1}
+
+
+def test_a_create_that_fails_otherwise_is_not_sent_again(
+    server: SandboxServer, admin: httpx.Client
+) -> None:
+    admin.put("/faults", json={"error_every": 1, "max_faults": 1})
+    resource = ploomes(server)
+    with pytest.raises(CreateOutcomeUnknown):
+        resource.create_contact({"Name": "Caio", "TypeId": 2, "CPF": "390.533.447-05"})
+    assert resource.get_client().stats.as_dict()["requests"] == 1
+
+
+def test_a_lost_answer_is_looked_up_instead_of_created_twice(
+    server: SandboxServer, admin: httpx.Client
+) -> None:
+    # Milvus applies the create and holds its answer past the client's timeout.
+    admin.put("/milvus/hold", json={"endpoint": "cliente/criar", "after": 1, "seconds": 3})
+    resource = milvus(server, timeout_seconds=0.5)
+    document = parse_document("390.533.447-05")
+    payload = {"cliente_documento": 39053344705, "cliente_pessoa_fisica": {"nome": "Duda"}}
+    action, value = create_without_duplicates(
+        lambda: resource.find_clients_by_document(document),
+        lambda: resource.create_client(payload),
+    )
+    admin.delete("/milvus/hold")
+    assert action == "created" and len(value) == 1
+    assert admin.get("/milvus/stats").json()["create_calls"] == {"cliente/criar": 1}
+    # Already there: a second attempt only links it.
+    action, again = create_without_duplicates(
+        lambda: resource.find_clients_by_document(document),
+        lambda: resource.create_client(payload),
+    )
+    assert action == "linked" and again[0]["id"] == value[0]["id"]
+    assert admin.get("/milvus/stats").json()["create_calls"] == {"cliente/criar": 1}
+
+
+def test_the_rate_halves_on_429_and_recovers_slowly() -> None:
+    client = ResilientClient("api", "http://127.0.0.1:9", rate_limit_per_second=8)
+    adaptive = AdaptiveRate(client, floor=0.5, recover_after=3)
+    adaptive.observe()
+    assert client.limiter.rate == 8
+    client.stats.add(rate_limited=1)
+    adaptive.observe()
+    assert client.limiter.rate == 4
+    client.stats.add(rate_limited=2)
+    adaptive.observe()
+    assert client.limiter.rate == 1
+    client.stats.add(rate_limited=5)
+    adaptive.observe()
+    assert client.limiter.rate == 0.5
+    for _ in range(3):
+        adaptive.observe()
+    assert client.limiter.rate == 0.625
+    client.close()
+
+
+def test_credentials_never_reach_an_error(server: SandboxServer, admin: httpx.Client) -> None:
+    wrong_key = "wrong-ploomes-key-0123456789"
+    resource = PloomesResource(base_url=f"{server.url}/ploomes", user_key=wrong_key)
+    with pytest.raises(HttpError) as raised:
+        resource.list_users()
+    assert raised.value.status_code == 401 and wrong_key not in str(raised.value)
