@@ -1,0 +1,360 @@
+"""What can be checked here of the production deployment (deploy/): the instance configuration
+through Dagster's own config machinery and against a real PostgreSQL, tools/postgres.sh, the
+Helm values against the keys of the chart's values schema, and the Dockerfile statically.
+
+Not here (no Docker engine, no cluster, and Dagster's Helm chart is published on neither PyPI nor
+npm): building the image and ``helm template``/``helm install``. README, "Running it for real".
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shlex
+import subprocess
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+from dagster import (
+    DagsterInstance,
+    build_schedule_context,
+    in_process_executor,
+    multiprocess_executor,
+)
+from dagster._core.instance.config import dagster_instance_config
+
+from support_assets.cli import ensure_dagster_home
+from support_assets.definitions import build_executor
+from support_assets.schedules import octadesk_daily_reconciliation
+from support_assets.settings import SETTINGS, SETTINGS_BY_NAME
+from support_assets_tests.postgres_server import SCRIPT, PostgresError, running_postgres
+
+REPO = Path(__file__).resolve().parents[1]
+DEPLOY = REPO / "deploy"
+PG_SETTINGS = (
+    "DAGSTER_PG_HOST",
+    "DAGSTER_PG_PORT",
+    "DAGSTER_PG_USER",
+    "DAGSTER_PG_PASSWORD",
+    "DAGSTER_PG_DB",
+)
+SOURCE_TAG_LIMIT = {
+    "key": "support_assets/source",
+    "value": {"applyLimitPerUniqueValue": True},
+    "limit": 1,
+}
+
+
+def _load(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+# deploy/dagster.yaml -------------------------------------------------------------------------
+
+
+def test_production_instance_config_validates_and_reads_credentials_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in PG_SETTINGS:
+        monkeypatch.setenv(name, "5432" if name == "DAGSTER_PG_PORT" else "x")
+    config, instance_class = dagster_instance_config(str(DEPLOY))
+    assert instance_class is None
+
+    db = config["storage"]["postgres"]["postgres_db"]
+    assert {db[k]["env"] for k in ("hostname", "port", "username", "password", "db_name")} == set(
+        PG_SETTINGS
+    ), "every connection value comes from the environment, none is written in the file"
+    assert all(SETTINGS_BY_NAME[name] for name in PG_SETTINGS)
+    assert SETTINGS_BY_NAME["DAGSTER_PG_PASSWORD"].secret
+
+    coordinator = config["run_coordinator"]
+    assert coordinator["class"] == "QueuedRunCoordinator"
+    assert coordinator["config"]["max_concurrent_runs"] >= 2
+    assert coordinator["config"]["tag_concurrency_limits"] == [SOURCE_TAG_LIMIT]
+    assert config["run_monitoring"]["enabled"] is True
+    assert config["retention"]["sensor"]["purge_after_days"]["skipped"] > 0
+    assert config["telemetry"] == {"enabled": False}
+    assert config["nux"] == {"enabled": False}
+
+
+def test_production_instance_config_refuses_a_missing_password(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``env:`` values are resolved when the instance loads: a missing secret fails loudly."""
+    for name in PG_SETTINGS:
+        monkeypatch.setenv(name, "5432" if name == "DAGSTER_PG_PORT" else "x")
+    monkeypatch.delenv("DAGSTER_PG_PASSWORD")
+    (tmp_path / "dagster.yaml").write_text((DEPLOY / "dagster.yaml").read_text())
+    with pytest.raises(Exception, match="DAGSTER_PG_PASSWORD"):
+        DagsterInstance.from_config(str(tmp_path))
+
+
+def test_production_instance_loads_on_a_real_postgresql(
+    postgres: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """deploy/dagster.yaml, as is, against the private server: Dagster creates its tables, and
+    runs, event logs and schedules all live there (nothing in DAGSTER_HOME)."""
+    database = postgres.create_database("dagster_deploy_check")
+    for name, value in postgres.env(database).items():
+        monkeypatch.setenv(name, value)
+    (tmp_path / "dagster.yaml").write_text((DEPLOY / "dagster.yaml").read_text())
+    instance = DagsterInstance.from_config(str(tmp_path))
+    try:
+        for storage in (
+            instance.run_storage,
+            instance.event_log_storage,
+            instance.schedule_storage,
+        ):
+            assert type(storage).__module__.startswith("dagster_postgres"), type(storage)
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        assert instance.get_runs() == []
+    finally:
+        instance.dispose()
+    con = postgres.connect(database)
+    try:
+        with con.cursor() as cur:
+            cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            tables = {row[0] for row in cur.fetchall()}
+    finally:
+        con.close()
+    assert {"runs", "event_logs", "instigators", "job_ticks"} <= tables, tables
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dagster.yaml"]
+
+
+def test_the_local_default_instance_stays_sqlite_under_the_project(tmp_path: Path) -> None:
+    home = ensure_dagster_home(str(tmp_path / ".dagster_home"))
+    assert "postgres" not in (home / "dagster.yaml").read_text()
+    with DagsterInstance.from_config(str(home)) as instance:
+        assert type(instance.run_storage).__name__ == "SqliteRunStorage"
+
+
+# tools/postgres.sh ---------------------------------------------------------------------------
+
+
+def test_postgres_script_is_idempotent_and_prints_the_settings_it_serves() -> None:
+    with running_postgres() as server:
+        assert "already running" in server.script("start")
+        assert "running" in server.script("status")
+        printed = dict(
+            line.removeprefix("export ").split("=", 1) for line in server.script("env").splitlines()
+        )
+        assert printed == server.env()
+        con = server.connect(server.db)  # the password, over TCP on loopback
+        con.close()
+        assert "stopped" in server.script("stop")
+        assert "not running" in server.script("stop")
+        with pytest.raises(PostgresError, match="exited 1"):
+            server.script("status")
+        assert "PostgreSQL up" in server.script("start")  # the same cluster starts again
+
+
+def test_postgres_script_usage() -> None:
+    result = subprocess.run([str(SCRIPT), "bogus"], capture_output=True, text=True, check=False)
+    assert result.returncode == 2 and "usage" in result.stderr
+
+
+# The daily reconciliation at a simulated time -----------------------------------------------
+
+
+def test_reconciliation_tick_at_a_chosen_time_asks_for_a_full_refresh() -> None:
+    tick = datetime(2026, 11, 24, 4, 0, tzinfo=ZoneInfo("America/Sao_Paulo"))
+    request = octadesk_daily_reconciliation.evaluate_tick(
+        build_schedule_context(scheduled_execution_time=tick)
+    ).run_requests[0]
+    assert request.run_key == "octadesk-reconcile-2026-11-24"
+    for op in ("octadesk_raw_tickets", "octadesk_raw_chats"):
+        assert request.run_config["ops"][op]["config"] == {"full_refresh": True}
+    assert request.tags["support_assets/trigger"] == "octadesk_daily_reconciliation"
+
+
+# The executor setting ------------------------------------------------------------------------
+
+
+def test_executor_follows_the_setting() -> None:
+    assert build_executor({}) is multiprocess_executor
+    assert build_executor({"SUPPORT_EXECUTOR": "in_process"}) is in_process_executor
+    with pytest.raises(ValueError, match="SUPPORT_EXECUTOR"):
+        build_executor({"SUPPORT_EXECUTOR": "celery"})
+
+
+# deploy/Dockerfile ---------------------------------------------------------------------------
+
+
+def _dockerfile() -> list[tuple[str, str]]:
+    """(instruction, arguments) with continuation lines joined and comments dropped."""
+    text = re.sub(r"\\\n", " ", (DEPLOY / "Dockerfile").read_text())
+    lines = [
+        ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")
+    ]
+    return [(ln.split(None, 1)[0].upper(), ln.split(None, 1)[1]) for ln in lines]
+
+
+def test_dockerfile_runs_the_code_server_of_this_package() -> None:
+    instructions = _dockerfile()
+    assert instructions[0] == ("FROM", "python:3.11-slim")
+    assert re.search(r">=3\.11", (REPO / "pyproject.toml").read_text())
+    for kind, args in instructions:
+        if kind == "COPY":
+            *sources, _dest = args.split()
+            for source in sources:
+                assert (REPO / source).exists(), f"COPY {source}: not in the repository"
+    run = " ".join(args for kind, args in instructions if kind == "RUN")
+    assert "pip install ." in run
+    pinned = re.search(r'"dagster-k8s==([\d.]+)"', run)
+    pyproject = (REPO / "pyproject.toml").read_text()
+    assert pinned and f'"dagster-postgres=={pinned.group(1)}"' in pyproject, (
+        "dagster-k8s pinned to the same integration release as dagster-postgres"
+    )
+    user = [args for kind, args in instructions if kind == "USER"]
+    assert user and user[-1] != "root"
+    cmd = [args for kind, args in instructions if kind == "CMD"][-1]
+    argv = yaml.safe_load(cmd)  # the JSON (exec) form
+    assert argv == [
+        *["dagster", "api", "grpc", "-m", "support_assets.definitions"],
+        *["-h", "0.0.0.0", "-p", "4000"],
+    ]
+    assert importlib.util.find_spec(argv[4]) is not None
+    assert ("EXPOSE", "4000") in instructions
+
+
+# deploy/helm/values.yaml ---------------------------------------------------------------------
+
+# Keys that Dagster's chart values schema allows in the sections these values fill (read from
+# helm/dagster/schema in Dagster's repository, as the chart cannot be fetched here); the chart's
+# values.schema.json would reject any other key.
+CHART_TOP_LEVEL = set(
+    """
+    dagsterWebserver dagster-user-deployments postgresql generatePostgresqlPasswordSecret
+    generateCeleryConfigSecret rabbitmq redis flower ingress imagePullSecrets computeLogManager
+    scheduler runLauncher pythonLogs dagsterDaemon busybox migrate telemetry serviceAccount
+    global retention concurrency additionalInstanceConfig
+    """.split()
+)
+CHART_POSTGRESQL = set(
+    """
+    postgresqlScheme image enabled postgresqlHost postgresqlUsername postgresqlPassword
+    postgresqlDatabase postgresqlParams service
+    """.split()
+)
+CHART_GLOBAL = set(
+    """
+    postgresqlSecretName dagsterHome serviceAccountName celeryConfigSecretName
+    dagsterInstanceConfigMap
+    """.split()
+)
+CHART_USER_DEPLOYMENT = set(
+    """
+    name image port dagsterApiGrpcArgs codeServerArgs includeConfigInLaunchedRuns env
+    envConfigMaps envSecrets annotations nodeSelector affinity tolerations podSecurityContext
+    securityContext resources livenessProbe readinessProbe startupProbe labels volumeMounts
+    volumes schedulerName
+    """.split()
+)
+CHART_K8S_RUN_LAUNCHER = set(
+    """
+    image imagePullPolicy jobNamespace loadInclusterConfig kubeconfigFile envConfigMaps
+    envSecrets envVars volumeMounts volumes labels failPodOnRunFailure runK8sConfig resources
+    schedulerName securityContext
+    """.split()
+)
+CHART_QUEUED_COORDINATOR = set(
+    """
+    maxConcurrentRuns tagConcurrencyLimits dequeueIntervalSeconds dequeueNumWorkers
+    dequeueUseThreads
+    """.split()
+)
+
+
+def test_helm_values_use_the_charts_keys_and_the_instances_rules() -> None:
+    values = _load(DEPLOY / "helm" / "values.yaml")
+    instance = _load(DEPLOY / "dagster.yaml")
+    assert set(values) <= CHART_TOP_LEVEL, set(values) - CHART_TOP_LEVEL
+    assert set(values["postgresql"]) <= CHART_POSTGRESQL
+    assert set(values["global"]) <= CHART_GLOBAL
+
+    # External PostgreSQL, password from a secret, same driver as deploy/dagster.yaml.
+    pg = values["postgresql"]
+    assert pg["enabled"] is False and values["generatePostgresqlPasswordSecret"] is False
+    assert values["global"]["postgresqlSecretName"]
+    assert pg["postgresqlScheme"] == instance["storage"]["postgres"]["postgres_db"]["scheme"]
+
+    # The code location: the Dockerfile's module and port.
+    user = values["dagster-user-deployments"]
+    assert user["enabled"] is True
+    (deployment,) = user["deployments"]
+    assert set(deployment) <= CHART_USER_DEPLOYMENT, set(deployment) - CHART_USER_DEPLOYMENT
+    assert deployment["dagsterApiGrpcArgs"] == ["-m", "support_assets.definitions"]
+    assert deployment["port"] == 4000
+    env = deployment["env"]
+    assert env["SUPPORT_EXECUTOR"] == "k8s"
+    assert env["SUPPORT_WAREHOUSE"] == "bigquery", "a pod's local DuckDB file is not shared"
+    assert env["SUPPORT_LAKE_URL"].startswith("s3://")
+    for name in env:
+        assert name in SETTINGS_BY_NAME, f"{name} is not a documented setting"
+        assert not SETTINGS_BY_NAME[name].secret, f"{name} is a secret: use envSecrets"
+    assert deployment["envSecrets"] == [{"name": "support-assets-secrets"}]
+
+    # Runs as Kubernetes Jobs, with the same secrets.
+    launcher = values["runLauncher"]
+    assert launcher["type"] == "K8sRunLauncher"
+    k8s = launcher["config"]["k8sRunLauncher"]
+    assert set(k8s) <= CHART_K8S_RUN_LAUNCHER, set(k8s) - CHART_K8S_RUN_LAUNCHER
+    assert k8s["envSecrets"] == deployment["envSecrets"]
+    assert k8s["runK8sConfig"]["containerConfig"]["resources"]["requests"]
+
+    # The queue: the same per-source limit as deploy/dagster.yaml.
+    coordinator = values["dagsterDaemon"]["runCoordinator"]
+    assert coordinator["enabled"] is True and coordinator["type"] == "QueuedRunCoordinator"
+    queued = coordinator["config"]["queuedRunCoordinator"]
+    assert set(queued) <= CHART_QUEUED_COORDINATOR
+    assert queued["tagConcurrencyLimits"] == [SOURCE_TAG_LIMIT]
+    assert (
+        queued["tagConcurrencyLimits"]
+        == instance["run_coordinator"]["config"]["tag_concurrency_limits"]
+    )
+
+    # Tick retention as in the instance file; the chart wants every tick status.
+    assert set(values["retention"]["sensor"]["purgeAfterDays"]) == {
+        "skipped",
+        "success",
+        "failure",
+        "started",
+    }
+    assert (
+        values["retention"]["sensor"]["purgeAfterDays"]
+        == instance["retention"]["sensor"]["purge_after_days"]
+    )
+    assert values["telemetry"] == {"enabled": False}
+
+
+def test_helm_values_hold_no_secret_values() -> None:
+    text = (DEPLOY / "helm" / "values.yaml").read_text()
+    for setting in SETTINGS:
+        if setting.secret:
+            assert not re.search(rf"^\s*{setting.name}\s*:", text, re.MULTILINE), setting.name
+    # The secret's creation command lists every secret setting the code location may need.
+    documented = set(re.findall(r"--from-literal=([A-Z_]+)=", text))
+    secrets = {s.name for s in SETTINGS if s.secret and not s.name.startswith("DAGSTER_PG_")}
+    assert secrets <= documented, (
+        f"secret settings missing from deploy/helm/values.yaml's secret: {secrets - documented}"
+    )
+
+
+def test_readme_documents_running_it_for_real() -> None:
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Running it for real") :]
+    for needle in (
+        "deploy/dagster.yaml",
+        "tools/postgres.sh",
+        "deploy/Dockerfile",
+        "deploy/helm/values.yaml",
+        "k8s_job_executor",
+        "dagster-k8s/config",
+        "Not exercised",
+    ):
+        assert needle in section, needle
+    assert shlex.split("tools/postgres.sh start")  # the section's commands are plain shell
