@@ -807,6 +807,23 @@ def create_without_duplicates(
     raise last
 
 
+#: Answers that mean the target refused the record itself (not the credentials or the
+#: service): the item is marked rejected and the run goes on.
+REFUSAL_STATUSES = frozenset({400, 409, 422})
+
+
+def create_or_refusal(lookup: Callable[[], Any], create: Callable[[], Any]) -> tuple[str, Any, str]:
+    """``create_without_duplicates``, with a refusal of the record answered as
+    ``("rejected", None, reason)``; any other failure fails the run (no cursor moves)."""
+    try:
+        action, value = create_without_duplicates(lookup, create)
+    except HttpError as exc:
+        if exc.status_code not in REFUSAL_STATUSES:
+            raise
+        return "rejected", None, f"HTTP {exc.status_code}: {exc.body[:200]}"
+    return action, value, ""
+
+
 def _sync_metadata(
     counts: Mapping[str, int],
     dry_run: bool,
@@ -1012,14 +1029,9 @@ def crm_milvus_clients_sync(
             )
             return milvus.create_client(payload)
 
-        try:
-            action, value = create_without_duplicates(lookup, create)
-        except CreateOutcomeUnknown:
-            raise
-        except HttpError as exc:
-            if exc.status_code is None or exc.status_code >= 500 or exc.status_code == 429:
-                raise
-            reason = f"Milvus refused the client: HTTP {exc.status_code} {exc.body[:200]}"
+        action, value, refusal = create_or_refusal(lookup, create)
+        if action == "rejected":
+            reason = f"Milvus refused the client: {refusal}"
             state.mark(kind, document.number, "rejected", reason=reason)
             counts["rejected"] += 1
             result.update(action="rejected", reason=reason)
@@ -1184,18 +1196,14 @@ def crm_ploomes_contacts_sync(
             state.mark(kind, document.number, "creating", milvus_client_id=milvus_id)
             return ploomes.create_contact(payload)
 
-        try:
-            action, value = create_without_duplicates(lookup, create)
-        except CreateOutcomeUnknown:
-            raise
-        except HttpError as exc:
-            if exc.status_code is None or exc.status_code >= 500 or exc.status_code == 429:
-                raise
-            reason = f"Ploomes refused the contact: HTTP {exc.status_code} {exc.body[:200]}"
+        action, value, refusal = create_or_refusal(lookup, create)
+        if action == "rejected":
+            reason = f"Ploomes refused the contact: {refusal}"
             state.mark(kind, document.number, "rejected", reason=reason)
             counts["rejected"] += 1
             result.update(action="rejected", reason=reason)
             out.append(result)
+            context.log.warning("client %s: %s", _mask(document), reason)
             continue
         contact_id = min(c["Id"] for c in value) if isinstance(value, list) else value["Id"]
         counts[action] += 1
@@ -1527,14 +1535,9 @@ def crm_milvus_tickets_sync(
             state.mark(kind, key, "creating", milvus_token=payload["cliente_id"])
             return milvus.create_ticket(payload)
 
-        try:
-            action, value = create_without_duplicates(lookup, create)
-        except CreateOutcomeUnknown:
-            raise
-        except HttpError as exc:
-            if exc.status_code is None or exc.status_code >= 500 or exc.status_code == 429:
-                raise
-            reason = f"Milvus refused the ticket: HTTP {exc.status_code} {exc.body[:200]}"
+        action, value, refusal = create_or_refusal(lookup, create)
+        if action == "rejected":
+            reason = f"Milvus refused the ticket: {refusal}"
             state.mark(kind, item.key, "rejected", reason=reason)
             counts["rejected"] += 1
             result.update(action="rejected", reason=reason)

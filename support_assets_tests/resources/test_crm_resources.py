@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from support_assets.assets.crm import create_without_duplicates
+from support_assets.assets.crm import create_or_refusal, create_without_duplicates
 from support_assets.identity import parse_document
 from support_assets.resources.crm_http import AdaptiveRate, CreateOutcomeUnknown
 from support_assets.resources.http import HttpError, ResilientClient
@@ -167,3 +167,17 @@ def test_credentials_never_reach_an_error(server: SandboxServer, admin: httpx.Cl
     with pytest.raises(HttpError) as raised:
         resource.list_users()
     assert raised.value.status_code == 401 and wrong_key not in str(raised.value)
+
+
+def test_a_refused_record_is_reported_and_anything_else_fails_the_run() -> None:
+    def refuse(status: int) -> None:
+        raise HttpError(f"HTTP {status}", status_code=status, body="cliente_documento inválido")
+
+    assert create_or_refusal(lambda: [], lambda: refuse(400)) == (
+        "rejected",
+        None,
+        "HTTP 400: cliente_documento inválido",
+    )
+    for status in (401, 403, 404, 500):
+        with pytest.raises(HttpError):
+            create_or_refusal(lambda: [], lambda status=status: refuse(status))
