@@ -20,6 +20,7 @@ from support_assets.assets.helpdesk_web import (
     helpdesk_web_raw_tickets,
     staging_helpdesk_web_tickets,
 )
+from support_assets.assets.marts import MARTS_ASSETS, with_source_freshness
 from support_assets.assets.octadesk import (
     octadesk_raw_chats,
     octadesk_raw_tickets,
@@ -230,6 +231,7 @@ ASSETS = [
     *CRM_ASSETS,
     service_events_raw,
     service_events_staging,
+    *MARTS_ASSETS,
 ]
 CHECKS = [*octadesk_checks, *helpdesk_web_checks, *telegram_checks, *service_events_checks]
 
@@ -253,7 +255,7 @@ def build_executor(environ: Mapping[str, str] | None = None) -> ExecutorDefiniti
 
 
 def build_definitions(environ: Mapping[str, str] | None = None) -> Definitions:
-    return Definitions(
+    defs = Definitions(
         assets=ASSETS,
         asset_checks=[*CHECKS, *crm_checks],
         jobs=all_jobs,
@@ -262,6 +264,7 @@ def build_definitions(environ: Mapping[str, str] | None = None) -> Definitions:
         resources=build_resources(environ),
         executor=build_executor(environ),
     )
+    return with_source_freshness(defs, environ)
 
 
 defs = build_definitions()

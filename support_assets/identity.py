@@ -193,6 +193,47 @@ def customer_key(document: Document | str | int, secret: str) -> str:
     return hmac.new(secret.encode(), doc.number.encode(), hashlib.sha256).hexdigest()
 
 
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def normalize_email(value: Any) -> str | None:
+    """The e-mail trimmed and case-folded (``" Ana.Souza@Gmail.COM "`` → ``ana.souza@gmail.com``),
+    or None when it is not an address."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip().casefold()
+    if text.startswith("mailto:"):
+        text = text[len("mailto:") :]
+    return text if _EMAIL.match(text) else None
+
+
+def normalize_phone(value: Any, region: str = "BR") -> str | None:
+    """The phone in E.164 (``"(11) 98765-4321"`` → ``+5511987654321``), numbers without a country
+    code read in ``region``; None when phonenumbers finds no valid number."""
+    import phonenumbers
+
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def identifier_key(kind: str, value: str, secret: str) -> str:
+    """A pseudonymous key of any identifier (``kind`` such as "email" or "phone" and its normalised
+    value): HMAC-SHA256 of ``kind:value`` with the same secret as ``customer_key``."""
+    if not secret:
+        raise ValueError("a pseudonym key (SUPPORT_PSEUDONYM_KEY) is required")
+    return hmac.new(secret.encode(), f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
 #: The key used while SUPPORT_PSEUDONYM_KEY is unset: for the sandbox and demo only, since
 #: anyone who knows it can recompute every CPF's key.
 SANDBOX_PSEUDONYM_KEY = "sandbox-only-pseudonym-key-not-secret"

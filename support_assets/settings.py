@@ -348,6 +348,12 @@ SETTINGS: tuple[Setting, ...] = (
         "can be reversed.",
         secret=True,
     ),
+    Setting(
+        "SUPPORT_MARTS_SOURCE_MAX_AGE_HOURS",
+        "26",
+        "Hours since a source of the analytics marts last updated after which its freshness "
+        "policy warns (and fails at twice that); the daily sources run once a day.",
+    ),
 )
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}

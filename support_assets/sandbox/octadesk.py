@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from support_assets.sandbox import crm_world
 from support_assets.sandbox import octadesk_data as data
 from support_assets.sandbox.base import (
     SandboxConfig,
@@ -67,6 +68,10 @@ MIN_LAG_MS = 60_000
 _S_TICKET, _S_TICKET_U, _S_TICKET_C, _S_TICKET_STATUS = 11, 12, 13, 14
 _S_CHAT, _S_CHAT_U, _S_CHAT_C, _S_CHAT_STATUS, _S_CHAT_ID, _S_LINK = 21, 22, 23, 24, 25, 26
 _S_MESSAGES, _S_STAFF, _S_MALFORMED, _S_ADVANCE, _S_MUTATE = 31, 32, 33, 34, 35
+#: Base ticket 0 and base chat 0 belong to the CRM pool's client 0 (in Ploomes and Milvus too),
+#: written as people type: the ticket with the CPF spaced and the e-mail in capitals, the chat
+#: with only the phone, without +55.
+SHARED_POOL_CLIENT = 0
 
 _MASK48 = (1 << 48) - 1
 _ID_MULTIPLIER = 0x5DEECE66D3B1
@@ -298,7 +303,7 @@ class OctadeskWorld:
             [{"key": "cpf", "value": data.valid_cpf(rng)}] if rng.random() < 0.3 else []
         )
         closed = status in CLOSED_STATUSES
-        return {
+        record = {
             "id": data.uuid_from(rng),
             "number": number,
             "summary": summary,
@@ -321,6 +326,14 @@ class OctadeskWorld:
             ),
             "customField": custom,
         }
+        if key == 0:
+            shared = crm_world.real_client(self.seed, SHARED_POOL_CLIENT)
+            doc = shared.document
+            record["requester"]["email"] = shared.email.upper()
+            record["customField"] = [c for c in custom if c["key"] != "cpf"] + [
+                {"key": "cpf", "value": f"{doc[:3]} {doc[3:6]} {doc[6:9]} {doc[9:]}"}
+            ]
+        return record
 
     @staticmethod
     def _custom_value(key: str, rng: random.Random, email: str, order: str, created_ms: int) -> str:
@@ -518,6 +531,11 @@ class OctadeskWorld:
             "tags": tags,
             "customFields": custom,
         }
+        if key == 0:
+            shared = crm_world.real_client(self.seed, SHARED_POOL_CLIENT)
+            national = shared.phone.removeprefix("+55 ")
+            record["contact"]["email"] = None  # a WhatsApp contact: known by the phone only
+            record["contact"]["phone"] = f"({national[:2]}) {national[3:]}"
         span = updated_ms - created_ms
         events = [
             _event("created", created_ms, {"channel": record["channel"], "withBot": with_bot})
