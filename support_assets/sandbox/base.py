@@ -53,13 +53,13 @@ class SandboxConfig:
     # clients in Milvus, how many real clients are in both, invalid documents in each, Ploomes
     # tasks and interactions, Milvus tickets, and each API's rate limit (requests a second,
     # 0 = none; Ploomes answers 429 above two a second).
-    ploomes_contacts: int = 24
-    milvus_clients: int = 20
-    crm_shared_clients: int = 12
-    crm_invalid_documents: int = 3
-    ploomes_tasks: int = 14
-    ploomes_interactions: int = 8
-    milvus_tickets: int = 10
+    ploomes_contacts: int = 16
+    milvus_clients: int = 14
+    crm_shared_clients: int = 8
+    crm_invalid_documents: int = 2
+    ploomes_tasks: int = 10
+    ploomes_interactions: int = 6
+    milvus_tickets: int = 8
     ploomes_rate_limit_per_second: int = 2
     milvus_rate_limit_per_second: int = 5
 
