@@ -38,7 +38,8 @@ system-deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 # The local BigQuery emulator (its own Python 3.13 venv under .bigquery/; idempotent), and
-# Debian's ActiveMQ (idempotent; the tests start and stop their own brokers on free ports).
+# Debian's ActiveMQ and PostgreSQL (idempotent; the tests start and stop their own brokers and
+# database servers on free ports).
 test-deps: install system-deps
 	tools/bigquery_emulator.sh install
 	tools/postgres.sh install
