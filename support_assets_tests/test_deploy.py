@@ -1,14 +1,17 @@
 """What can be checked here of the production deployment (deploy/): the instance configuration
 through Dagster's own config machinery and against a real PostgreSQL, tools/postgres.sh, the
-Helm values against the keys of the chart's values schema, and the Dockerfile statically.
+Helm values against the keys of the chart's values schema and dagster-k8s's run launcher schema,
+the executor setting, and the Dockerfile statically.
 
 Not here (no Docker engine, no cluster, and Dagster's Helm chart is published on neither PyPI nor
-npm): building the image and ``helm template``/``helm install``. README, "Running it for real".
+npm): building the image, ``helm template``/``helm install`` and pods. README, "Running it for
+real".
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import shlex
 import subprocess
@@ -28,7 +31,7 @@ from dagster import (
 from dagster._core.instance.config import dagster_instance_config
 
 from support_assets.cli import ensure_dagster_home
-from support_assets.definitions import build_executor
+from support_assets.definitions import build_definitions, build_executor
 from support_assets.schedules import octadesk_daily_reconciliation
 from support_assets.settings import SETTINGS, SETTINGS_BY_NAME
 from support_assets_tests.postgres_server import SCRIPT, PostgresError, running_postgres
@@ -175,10 +178,27 @@ def test_reconciliation_tick_at_a_chosen_time_asks_for_a_full_refresh() -> None:
 
 
 def test_executor_follows_the_setting() -> None:
+    from dagster_k8s import k8s_job_executor
+
     assert build_executor({}) is multiprocess_executor
     assert build_executor({"SUPPORT_EXECUTOR": "in_process"}) is in_process_executor
+    assert build_executor({"SUPPORT_EXECUTOR": "k8s"}) is k8s_job_executor
     with pytest.raises(ValueError, match="SUPPORT_EXECUTOR"):
         build_executor({"SUPPORT_EXECUTOR": "celery"})
+    defs = build_definitions({"SUPPORT_EXECUTOR": "k8s"})
+    assert defs.resolve_job_def("octadesk_job").executor_def is k8s_job_executor
+
+
+def test_the_documented_per_asset_k8s_tag_parses() -> None:
+    """The README's ``dagster-k8s/config`` op tag is what dagster-k8s reads for a step's pod."""
+    from dagster_k8s.job import get_user_defined_k8s_config
+
+    readme = (REPO / "README.md").read_text()
+    snippet = re.search(r"`op_tags=(\{\"dagster-k8s/config\".*?\})`", readme, re.S)
+    assert snippet, "the README shows the op tag"
+    tags = json.loads(re.sub(r"\s+", " ", snippet.group(1)))
+    config = get_user_defined_k8s_config({key: json.dumps(value) for key, value in tags.items()})
+    assert config.container_config["resources"]["limits"]["memory"] == "4Gi"
 
 
 # deploy/Dockerfile ---------------------------------------------------------------------------
@@ -329,6 +349,27 @@ def test_helm_values_use_the_charts_keys_and_the_instances_rules() -> None:
         == instance["retention"]["sensor"]["purge_after_days"]
     )
     assert values["telemetry"] == {"enabled": False}
+
+
+def test_helm_run_launcher_section_is_valid_k8s_run_launcher_config() -> None:
+    """The chart turns runLauncher.config.k8sRunLauncher into K8sRunLauncher's own config; that
+    config, built from these values, passes dagster-k8s's schema."""
+    from dagster._config import validate_config
+    from dagster_k8s import K8sRunLauncher
+
+    k8s = _load(DEPLOY / "helm" / "values.yaml")["runLauncher"]["config"]["k8sRunLauncher"]
+    config = {
+        "instance_config_map": "support-assets-instance",
+        "image_pull_policy": k8s["imagePullPolicy"],
+        "load_incluster_config": k8s["loadInclusterConfig"],
+        "env_secrets": [secret["name"] for secret in k8s["envSecrets"]],
+        "run_k8s_config": {
+            "container_config": k8s["runK8sConfig"]["containerConfig"],
+            "job_spec_config": k8s["runK8sConfig"]["jobSpecConfig"],
+        },
+    }
+    result = validate_config(K8sRunLauncher.config_type(), config)
+    assert result.success, result.errors
 
 
 def test_helm_values_hold_no_secret_values() -> None:
