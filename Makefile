@@ -10,7 +10,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: help install system-deps test-deps demo materialize sandbox test lint format clean
+.PHONY: help install system-deps test-deps demo materialize sandbox test lint format clean bench
 
 help:
 	@echo "make demo         virtual environment, sandbox, first materialization, Dagster UI"
@@ -18,6 +18,7 @@ help:
 	@echo "make materialize  the whole asset graph once, headless, against the sandbox"
 	@echo "make sandbox      only the simulators, in the foreground"
 	@echo "make lint/format  ruff"
+	@echo "make bench        benchmarks against dlt and a plain loop (BENCH_ARGS=--quick: smoke run)"
 
 # Debian's python3.11 needs the venv module from its own package.
 $(STAMP):
@@ -76,6 +77,12 @@ format: install
 
 test: test-deps lint
 	$(BIN)/python -m pytest -p no:cacheprovider -q -rfEs
+
+# Not part of `make test`: minutes to an hour (see BENCHMARKS.md); dlt gets its own venv under bench/.
+bench: install
+	-tools/activemq.sh install
+	-tools/bigquery_emulator.sh install
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .dagster_home data test-artifacts .pytest_cache .ruff_cache

@@ -67,6 +67,10 @@ CHAT_STATUS_MAP = {
     "hidden": "cancelled",
 }
 MAX_CATCH_UP_PASSES = 5
+# Pages are written in chunks of about this many rows: one warehouse transaction per 100-row
+# page costs more than the page itself (bench/: 1.5k rows/s per page vs 25k rows/s per 5k rows),
+# while 5,000 rows of raw JSON stay a few MB, so memory stays flat.
+CHUNK_ROWS = 5_000
 
 
 class OctadeskSyncConfig(Config):
@@ -136,10 +140,19 @@ class IncrementalExtraction:
             newest_at_start = self.high_water_mark
 
     def _listing(self, since: datetime | None, operator: str) -> Iterator[pd.DataFrame]:
+        buffered: list[pd.DataFrame] = []
+        rows = 0
         for page in self.octadesk.iter_changed(self.entity, since, operator=operator):
             frame = self._frame(page)
-            if not frame.empty:
-                yield frame
+            if frame.empty:
+                continue
+            buffered.append(frame)
+            rows += len(frame)
+            if rows >= CHUNK_ROWS:
+                yield pd.concat(buffered, ignore_index=True)
+                buffered, rows = [], 0
+        if buffered:
+            yield pd.concat(buffered, ignore_index=True)
 
     def metadata(self) -> dict[str, Any]:
         hwm = self.high_water_mark or self.previous_hwm

@@ -73,6 +73,13 @@ class DuckDBWarehouseIOManager(WarehouseIOManager):
         default=30.0,
         description="How long to keep retrying while another process holds the file's lock.",
     )
+    memory_limit: str | None = Field(
+        default="128MB",
+        pattern=r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="DuckDB's memory_limit for this file (None: DuckDB's default, 80% of RAM). "
+        "DuckDB keeps the blocks it wrote cached up to the limit, so without one a long "
+        "streamed load grows with the table (1.2 GB at 1M tickets); bigger work spills to disk.",
+    )
 
     # ---- connection -----------------------------------------------------------------------
 
@@ -89,6 +96,8 @@ class DuckDBWarehouseIOManager(WarehouseIOManager):
         )
         con = retrying(duckdb.connect, self.path)
         con.execute("SET TimeZone = 'UTC'")
+        if self.memory_limit:
+            con.execute(f"SET memory_limit = '{self.memory_limit}'")
         return con
 
     @contextmanager
