@@ -134,6 +134,7 @@ def telegram_landing_sensor(
     context.log.info("Telegram landing changed on %s", [r.partition_key for r in requests])
     return SensorResult(run_requests=requests, cursor=new_cursor)
 
+
 #: Messages the service-events sensor counts at most when it looks at the subscription.
 SERVICE_EVENTS_PEEK_LIMIT = 100
 
