@@ -7,7 +7,9 @@ that change things (a source re-materialized, a planted CPF) run last.
 
 from __future__ import annotations
 
+import json
 import statistics
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -37,11 +39,12 @@ from support_assets.assets.marts import (
     MILVUS_STATUS_MAP,
     looks_like_document,
 )
-from support_assets.definitions import build_definitions
+from support_assets.definitions import build_definitions, stomp_resource
 from support_assets.identity import SANDBOX_PSEUDONYM_KEY, customer_key
 from support_assets.sandbox import crm_world
 from support_assets.sandbox.octadesk import SANDBOX_OCTADESK_API_KEY, SHARED_POOL_CLIENT
 from support_assets.sandbox.server import SandboxConfig, SandboxServer
+from support_assets.sandbox.service_events import generate_events
 from support_assets.sandbox.telegram import SANDBOX_TELEGRAM_BOT_TOKEN
 from support_assets.settings import SETTINGS
 
@@ -73,6 +76,8 @@ class Pipeline:
         self.sandbox, self.env, self.instance = sandbox, env, instance
         self.admin = httpx.Client(base_url=f"{sandbox.url}/_admin", timeout=30)
         self.day: date | None = None
+        #: Valid service events published to the broker (payloads), when there is one.
+        self.events: list[dict[str, Any]] = []
         self.kpi_result: ExecuteInProcessResult | None = None
         self.marts_result: ExecuteInProcessResult | None = None
 
@@ -109,10 +114,39 @@ class Pipeline:
             instance=self.instance,
             asset_selection=[crm.RAW_CONTACTS, crm.RAW_MILVUS_CLIENTS, crm.RAW_MILVUS_TICKETS],
         )
-        # No broker here: staging/service_events is built from the (empty) documents store.
-        defs.resolve_job_def("service_events_job").execute_in_process(
-            instance=self.instance, asset_selection=[service_events.STAGING]
-        )
+        if "STOMP_HOST" in self.env:
+            defs.resolve_job_def("service_events_job").execute_in_process(
+                instance=self.instance,
+                run_config={
+                    "ops": {
+                        "raw__service_events": {
+                            "config": {"first_wait_seconds": 5.0, "idle_seconds": 1.0}
+                        }
+                    }
+                },
+            )
+        else:  # no broker: staging/service_events from the (empty) documents store
+            defs.resolve_job_def("service_events_job").execute_in_process(
+                instance=self.instance, asset_selection=[service_events.STAGING]
+            )
+
+    def publish_service_events(self, day: date) -> None:
+        """Generated attendance events of the week to ``day`` (a few broken ones, which the
+        platform quarantines) and one of the shared customer on ``day``, on the test broker."""
+        now = datetime.combine(day, datetime.min.time(), tzinfo=SAO_PAULO) + timedelta(hours=22)
+        generated = generate_events(30, invalid_share=0.1, seed=SEED, now=now)
+        shared = crm_world.real_client(SEED, SHARED_POOL_CLIENT)
+        planted = {
+            **json.loads(next(e.body for e in generated if e.valid)),
+            "name": shared.name,
+            "document": shared.document,  # bare digits, leading zero kept
+            "date": f"{day:%d/%m/%Y} 10:15:00",
+        }
+        bodies = [e.body for e in generated] + [json.dumps(planted, ensure_ascii=False)]
+        self.events = [json.loads(e.body) for e in generated if e.valid] + [planted]
+        stomp = stomp_resource()
+        assert stomp.ensure_subscription()
+        stomp.publish(bodies)
 
     def run_marts(self, raise_on_error: bool = True) -> ExecuteInProcessResult:
         job = build_definitions().resolve_implicit_global_asset_job_def()
@@ -132,8 +166,9 @@ class Pipeline:
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+def pipeline(tmp_path_factory: pytest.TempPathFactory, activemq: Any) -> Iterator[Pipeline]:
     tmp: Path = tmp_path_factory.mktemp("marts")
+    name = uuid.uuid4().hex[:10]
     with SandboxServer(CONFIG) as sandbox, instance_for_test() as instance:
         env = {
             "SUPPORT_SANDBOX_URL": sandbox.url,
@@ -149,6 +184,10 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             "PLOOMES_RATE_LIMIT_PER_SECOND": "500",
             "MILVUS_RATE_LIMIT_PER_SECOND": "500",
             "OTP_TIMEOUT_SECONDS": "20",
+            **activemq.env,
+            "STOMP_DESTINATION": f"/topic/test.marts.{name}",
+            "STOMP_CLIENT_ID": f"support-assets-marts-{name}",
+            "STOMP_SUBSCRIPTION_NAME": f"marts-{name}",
         }
         with pytest.MonkeyPatch.context() as mp:
             for setting in SETTINGS:
@@ -159,6 +198,8 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             for name, value in env.items():
                 mp.setenv(name, value)
             p = Pipeline(sandbox, env, instance)
+            p.day = busiest_chat_day(expected_interactions(p))
+            p.publish_service_events(p.day)
             p.run_sources()
             p.run_marts()
             yield p
@@ -270,6 +311,21 @@ def expected_interactions(p: Pipeline) -> list[dict[str, Any]]:
                 "status_common": MILVUS_STATUS_MAP[t["status"].lower()],
             }
         )
+    for e in p.events:
+        occurred = datetime.strptime(e["date"], "%d/%m/%Y %H:%M:%S").replace(tzinfo=SAO_PAULO)
+        rows.append(
+            {
+                "interaction_id": None,  # a hash of the payload, compared by content instead
+                "source": "service_events",
+                "channel": e["channel"].casefold(),
+                "agent": None,
+                "created": occurred.astimezone(UTC),
+                "closed": occurred.astimezone(UTC),
+                "status_common": "solved" if e["solved"] == "sim" else None,
+                "satisfaction": float(e["serviceScore"]),
+                "solved": e["solved"] == "sim",
+            }
+        )
     return rows
 
 
@@ -306,7 +362,7 @@ def test_customer_in_three_systems_is_one_row_with_all_three_sources(pipeline: P
         str(milvus[0]["cnpj_cpf"]),
         next(f["value"] for f in ticket["customField"] if f["key"] == "cpf"),
     }
-    assert len(documents) == 3, documents  # three spellings of one CPF
+    assert len(documents) >= 2, documents  # one CPF, spelt differently across systems
     phones = {ploomes[0]["Phones"][0]["PhoneNumber"], chat["contact"]["phone"]}
     assert len(phones) == 2 and chat["contact"]["email"] is None
 
@@ -315,8 +371,12 @@ def test_customer_in_three_systems_is_one_row_with_all_three_sources(pipeline: P
     row = customers[customers["customer_key"] == key]
     assert len(row) == 1
     row = row.iloc[0]
-    assert set(row["sources"].split(",")) >= {"ploomes", "milvus", "octadesk"}
+    # Three systems by document, e-mail and phone; the service events (its CPF as bare digits)
+    # make a fourth.
+    assert row["sources"] == "milvus,octadesk,ploomes,service_events"
+    assert row["source_count"] == 4
     assert row["in_ploomes"] and row["in_milvus"] and row["in_octadesk"]
+    assert row["in_service_events"] and not row["in_helpdesk_web"]
     assert row["document_type"] == "cpf" and row["document_count"] == 1
     assert row["phone_count"] >= 1 and row["email_count"] >= 1
     # The chat (phone only) and the ticket (CPF spaced, e-mail in capitals) both resolve to it.
@@ -336,8 +396,24 @@ def test_customer_in_three_systems_is_one_row_with_all_three_sources(pipeline: P
 def test_interactions_and_kpis_equal_ground_truth_for_a_day(pipeline: Pipeline) -> None:
     expected = expected_interactions(pipeline)
     got = pipeline.table("marts.support_interactions").set_index("interaction_id")
-    assert set(got.index) == {r["interaction_id"] for r in expected}
+    events = [r for r in expected if r["source"] == "service_events"]
+    expected_ids = {r["interaction_id"] for r in expected if r not in events}
+    assert set(got.index[got["source"] != "service_events"]) == expected_ids
+    # Service events (keyed by a hash of the payload) compared by content; the broken ones the
+    # generator made were quarantined, not loaded.
+    assert len(events) >= 20
+
+    def content(channel, created, score, solved):
+        return (channel, pd.Timestamp(created), float(score), bool(solved))
+
+    got_events = got[got["source"] == "service_events"]
+    assert sorted(
+        content(r.channel, r.created_at_utc, r.satisfaction_score, r.solved)
+        for r in got_events.itertuples()
+    ) == sorted(content(r["channel"], r["created"], r["satisfaction"], r["solved"]) for r in events)
     for r in expected:
+        if r["source"] == "service_events":
+            continue
         row = got.loc[r["interaction_id"]]
         assert row["source"] == r["source"]
         assert row["channel"] == r["channel"]
@@ -365,6 +441,7 @@ def test_interactions_and_kpis_equal_ground_truth_for_a_day(pipeline: Pipeline) 
     on_day = [r for r in expected if _sp_day(r["created"]) == day]
     groups = {(r["source"], r["channel"]) for r in on_day}
     assert groups
+    assert "service_events" in {source for source, _ in groups}
     rollups = kpis[kpis["agent"] == ALL_AGENTS].set_index(["source", "channel"])
     for source, channel in groups:
         mine = [r for r in on_day if (r["source"], r["channel"]) == (source, channel)]
@@ -381,17 +458,24 @@ def test_interactions_and_kpis_equal_ground_truth_for_a_day(pipeline: Pipeline) 
         solved = sum(r["status_common"] == "solved" for r in mine)
         assert row["solved_count"] == solved
         assert row["solved_rate"] == pytest.approx(solved / len(mine))
-        resolutions = [(r["closed"] - r["created"]).total_seconds() for r in mine if r["closed"]]
-        assert row["resolution_median_seconds"] == pytest.approx(
-            statistics.median(resolutions) if resolutions else None, nan_ok=True
-        )
+        resolutions = [
+            (r["closed"] - r["created"]).total_seconds()
+            for r in mine
+            if r["closed"] and source != "service_events"  # attendance records: no resolution
+        ]
         if resolutions:
+            median = statistics.median(resolutions)
+            assert row["resolution_median_seconds"] == pytest.approx(median)
             assert row["resolution_p90_seconds"] == pytest.approx(_quantile(resolutions, 0.9))
-        if source == "octadesk_chat":
+        else:
+            assert pd.isna(row["resolution_median_seconds"]), (source, channel)
+            assert pd.isna(row["resolution_p90_seconds"]), (source, channel)
+        if source in ("octadesk_chat", "service_events"):
             scores = [r["satisfaction"] for r in mine if r["satisfaction"] is not None]
             assert row["satisfaction_count"] == len(scores)
             if scores:
                 assert row["satisfaction_avg"] == pytest.approx(statistics.mean(scores))
+        if source == "octadesk_chat":
             started = [r for r in mine if r["with_bot"]]
             assert row["bot_started"] == len(started)
             assert row["bot_contained"] == sum(r["contained"] for r in started)
