@@ -3,16 +3,15 @@ and interactions tagged INSTALAÇÃO or ENTREGA turned into Milvus tickets — w
 
 The graph (group ``crm``)::
 
-    raw/ploomes_contacts ─┐
-    raw/milvus_clients ───┴─▶ staging/crm_clients (+ staging/crm_clients_quarantine)
-                                 │
-          ┌──────────────────────┼───────────────────────────────┐
-          ▼                      ▼                               │
-    marts/crm_milvus_clients_sync   marts/crm_ploomes_contacts_sync
-          │                                                      │
-          ▼                                                      │
-    marts/crm_milvus_tickets_sync ◀── raw/ploomes_tasks, raw/ploomes_interactions
-    raw/milvus_tickets (copy of the helpdesk's tickets)
+    raw/ploomes_contacts ─┬─▶ staging/crm_clients ─┬─▶ marts/crm_milvus_clients_sync ─┐
+    raw/milvus_clients ───┘   (+ _quarantine)      ├─▶ marts/crm_ploomes_contacts_sync │
+                                                   └───────────────────────────────────┴─▶
+    raw/ploomes_tasks, raw/ploomes_interactions ──────────────▶ marts/crm_milvus_tickets_sync
+    raw/milvus_tickets: Milvus's tickets as they are (a check reads it for duplicates)
+
+The sync assets act on the APIs; what they store is the record of what they did (one row per
+client or item: created, linked, would_create, rejected, pending, quarantined), a mart for
+whoever audits the sync. The authoritative sync state is in MongoDB.
 
 How duplicates are ruled out, in the order the code applies it:
 
@@ -101,19 +100,6 @@ STAGING_QUARANTINE = AssetKey(["staging", "crm_clients_quarantine"])
 SYNC_MILVUS_CLIENTS = AssetKey(["marts", "crm_milvus_clients_sync"])
 SYNC_PLOOMES_CONTACTS = AssetKey(["marts", "crm_ploomes_contacts_sync"])
 SYNC_MILVUS_TICKETS = AssetKey(["marts", "crm_milvus_tickets_sync"])
-CRM_ASSET_KEYS = (
-    RAW_CONTACTS,
-    RAW_TASKS,
-    RAW_INTERACTIONS,
-    RAW_MILVUS_CLIENTS,
-    RAW_MILVUS_TICKETS,
-    STAGING_CLIENTS,
-    STAGING_QUARANTINE,
-    SYNC_MILVUS_CLIENTS,
-    SYNC_PLOOMES_CONTACTS,
-    SYNC_MILVUS_TICKETS,
-)
-
 #: The documents-store collection of the sync state.
 STATE_COLLECTION = "crm_sync_state"
 #: States an item is looked at again on every run, whatever the cursors say (a quarantined
@@ -1603,6 +1589,12 @@ def crm_resources(env: Mapping[str, str]) -> dict[str, Any]:
             return EnvVar(name)
         return sandbox_value
 
+    start_date = local_value("CRM_SYNC_START_DATE", "2024-02-24", env).strip()
+    try:
+        date.fromisoformat(start_date)
+    except ValueError:
+        raise ValueError(f"CRM_SYNC_START_DATE must be YYYY-MM-DD, not {start_date!r}") from None
+
     return {
         "ploomes": PloomesResource(
             base_url=env_or("PLOOMES_BASE_URL", f"{sandbox_url(env)}/ploomes", env),
@@ -1617,7 +1609,7 @@ def crm_resources(env: Mapping[str, str]) -> dict[str, Any]:
         "crm_settings": CrmSyncSettings(
             dry_run=local_value("CRM_SYNC_DRY_RUN", "false", env).strip().lower()
             in ("1", "true", "yes", "on"),
-            start_date=local_value("CRM_SYNC_START_DATE", "2024-02-24", env),
+            start_date=start_date,
             installation_tag_id=int(
                 local_value("PLOOMES_TAG_INSTALACAO_ID", str(TAG_INSTALACAO), env)
             ),
