@@ -26,7 +26,14 @@ import duckdb
 import httpx
 import pandas as pd
 import pytest
-from dagster import AssetKey, DagsterInstance, ExecuteInProcessResult
+from dagster import (
+    AssetKey,
+    DagsterInstance,
+    DagsterRunStatus,
+    ExecuteInProcessResult,
+    build_schedule_context,
+    instance_for_test,
+)
 
 from support_assets.assets.crm import (
     STATE_COLLECTION,
@@ -538,3 +545,35 @@ def test_a_run_killed_right_after_a_create_then_rerun_creates_no_duplicate(
     }
     # The held record was found by the lookup and linked, not created again.
     assert meta(retry, sync_key)["linked"] >= 1
+
+
+def test_the_job_and_the_five_minute_schedule_that_skips_while_a_run_is_in_flight() -> None:
+    with instance_for_test() as instance:
+        check_job_and_schedule(instance)
+
+
+def check_job_and_schedule(instance: DagsterInstance) -> None:
+    defs = build_definitions()
+    job = defs.resolve_job_def("crm_job")
+    crm_keys = {s.key for s in defs.resolve_all_asset_specs() if s.group_name == "crm"}
+    assert set(job.asset_layer.selected_asset_keys) == crm_keys
+    assert {k.to_user_string() for k in crm_keys} >= {
+        "raw/ploomes_contacts",
+        "raw/ploomes_tasks",
+        "raw/ploomes_interactions",
+        "raw/milvus_clients",
+        "raw/milvus_tickets",
+        "staging/crm_clients",
+    }
+    assert job.tags["support_assets/source"] == "crm"
+    schedule = defs.resolve_schedule_def("crm_sync_schedule")
+    assert schedule.job_name == "crm_job" and schedule.cron_schedule == "*/5 * * * *"
+    tick = datetime.fromisoformat("2026-11-02T10:05:00-03:00")
+    context = build_schedule_context(instance=instance, scheduled_execution_time=tick)
+    [request] = schedule.evaluate_tick(context).run_requests
+    assert request.run_key == "crm-2026-11-02T10:05"
+    instance.create_run_for_job(job_def=job, status=DagsterRunStatus.STARTED)
+    result = schedule.evaluate_tick(
+        build_schedule_context(instance=instance, scheduled_execution_time=tick)
+    )
+    assert not result.run_requests and "still in flight" in result.skip_message
