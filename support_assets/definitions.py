@@ -20,7 +20,11 @@ from support_assets.assets.helpdesk_web import (
     helpdesk_web_raw_tickets,
     staging_helpdesk_web_tickets,
 )
-from support_assets.assets.marts import MARTS_ASSETS, with_source_freshness
+from support_assets.assets.marts import (
+    MARTS_ASSETS,
+    marts_automation_sensor,
+    with_source_freshness,
+)
 from support_assets.assets.octadesk import (
     octadesk_raw_chats,
     octadesk_raw_tickets,
@@ -259,7 +263,12 @@ def build_definitions(environ: Mapping[str, str] | None = None) -> Definitions:
         assets=ASSETS,
         asset_checks=[*CHECKS, *crm_checks],
         jobs=all_jobs,
-        sensors=[octadesk_changes_sensor, telegram_landing_sensor, service_events_sensor],
+        sensors=[
+            octadesk_changes_sensor,
+            telegram_landing_sensor,
+            service_events_sensor,
+            marts_automation_sensor,
+        ],
         schedules=[octadesk_daily_reconciliation, helpdesk_web_daily, crm_sync_schedule],
         resources=build_resources(environ),
         executor=build_executor(environ),

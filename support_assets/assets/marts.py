@@ -37,8 +37,11 @@ from dagster import (
     AssetIn,
     AssetKey,
     AssetOut,
+    AssetSelection,
     AutomationCondition,
+    AutomationConditionSensorDefinition,
     DailyPartitionsDefinition,
+    DefaultSensorStatus,
     Definitions,
     FreshnessPolicy,
     MetadataValue,
@@ -216,6 +219,15 @@ def service_event_identifiers(row: Mapping[str, Any], ids: IdentifierMaker) -> l
 
 def milvus_ticket_identifiers(row: Mapping[str, Any], ids: IdentifierMaker) -> list[Identifier]:
     return _present([ids.other("milvus_token", row.get("cliente_token"))])
+
+
+def with_columns(frame: pd.DataFrame | None, columns: list[str]) -> pd.DataFrame:
+    """``frame`` with at least ``columns`` (a table never written loads as an empty frame with
+    no columns)."""
+    if frame is None:
+        return pd.DataFrame(columns=columns)
+    missing = [c for c in columns if c not in frame.columns]
+    return frame.assign(**dict.fromkeys(missing)) if missing else frame
 
 
 def _rows(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
@@ -569,7 +581,7 @@ def marts_customers(
     ):
         yield unique_key_result(key, frame, pk)
         yield no_raw_documents_result(key, frame)
-    service_keys = set(service_events_rows["customer_key"]) if len(service_events_rows) else set()
+    service_keys = set(with_columns(service_events_rows, ["customer_key"])["customer_key"].dropna())
     yield AssetCheckResult(
         asset_key=CUSTOMERS,
         check_name="row_count_matches_sources",
@@ -693,6 +705,7 @@ def build_interactions(
     milvus_tickets: pd.DataFrame,
     service_events_rows: pd.DataFrame,
 ) -> pd.DataFrame:
+    identifiers = with_columns(identifiers, IDENTIFIER_COLUMNS)
     lookup = dict(zip(identifiers["identifier_key"], identifiers["customer_key"], strict=True))
 
     def customer(found: list[Identifier]) -> str | None:
@@ -1087,7 +1100,7 @@ def chart_markdown(png: bytes, day: date) -> str:
 )
 def support_kpis_daily(context: AssetExecutionContext, interactions: pd.DataFrame) -> Iterator[Any]:
     day = date.fromisoformat(context.partition_key)
-    interactions = interactions.copy()
+    interactions = with_columns(interactions, INTERACTION_COLUMNS).copy()
     for column in ("created_at_utc", "closed_at_utc"):
         interactions[column] = pd.to_datetime(interactions[column], utc=True)
     interactions["created_date_sao_paulo"] = (
@@ -1163,5 +1176,20 @@ def with_source_freshness(
         selection=list(MART_SOURCES),
     )
 
+
+#: Evaluates the marts' automation conditions. Like every sensor of the platform it starts
+#: stopped: an operator turns it on once per deployment (UI, Automation), and from then on the
+#: marts follow their sources with no schedule.
+marts_automation_sensor = AutomationConditionSensorDefinition(
+    "analytics_automation_sensor",
+    target=AssetSelection.groups(GROUP),
+    default_status=DefaultSensorStatus.STOPPED,
+    minimum_interval_seconds=60,
+    description=(
+        "Requests the analytics marts when their sources update (AutomationCondition.eager()): "
+        "customers and interactions after any staging source, the KPIs' latest day after the "
+        "interactions."
+    ),
+)
 
 MARTS_ASSETS = [marts_customers, support_interactions, support_kpis_daily]

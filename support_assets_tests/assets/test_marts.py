@@ -36,6 +36,7 @@ from support_assets.assets.marts import (
     CUSTOMERS,
     INTERACTIONS,
     KPIS,
+    MART_KEYS,
     MILVUS_STATUS_MAP,
     looks_like_document,
 )
@@ -583,6 +584,14 @@ def test_every_mart_describes_its_columns_and_follows_its_sources() -> None:
         assert spec.automation_condition is not None
         assert len(spec.description or "") > 300
     assert specs[KPIS].partitions_def is not None
+    # A sensor of the group evaluates those conditions (no schedule anywhere for the marts).
+    sensors = {s.name: s for s in defs.get_repository_def().sensor_defs}
+    assert sensors["analytics_automation_sensor"].asset_selection.resolve(
+        defs.resolve_asset_graph()
+    ) == {CUSTOMERS, CUSTOMER_IDENTIFIERS, INTERACTIONS, KPIS}
+    for schedule in defs.get_repository_def().schedule_defs:
+        job = defs.resolve_job_def(schedule.job_name)
+        assert not set(job.asset_layer.selected_asset_keys) & set(MART_KEYS), schedule.name
     # Every source the marts read carries a freshness policy: WARN after the configured age.
     for key in SOURCE_KEYS:
         policy = specs[key].freshness_policy
