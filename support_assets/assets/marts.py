@@ -51,7 +51,7 @@ from dagster import (
     multi_asset,
 )
 
-from support_assets.assets import crm, helpdesk_web, octadesk, service_events
+from support_assets.assets import crm, helpdesk_web, octadesk, service_events, telegram
 from support_assets.identity import (
     PseudonymResource,
     customer_key,
@@ -638,13 +638,62 @@ INTERACTION_SOURCES = (
     "helpdesk_web",
     "milvus",
     "service_events",
+    "telegram",
 )
+TELEGRAM_COLUMNS = [
+    "update_id",
+    "kind",
+    "chat_id",
+    "chat_type",
+    "sender_is_bot",
+    "command",
+    "callback_data",
+    "sent_at",
+    "received_at",
+]
+
+
+def telegram_conversations(messages: pd.DataFrame | None) -> pd.DataFrame:
+    """Bot conversations: one private chat on one São Paulo day with at least one customer
+    message or button press (marts/bot_insights' rule); handed_to_human when the customer sent
+    /atendente or /humano or pressed a 'handoff' button that day."""
+    frame = with_columns(messages, TELEGRAM_COLUMNS)
+    columns = ["chat_id", "day", "started_at", "last_at", "handed_to_human", "handoff_at"]
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    event_at = pd.to_datetime(frame["sent_at"], utc=True).fillna(
+        pd.to_datetime(frame["received_at"], utc=True)
+    )
+    not_bot = frame["sender_is_bot"].astype("boolean").fillna(False) == False  # noqa: E712
+    kinds = telegram.CUSTOMER_KINDS | {"callback_query"}
+    keep = (frame["chat_type"] == "private") & not_bot & frame["kind"].isin(kinds)
+    private = frame[keep].assign(event_at=event_at[keep])
+    if private.empty:
+        return pd.DataFrame(columns=columns)
+    asks = private["command"].fillna("").isin(telegram.HANDOFF_COMMANDS) | private[
+        "callback_data"
+    ].fillna("").str.startswith(telegram.HANDOFF_CALLBACK_PREFIX)
+    private = private.assign(
+        day=private["event_at"].dt.tz_convert(SAO_PAULO).dt.date,
+        asks=asks,
+        handoff_at=private["event_at"].where(asks),
+    )
+    grouped = private.groupby(["chat_id", "day"], sort=True)
+    out = grouped.agg(
+        started_at=("event_at", "min"),
+        last_at=("event_at", "max"),
+        handed_to_human=("asks", "any"),
+        handoff_at=("handoff_at", "min"),
+    ).reset_index()
+    return out[columns]
+
 
 _INTERACTIONS_DESCRIPTION = (
     "One row per support interaction from every source. Columns: interaction_id "
     "(<source>:<source_record_id>, unique); source (octadesk_ticket, octadesk_chat, "
-    "helpdesk_web, milvus, service_events); channel (the source's channel, lower-case: email, "
-    "whatsapp, web, phone, instagram, portal do cliente, milvus, the service events' channel); "
+    "helpdesk_web, milvus, service_events, telegram); channel (the source's channel, "
+    "lower-case: email, whatsapp, web, phone, instagram, portal do cliente, milvus, telegram, "
+    "the service events' channel); "
     "source_record_id; customer_key (from marts/customer_identifiers; null when the record "
     "carries no identifier); agent (the person who handled it; 'bot' for chats the bot handled "
     "alone; null when unassigned); created_at_utc and closed_at_utc (UTC); "
@@ -659,7 +708,12 @@ _INTERACTIONS_DESCRIPTION = (
     "agent reply); resolution_seconds (closed_at minus created_at). Closing times: Octadesk "
     "closedAt; Milvus data_solucao; web helpdesk: updated_at of a ticket whose is_closed is "
     "true (the source has no closing time); service events are attendance records, closed when "
-    "they occur (no resolution time)."
+    "they occur (no resolution time). Telegram: one row per bot conversation (a private chat "
+    "on one São Paulo day with a customer message or button press, the rule of "
+    "marts/bot_insights; source_record_id <chat_id>:<day>), created and closed at its first and "
+    "last customer update, agent 'bot' and bot_contained unless the customer asked for a person "
+    "(/atendente, /humano or the handoff button), solved unknown (null), no customer_key "
+    "(Telegram users carry no document, e-mail or phone)."
 )
 
 
@@ -704,6 +758,7 @@ def build_interactions(
     helpdesk_web_tickets: pd.DataFrame,
     milvus_tickets: pd.DataFrame,
     service_events_rows: pd.DataFrame,
+    telegram_messages: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     identifiers = with_columns(identifiers, IDENTIFIER_COLUMNS)
     lookup = dict(zip(identifiers["identifier_key"], identifiers["customer_key"], strict=True))
@@ -811,6 +866,24 @@ def build_interactions(
                 resolution_seconds=float("nan"),
             )
         )
+    for c in _rows(telegram_conversations(telegram_messages)):
+        handed = bool(c["handed_to_human"])
+        rows.append(
+            _interaction(
+                "telegram",
+                f"{int(c['chat_id'])}:{c['day'].isoformat()}",
+                channel="telegram",
+                agent=None if handed else BOT_AGENT,
+                created_at_utc=_utc(c["started_at"]),
+                closed_at_utc=_utc(c["last_at"]),
+                status="handed_to_human" if handed else "bot_only",
+                solved=pd.NA,
+                with_bot=True,
+                handled_by="human" if handed else "bot",
+                bot_contained=not handed,
+                resolution_seconds=float("nan"),
+            )
+        )
     frame = pd.DataFrame(rows, columns=INTERACTION_COLUMNS)
     for column in ("created_at_utc", "closed_at_utc"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
@@ -846,13 +919,16 @@ def build_interactions(
         "helpdesk_web_tickets": AssetIn(helpdesk_web.STAGING_TICKETS),
         "milvus_tickets": AssetIn(crm.RAW_MILVUS_TICKETS),
         "service_events_rows": AssetIn(service_events.STAGING),
+        "telegram_messages": AssetIn(telegram.STAGING_MESSAGES),
     },
     metadata={"write_mode": "replace", "primary_key": ["interaction_id"]},
     owners=OWNERS,
     kinds={"duckdb", "pandas"},
     tags={"layer": "marts"},
     description=_INTERACTIONS_DESCRIPTION,
-    automation_condition=MART_AUTOMATION,
+    # The Telegram messages are daily partitions, most of them never written (days without
+    # updates): a missing partition must not hold the interactions back.
+    automation_condition=MART_AUTOMATION.without(~AutomationCondition.any_deps_missing()),
     check_specs=_check_specs(INTERACTIONS, "interaction_id"),
 )
 def support_interactions(
@@ -864,6 +940,7 @@ def support_interactions(
     helpdesk_web_tickets: pd.DataFrame,
     milvus_tickets: pd.DataFrame,
     service_events_rows: pd.DataFrame,
+    telegram_messages: pd.DataFrame,
 ) -> Iterator[Any]:
     sources = {
         "octadesk_ticket": octadesk_tickets,
@@ -871,6 +948,7 @@ def support_interactions(
         "helpdesk_web": helpdesk_web_tickets,
         "milvus": milvus_tickets,
         "service_events": service_events_rows,
+        "telegram": telegram_conversations(telegram_messages),
     }
     frame = build_interactions(
         IdentifierMaker(pseudonym.key),
@@ -880,6 +958,7 @@ def support_interactions(
         helpdesk_web_tickets,
         milvus_tickets,
         service_events_rows,
+        telegram_messages,
     )
     expected = {name: len(source) for name, source in sources.items()}
     got = frame["source"].value_counts().to_dict()
@@ -940,7 +1019,9 @@ _KPIS_DESCRIPTION = (
     "and 90th percentile, linear interpolation, over the day's interactions that have them); "
     "satisfaction_avg and satisfaction_count (responses of the day's interactions, on the "
     "source's scale given by satisfaction_scale_max); solved_count and solved_rate (solved / "
-    "volume); bot_started, bot_contained and bot_containment_share (chats started with the bot, "
+    "interactions whose outcome is known; null for Telegram conversations); bot_started, "
+    "bot_contained and bot_containment_share (chats and Telegram conversations started with "
+    "the bot, "
     "those that never reached a person, and their share; null where no chat started with the "
     "bot). Each materialization carries a chart of volume and satisfaction over the 30 days to "
     "the partition's day by channel."
@@ -959,6 +1040,7 @@ def _group_kpis(day: date, created: pd.DataFrame, backlog: pd.DataFrame) -> dict
     bot_contained = int(created["bot_contained"].fillna(False).sum())
     volume = len(created)
     solved = int(created["solved"].fillna(False).sum())
+    solved_known = int(created["solved"].notna().sum())
     return {
         "day": day,
         "volume": volume,
@@ -971,7 +1053,7 @@ def _group_kpis(day: date, created: pd.DataFrame, backlog: pd.DataFrame) -> dict
         "satisfaction_count": len(sat),
         "satisfaction_scale_max": int(scale.max()) if len(scale) else None,
         "solved_count": solved,
-        "solved_rate": solved / volume if volume else None,
+        "solved_rate": solved / solved_known if solved_known else None,
         "bot_started": bot_started,
         "bot_contained": bot_contained,
         "bot_containment_share": bot_contained / bot_started if bot_started else None,
