@@ -67,7 +67,7 @@ def materialize_all(selection: str | None = None) -> bool:
     instance = DagsterInstance.get()
     job = defs.resolve_implicit_global_asset_job_def()
     graph = defs.resolve_asset_graph()
-    wanted = AssetSelection.from_coercible(selection.split(",")) if selection else None
+    wanted = AssetSelection.from_string(selection) if selection else None
     keys = (wanted or AssetSelection.all()).resolve(graph)
     success = True
     # A run holds assets of one partitions definition; daily-partitioned ones run for their
@@ -285,7 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.set_defaults(func=cmd_sandbox)
 
     materialize = sub.add_parser("materialize", help="run the whole asset graph once, headless")
-    materialize.add_argument("--select", help="comma-separated asset keys (default: all)")
+    materialize.add_argument(
+        "--select",
+        help="a Dagster asset selection, e.g. 'group:octadesk' or 'key:\"raw/octadesk_tickets\"+' "
+        "(default: everything)",
+    )
     materialize.add_argument("--dagster-home")
     materialize.add_argument(
         "--with-sandbox", action="store_true", help="serve the sandbox while it runs"

@@ -171,12 +171,24 @@ def tail(path: Path, chars: int = 4000) -> str:
 
 
 def run_materialize(
-    env: Mapping[str, str], dagster_home: Path, log: Path, timeout: float = 120.0
+    env: Mapping[str, str],
+    dagster_home: Path,
+    log: Path,
+    timeout: float = 120.0,
+    select: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """``support-assets materialize`` to completion; output goes to ``log``."""
+    command = [
+        venv_executable("support-assets"),
+        "materialize",
+        "--dagster-home",
+        str(dagster_home),
+    ]
+    if select:
+        command += ["--select", select]
     with log.open("w") as out:
         return subprocess.run(
-            [venv_executable("support-assets"), "materialize", "--dagster-home", str(dagster_home)],
+            command,
             env=dict(env),
             cwd=dagster_home.parent,
             stdout=out,
