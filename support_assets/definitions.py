@@ -149,10 +149,29 @@ def stomp_resource(environ: Mapping[str, str] | None = None) -> StompResource:
     )
 
 
+#: Settings that mean a deployment talks to a real system, not only to the sandbox.
+PRODUCTION_MARKERS = (
+    "OCTADESK_BASE_URL",
+    "HELPDESK_WEB_BASE_URL",
+    "TELEGRAM_API_BASE_URL",
+    "PLOOMES_BASE_URL",
+    "MILVUS_BASE_URL",
+    "STOMP_HOST",
+    "MONGODB_URI",
+    "BIGQUERY_PROJECT",
+)
+
+
 def pseudonym_resource(environ: Mapping[str, str] | None = None) -> PseudonymResource:
-    """The customer_key secret: SUPPORT_PSEUDONYM_KEY (an EnvVar), else the sandbox's key."""
+    """The customer_key secret: SUPPORT_PSEUDONYM_KEY (an EnvVar).
+
+    The sandbox's published key is used only when no setting points at a real system: a
+    public key would make every customer_key reversible by hashing all CPFs.
+    """
     env = os.environ if environ is None else environ
-    return PseudonymResource(key=env_or("SUPPORT_PSEUDONYM_KEY", SANDBOX_PSEUDONYM_KEY, env))
+    if is_set("SUPPORT_PSEUDONYM_KEY", env) or any(is_set(m, env) for m in PRODUCTION_MARKERS):
+        return PseudonymResource(key=EnvVar("SUPPORT_PSEUDONYM_KEY"))
+    return PseudonymResource(key=SANDBOX_PSEUDONYM_KEY)
 
 
 def documents_resource(env: Mapping[str, str], data: str) -> MongoDBResource:

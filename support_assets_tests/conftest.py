@@ -84,6 +84,8 @@ def platform_env(
         "TELEGRAM_BOT_TOKEN": SANDBOX_TELEGRAM_BOT_TOKEN,
         "TELEGRAM_WEBHOOK_SECRET": SANDBOX_TELEGRAM_WEBHOOK_SECRET,
         "TELEGRAM_POLL_TIMEOUT_SECONDS": "1",
+        # Source URLs are set, so the deployment counts as real and needs its own key.
+        "SUPPORT_PSEUDONYM_KEY": "test-pseudonym-key-0b7e",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -137,6 +137,7 @@ def deployment_env(
             "SUPPORT_LAKE_URL": str(warehouse.lake),
             "SUPPORT_SANDBOX_URL": sandbox_url,
             "OCTADESK_BASE_URL": f"{sandbox_url}/octadesk",
+            "SUPPORT_PSEUDONYM_KEY": "test-pseudonym-key-0b7e",
             "OCTADESK_API_KEY": SANDBOX_OCTADESK_API_KEY,
             "PYTHONUNBUFFERED": "1",
         }

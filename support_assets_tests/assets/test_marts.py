@@ -41,7 +41,7 @@ from support_assets.assets.marts import (
     looks_like_document,
 )
 from support_assets.definitions import build_definitions, stomp_resource
-from support_assets.identity import SANDBOX_PSEUDONYM_KEY, customer_key
+from support_assets.identity import customer_key
 from support_assets.sandbox import crm_world
 from support_assets.sandbox.octadesk import SANDBOX_OCTADESK_API_KEY, SHARED_POOL_CLIENT
 from support_assets.sandbox.server import SandboxConfig, SandboxServer
@@ -70,6 +70,10 @@ SOURCE_KEYS = [
     crm.RAW_MILVUS_TICKETS,
     service_events.STAGING,
 ]
+
+
+#: The deployment points at real-looking URLs, so it must bring its own pseudonym key.
+MARTS_PSEUDONYM_KEY = "test-pseudonym-key-marts-41c2"
 
 
 class Pipeline:
@@ -196,6 +200,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, activemq: Any) -> Iterato
             "STOMP_DESTINATION": f"/topic/test.marts.{name}",
             "STOMP_CLIENT_ID": f"support-assets-marts-{name}",
             "STOMP_SUBSCRIPTION_NAME": f"marts-{name}",
+            "SUPPORT_PSEUDONYM_KEY": MARTS_PSEUDONYM_KEY,
         }
         with pytest.MonkeyPatch.context() as mp:
             for setting in SETTINGS:
@@ -375,7 +380,7 @@ def test_customer_in_three_systems_is_one_row_with_all_three_sources(pipeline: P
     assert len(phones) == 2 and chat["contact"]["email"] is None
 
     customers = pipeline.table("marts.customers")
-    key = customer_key(shared.document, SANDBOX_PSEUDONYM_KEY)
+    key = customer_key(shared.document, MARTS_PSEUDONYM_KEY)
     row = customers[customers["customer_key"] == key]
     assert len(row) == 1
     row = row.iloc[0]
