@@ -344,8 +344,8 @@ SETTINGS: tuple[Setting, ...] = (
         "SUPPORT_PSEUDONYM_KEY",
         "the sandbox's demo key",
         "HMAC key of the pseudonymous customer_key that replaces CPF/CNPJ outside the raw "
-        "layer. Set a long random secret in every real deployment: keys made with the demo key "
-        "can be reversed.",
+        "layer. Required (a long random secret) once any real system is configured: keys made "
+        "with the demo key can be reversed, so it serves only the sandbox.",
         secret=True,
     ),
     Setting(
