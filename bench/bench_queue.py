@@ -142,7 +142,7 @@ def row_queue(s: Any, report: Any) -> None:
         "AMQ_STOMP_PORT": str(port),
         "AMQ_OPENWIRE_PORT": str(_free_port()),
     }
-    counts = {"ours": s.events, "loop": max(1, s.events // 5)}
+    counts = {"ours": s.events, "loop": max(1, s.events // 25)}
     print(
         f"[4] ActiveMQ -> documents store: {counts['ours']:,} events (ours), "
         f"{counts['loop']:,} (per-message loop)",
