@@ -209,6 +209,12 @@ class StompResource(ConfigurableResource):
         try:
             conn.connect(self.user or None, self.password or None, wait=True, headers=headers)
         except (ConnectFailedException, NotConnectedException, StompException, OSError) as exc:
+            # The broker's ERROR frame (e.g. "already connected") reaches the listener on its
+            # own thread, sometimes just after stomp.py gave up on the socket: wait a moment
+            # for it, or a busy client id would read as an unreachable broker.
+            deadline = time.monotonic() + 1.0
+            while not listener.errors and time.monotonic() < deadline:
+                time.sleep(0.05)
             with contextlib.suppress(Exception):
                 conn.disconnect()
             reason = "; ".join(listener.errors) or f"{type(exc).__name__}: {exc}".rstrip(": ")
