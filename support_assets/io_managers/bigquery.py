@@ -10,8 +10,9 @@ table or adds/widens its columns at once (metadata only) and spills the chunk to
 temporary folder (Arrow IPC); ``_finish_write`` then sends the whole output:
 
 * ``append``: one Parquet load job (``WRITE_APPEND``);
-* ``replace``: ``TRUNCATE TABLE`` (or ``DELETE … WHERE <partition column> = @d`` for a daily
-  partition, parameterized), then one append load job. Partition decorators (``t$20240102``)
+* ``replace``: one load job into a staging table, then one transaction that deletes the rows
+  (or ``DELETE … WHERE <partition column> = @d`` for a daily partition, parameterized) and
+  inserts the staged ones, so a failed load never leaves the table empty. Partition decorators (``t$20240102``)
   and ``WRITE_TRUNCATE`` are not used: the first is not portable to emulators, the second would
   replace the table's schema with the file's (columns absent from the output would be dropped);
 * ``merge``: one load job into a staging table (same dataset, expires after a day if a crash
@@ -21,9 +22,8 @@ temporary folder (Arrow IPC); ``_finish_write`` then sends the whole output:
   between chunks does a new load + MERGE start (columns absent from a chunk must keep their
   stored values).
 
-A stream that fails half-way therefore writes no rows (columns it added stay). ``replace`` is
-not atomic: a load that fails after the delete leaves the table (or partition) empty until the
-next run.
+A stream that fails half-way therefore writes no rows (columns it added stay), and a failed
+``replace`` keeps the rows it was to replace.
 
 Daily-partitioned assets get a table partitioned by day on their ``partition_column`` (DATE).
 A new column is added (``ALTER TABLE … ADD COLUMN IF NOT EXISTS``); a column whose type cannot
@@ -682,6 +682,9 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
         pending.schema = None  # read the table's columns afresh once, then reuse them
         try:
             with self._transaction(target) as client:
+                if pending.delete_first and pending.batches and pending.mode != "merge":
+                    self._replace_atomically(client, target, pending)
+                    return
                 if pending.delete_first:
                     self._delete(client, target)
                 inserted = 0
@@ -696,6 +699,37 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
         if pending.mode == "merge":
             totals.rows_inserted = inserted
             totals.rows_updated = totals.rows_written - inserted
+
+    def _replace_atomically(
+        self, client: bigquery.Client, target: Target, pending: _PendingWrite
+    ) -> None:
+        """Load the new rows into a staging table, then swap them in with DELETE and INSERT in
+        one transaction: a load that fails leaves the old rows in place, never an empty table."""
+        stored = self._describe(client, target) or {}
+        staging_name = f"_{target.ref.name}__replace_{uuid.uuid4().hex[:12]}"
+        staging = bigquery.Table(
+            self.table_id(target, staging_name),
+            schema=[bigquery.SchemaField(name, typ) for name, typ in stored.items()],
+        )
+        staging.expires = dt.datetime.now(dt.UTC) + STAGING_EXPIRATION
+        client.create_table(staging)
+        try:
+            for batch in pending.batches:
+                path, _ = self._parquet(client, target, pending, batch, every_column=True)
+                self._load(client, target, path, self.table_id(target, staging_name))
+            where, params = self._partition_filter(target)
+            columns = ", ".join(quote_column(name) for name in stored)
+            table = self.table_sql(target)
+            sql = (
+                "BEGIN TRANSACTION;\n"
+                f"DELETE FROM {table} WHERE {where or 'TRUE'};\n"
+                f"INSERT INTO {table} ({columns}) "
+                f"SELECT {columns} FROM {self.table_sql(target, staging_name)};\n"
+                "COMMIT TRANSACTION;"
+            )
+            self._query(client, target, sql, params, kind="replace")
+        finally:
+            client.delete_table(staging, not_found_ok=True)
 
     def _parquet(
         self,

@@ -164,12 +164,38 @@ def test_a_partitioned_asset_gets_a_day_partitioned_table_and_parameterized_dele
     assert {f.name: f.field_type for f in table.schema}["day"] == "DATE"
     frame = stored(bigquery_emulator, io_manager, "things").sort_values("id")
     assert frame["id"].tolist() == [3, 4]
-    # The partition is replaced with a DELETE whose date is a parameter, then one append load.
+    # The new rows are loaded once into a staging table, then swapped in by one transaction
+    # whose DELETE takes the date as a parameter: a failed load never leaves the partition empty.
     jobs = jobs_of_run(bigquery_emulator, result.run_id)
     assert job_kinds(jobs, f"{PREFIX}__things")["load"] == 1
-    [delete] = [j for j in jobs if getattr(j, "statement_type", None) == "DELETE"]
-    assert "@partition_date" in delete.query and "2024-01-02" not in delete.query
-    assert [p.value for p in delete.query_parameters] == [dt.date(2024, 1, 2)]
+    [swap] = [j for j in jobs if "DELETE FROM" in (getattr(j, "query", None) or "")]
+    assert swap.query.startswith("BEGIN TRANSACTION;") and "COMMIT TRANSACTION;" in swap.query
+    assert "@partition_date" in swap.query and "2024-01-02" not in swap.query
+    assert [p.value for p in swap.query_parameters] == [dt.date(2024, 1, 2)]
+
+
+def test_a_replace_whose_load_fails_keeps_the_old_rows(
+    bigquery_emulator: BigQueryEmulator,
+    io_manager: BigQueryWarehouseIOManager,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The new rows go to a staging table first; the swap happens only once they are there."""
+    materialize_one(io_manager, pd.DataFrame({"id": [1, 2]}), write_mode="replace")
+
+    def failing_load(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("load job failed (injected)")
+
+    monkeypatch.setattr(BigQueryWarehouseIOManager, "_load", failing_load)
+    definition = table_asset(pd.DataFrame({"id": [3]}), metadata={"write_mode": "replace"})
+    failed = materialize([definition], resources={"io_manager": io_manager}, raise_on_error=False)
+    assert not failed.success
+    monkeypatch.undo()
+    assert stored(bigquery_emulator, io_manager, "things")["id"].sort_values().tolist() == [1, 2]
+    tables = [
+        t.table_id
+        for t in bigquery_emulator.client().list_tables(things_id(io_manager).rsplit(".", 1)[0])
+    ]
+    assert not [t for t in tables if "__replace_" in t], tables  # no staging table left behind
 
 
 def test_column_names_are_kept_as_produced(
