@@ -12,9 +12,10 @@ temporary folder (Arrow IPC); ``_finish_write`` then sends the whole output:
 * ``append``: one Parquet load job (``WRITE_APPEND``);
 * ``replace``: one load job into a staging table, then one transaction that deletes the rows
   (or ``DELETE … WHERE <partition column> = @d`` for a daily partition, parameterized) and
-  inserts the staged ones, so a failed load never leaves the table empty. Partition decorators (``t$20240102``)
-  and ``WRITE_TRUNCATE`` are not used: the first is not portable to emulators, the second would
-  replace the table's schema with the file's (columns absent from the output would be dropped);
+  inserts the staged ones, so a failed load never leaves the table empty. Partition
+  decorators (``t$20240102``) and ``WRITE_TRUNCATE`` are not used: the first is not portable
+  to emulators, the second would replace the table's schema with the file's (columns absent
+  from the output would be dropped);
 * ``merge``: one load job into a staging table (same dataset, expires after a day if a crash
   leaves it behind), one ``MERGE`` on the key (matched: update only the output's columns; not
   matched: insert), then the staging table is dropped. Rows repeating a key across chunks keep
