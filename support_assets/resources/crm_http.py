@@ -19,8 +19,14 @@ import time
 from typing import Any
 
 import httpx
+from pydantic import PrivateAttr
 
-from support_assets.resources.http import HttpError, ResilientClient, RetryableHttpError
+from support_assets.resources.http import (
+    HttpApiResource,
+    HttpError,
+    ResilientClient,
+    RetryableHttpError,
+)
 
 
 class CreateOutcomeUnknown(HttpError):
@@ -93,3 +99,16 @@ class AdaptiveRate:
     @property
     def current_rate(self) -> float | None:
         return self.client.limiter.rate
+
+
+class AdaptiveRateResource(HttpApiResource):
+    """An HTTP API resource whose client slows down on 429s (one ``AdaptiveRate`` per client)."""
+
+    _adaptive: AdaptiveRate | None = PrivateAttr(default=None)
+
+    @property
+    def adaptive(self) -> AdaptiveRate:
+        client = self.get_client()
+        if self._adaptive is None or self._adaptive.client is not client:
+            self._adaptive = AdaptiveRate(client)
+        return self._adaptive

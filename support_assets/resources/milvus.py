@@ -21,11 +21,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from support_assets.identity import Document
-from support_assets.resources.crm_http import AdaptiveRate, send_create
-from support_assets.resources.http import HttpApiResource
+from support_assets.resources.crm_http import AdaptiveRateResource, send_create
 
 MILVUS_API_URL = "https://apiintegracao.milvus.com.br/api"
 MAX_PAGE = 1000
@@ -53,15 +52,13 @@ def document_for_milvus(document: Document) -> int | str:
     return int(document.number) if document.number.isdigit() else document.number
 
 
-class MilvusResource(HttpApiResource):
+class MilvusResource(AdaptiveRateResource):
     """The Milvus integration API of one tenant (``https://apiintegracao.milvus.com.br/api``)."""
 
     api_token: str = Field(description="Integration token sent as Authorization; use EnvVar.")
     page_size: int = Field(default=MAX_PAGE, ge=1, le=MAX_PAGE, description="total_registros.")
     rate_limit_per_second: float | None = 3.0
     max_concurrency: int = 1
-
-    _adaptive: AdaptiveRate | None = PrivateAttr(default=None)
 
     def _api_name(self) -> str:
         return "milvus"
@@ -71,13 +68,6 @@ class MilvusResource(HttpApiResource):
 
     def _secrets(self) -> list[str]:
         return [self.api_token]
-
-    @property
-    def adaptive(self) -> AdaptiveRate:
-        client = self.get_client()
-        if self._adaptive is None or self._adaptive.client is not client:
-            self._adaptive = AdaptiveRate(client)
-        return self._adaptive
 
     def _pages(
         self, method: str, path: str, params: dict[str, Any], json: Any = None

@@ -18,11 +18,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from support_assets.identity import Document
-from support_assets.resources.crm_http import AdaptiveRate, send_create
-from support_assets.resources.http import HttpApiResource
+from support_assets.resources.crm_http import AdaptiveRateResource, send_create
 
 PLOOMES_API_URL = "https://public-api2.ploomes.com"
 EntitySet = Literal["Contacts", "Tasks", "InteractionRecords", "Users"]
@@ -48,15 +47,13 @@ def odata_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-class PloomesResource(HttpApiResource):
+class PloomesResource(AdaptiveRateResource):
     """The Ploomes API of one account (``https://public-api2.ploomes.com``)."""
 
     user_key: str = Field(description="User-Key of the integration user; give it as EnvVar.")
     page_size: int = Field(default=300, ge=1, le=300, description="$top of every list call.")
     rate_limit_per_second: float | None = 2.0
     max_concurrency: int = 1
-
-    _adaptive: AdaptiveRate | None = PrivateAttr(default=None)
 
     def _api_name(self) -> str:
         return "ploomes"
@@ -66,13 +63,6 @@ class PloomesResource(HttpApiResource):
 
     def _secrets(self) -> list[str]:
         return [self.user_key]
-
-    @property
-    def adaptive(self) -> AdaptiveRate:
-        client = self.get_client()
-        if self._adaptive is None or self._adaptive.client is not client:
-            self._adaptive = AdaptiveRate(client)
-        return self._adaptive
 
     def _pages(self, entity: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
         adaptive = self.adaptive
