@@ -1,16 +1,21 @@
 # support_assets: the two commands are `make demo` and `make test`.
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
 .DEFAULT_GOAL := help
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+LOCK := requirements/project.txt
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha1sum | cut -c1-12)
+# pip prints this machine-specific warning for every configured local package folder it lacks.
+QUIET_PIP := { grep -v '^WARNING: Location' || true; }
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: help install system-deps test-deps demo materialize sandbox test lint format clean bench
+.PHONY: help install check-lock lock system-deps test-deps demo materialize sandbox test lint format \
+	clean bench
 
 help:
 	@echo "make demo         virtual environment, sandbox, first materialization, Dagster UI"
@@ -19,18 +24,33 @@ help:
 	@echo "make sandbox      only the simulators, in the foreground"
 	@echo "make lint/format  ruff"
 	@echo "make bench        benchmarks against dlt and a plain loop (BENCH_ARGS=--quick: smoke run)"
+	@echo "make lock         regenerate requirements/*.txt from pyproject.toml and requirements/*.in"
 
+# The venv is installed from the lock only: every package at its locked version and hash, then the
+# project itself, editable, built with the locked setuptools (no build isolation, no resolver).
 # Debian's python3.11 needs the venv module from its own package.
 $(STAMP):
+	@$(PYTHON) tools/check_lock.py
 	@$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || { \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv python3-pip >/dev/null; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-	$(BIN)/pip install -q -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
+	$(BIN)/pip install -q --require-hashes --no-deps -r $(LOCK) 2>&1 | $(QUIET_PIP)
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e . 2>&1 | $(QUIET_PIP)
+	$(BIN)/pip check
 	$(BIN)/python -c "import support_assets, dagster, duckdb, playwright"
 	rm -f $(VENV)/.installed-*; touch $(STAMP)
 
 install: $(STAMP)
+
+# pyproject.toml and requirements/*.in against their locks: fails at once, naming each package.
+check-lock:
+	@$(PYTHON) tools/check_lock.py
+
+# Regenerate every lock (UPGRADE=1, or UPGRADE="pkg ...", moves versions forward); the next
+# install then follows the new lock.
+lock:
+	PYTHON=$(PYTHON) tools/lock.sh
+	@$(PYTHON) tools/check_lock.py
 
 # What the tests need beyond Python packages, installed only when missing.
 system-deps:
@@ -75,7 +95,7 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: test-deps lint
+test: check-lock test-deps lint
 	$(BIN)/python -m pytest -p no:cacheprovider -q -rfEs
 
 # Not part of `make test`: minutes to an hour (see BENCHMARKS.md); dlt gets its own venv under bench/.

@@ -38,7 +38,7 @@ ROOT = HERE.parent
 PYTHON = sys.executable
 DLT_VENV = HERE / ".venv-dlt"
 DLT_PYTHON = DLT_VENV / "bin" / "python"
-DLT_REQUIREMENT = "dlt[duckdb]==1.31.0"
+DLT_LOCK = ROOT / "requirements" / "bench-dlt.txt"
 CONTENDERS = HERE / "contenders"
 SAMPLE_SIZE = 25
 
@@ -271,7 +271,7 @@ def dlt_rest(s: Settings, sandbox: Sandbox, db: Path, file_format: str) -> Child
 
 
 def ensure_dlt() -> None:
-    """dlt lives in its own virtual environment, made here with pip on first use."""
+    """dlt lives in its own virtual environment, made on first use from its lock (hashes)."""
     if (
         DLT_PYTHON.exists()
         and subprocess.run(
@@ -280,7 +280,8 @@ def ensure_dlt() -> None:
         == 0
     ):
         return
-    print(f"creating {DLT_VENV.relative_to(ROOT)} with {DLT_REQUIREMENT} (once)", flush=True)
+    lock = DLT_LOCK.relative_to(ROOT)
+    print(f"creating {DLT_VENV.relative_to(ROOT)} from {lock} (once)", flush=True)
     base = shutil.which("python3.11") or shutil.which("python3") or PYTHON
     subprocess.run([base, "-m", "venv", "--clear", str(DLT_VENV)], check=True)
     subprocess.run(
@@ -289,7 +290,10 @@ def ensure_dlt() -> None:
             "install",
             "-q",
             "--disable-pip-version-check",
-            DLT_REQUIREMENT,
+            "--require-hashes",
+            "--no-deps",
+            "-r",
+            str(DLT_LOCK),
         ],
         check=True,
     )

@@ -223,11 +223,12 @@ def test_dockerfile_runs_the_code_server_of_this_package() -> None:
             for source in sources:
                 assert (REPO / source).exists(), f"COPY {source}: not in the repository"
     run = " ".join(args for kind, args in instructions if kind == "RUN")
-    assert "pip install ." in run
-    pinned = re.search(r'"dagster-k8s==([\d.]+)"', run)
-    pyproject = (REPO / "pyproject.toml").read_text()
-    assert pinned and f'"dagster-postgres=={pinned.group(1)}"' in pyproject, (
-        "dagster-k8s pinned to the same integration release as dagster-postgres"
+    assert "pip install --require-hashes --no-deps -r requirements/image.txt" in run
+    assert "pip install --no-deps --no-build-isolation ." in run
+    image_lock = (REPO / "requirements" / "image.txt").read_text()
+    pinned = re.search(r"^dagster-k8s==([\d.]+)", image_lock, re.MULTILINE)
+    assert pinned and re.search(rf"^dagster-postgres=={pinned.group(1)}", image_lock, re.M), (
+        "dagster-k8s locked at the same integration release as dagster-postgres"
     )
     user = [args for kind, args in instructions if kind == "USER"]
     assert user and user[-1] != "root"

@@ -2,13 +2,16 @@
 # Idempotent install/start/stop of a throw-away local BigQuery emulator (local-bigquery 0.3.2 on
 # DuckDB 1.5.5) for tests. Everything lives under one folder; nothing is downloaded at run time
 # (install needs PyPI only: the DuckDB extensions come as PyPI wheels and are installed offline).
+# The venv is installed from requirements/bigquery-emulator.txt only (exact versions and hashes).
+# Python 3.13 comes from, in order: $BQ_PYTHON, python3.13 (or a python3 >= 3.13) on the PATH,
+# pyenv's versions, `uv python install 3.13` (uv from the project's venv; needs the network).
 # usage: bigquery_emulator.sh install|start|stop|status
 # env:   BQ_BASE      (default ./.bigquery)      venv, private HOME with the DuckDB extensions,
 #                                                fake credentials
 #        BQ_STATE     (default $BQ_BASE/state)   pid file, log, data (one folder per server)
 #        BQ_PORT      (9050)  REST port            BQ_GRPC_PORT (9060)  gRPC (Storage API) port
 #        BQ_PROJECT   (support-assets-test)        BQ_START_TIMEOUT (60 s)
-#        BQ_PYTHON    a Python >= 3.13 to use instead of looking for python3.13
+#        BQ_PYTHON    a Python >= 3.13 to use instead of looking for one
 # Point google-cloud-bigquery at it with the variables `start` prints (also in $BQ_STATE/env).
 set -euo pipefail
 BQ_BASE=${BQ_BASE:-$PWD/.bigquery}
@@ -23,27 +26,29 @@ CREDENTIALS=$BQ_BASE/fake-credentials.json
 STAMP=$BQ_BASE/installed.stamp
 PIDFILE=$BQ_STATE/local-bigquery.pid
 LOG=$BQ_STATE/local-bigquery.log
-REQUIREMENTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/bigquery_emulator_requirements.txt
-TOP_LEVEL=(local-bigquery==0.3.2 duckdb==1.5.5 duckdb-extension-icu==1.5.5
-           duckdb-extension-ducklake==1.5.5 duckdb-extension-spatial==1.5.5)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LOCK=$ROOT/requirements/bigquery-emulator.txt
 
-find_python() {  # a python3.13 that actually runs (a pyenv shim may exist but not be enabled)
-  local candidates=() c root
-  [ -n "${BQ_PYTHON:-}" ] && candidates+=("$BQ_PYTHON")
-  c=$(command -v python3.13 2>/dev/null) && candidates+=("$c")
-  root=$(pyenv root 2>/dev/null || echo "${PYENV_ROOT:-$HOME/.pyenv}")
-  for c in "$root"/versions/3.13*/bin/python3.13; do [ -x "$c" ] && candidates+=("$c"); done
-  for c in "${candidates[@]}"; do
-    if "$c" -c 'import sys, venv; sys.exit(sys.version_info < (3, 13))' >/dev/null 2>&1; then
-      echo "$c"; return 0
-    fi
+is_313() { "$1" -c 'import sys, venv; sys.exit(sys.version_info < (3, 13))' >/dev/null 2>&1; }
+
+find_python() {  # prints "PATH|where it came from"; a pyenv shim may exist but not run
+  local c root uv
+  if [ -n "${BQ_PYTHON:-}" ] && is_313 "$BQ_PYTHON"; then echo "$BQ_PYTHON|BQ_PYTHON"; return 0; fi
+  for c in python3.13 python3; do
+    c=$(command -v "$c" 2>/dev/null) && is_313 "$c" && { echo "$c|the PATH"; return 0; }
   done
+  root=$(pyenv root 2>/dev/null || echo "${PYENV_ROOT:-$HOME/.pyenv}")
+  for c in "$root"/versions/3.13*/bin/python3.13; do
+    [ -x "$c" ] && is_313 "$c" && { echo "$c|pyenv"; return 0; }
+  done
+  uv=$ROOT/.venv/bin/uv; [ -x "$uv" ] || uv=$(command -v uv 2>/dev/null) || return 1
+  "$uv" python install 3.13 >"$BQ_BASE/uv-python.log" 2>&1 || return 1
+  c=$("$uv" python find 3.13 2>/dev/null) && is_313 "$c" && { echo "$c|uv python install"; return 0; }
   return 1
 }
 
-wanted() {  # what install should produce: the pins and the interpreter's version
-  { if [ -f "$REQUIREMENTS" ]; then grep -v '^#' "$REQUIREMENTS"; else printf '%s\n' "${TOP_LEVEL[@]}"; fi
-  } | sort
+wanted() {  # what install should produce: the lock's content
+  sha1sum < "$LOCK" | cut -c1-40
 }
 
 installed_ok() {  # venv present, pins unchanged, server importable, extensions load offline
@@ -77,16 +82,17 @@ install() {
     echo "local-bigquery already installed in $VENV ($("$VENV/bin/python" --version))"
     write_credentials; return 0
   fi
-  local py; py=$(find_python) || {
-    echo "python3.13 not found (local-bigquery needs Python >= 3.13: install pyenv's 3.13, put" \
-         "python3.13 on PATH or set BQ_PYTHON)" >&2; exit 1; }
   mkdir -p "$BQ_BASE" "$BQ_HOME"
+  local found py; found=$(find_python) || {
+    echo "no Python 3.13 for the BigQuery emulator: install python3.13 (Debian 13: apt-get install" \
+         "python3; or pyenv install 3.13), or set BQ_PYTHON to one" >&2; exit 1; }
+  py=${found%|*}
+  echo "BigQuery emulator: Python 3.13 from ${found#*|} ($py)"
   if ! "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 13))' 2>/dev/null; then
     rm -rf "$VENV"; "$py" -m venv "$VENV"
   fi
-  local pins=("${TOP_LEVEL[@]}"); [ -f "$REQUIREMENTS" ] && pins=(-r "$REQUIREMENTS")
-  if ! "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q "${pins[@]}" \
-      > "$BQ_BASE/install.log" 2>&1; then
+  if ! "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q \
+      --require-hashes --no-deps -r "$LOCK" > "$BQ_BASE/install.log" 2>&1; then
     echo "pip install failed:" >&2; grep -v 'is ignored: it is neither' "$BQ_BASE/install.log" | tail -30 >&2
     exit 1
   fi

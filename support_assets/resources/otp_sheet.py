@@ -56,9 +56,11 @@ class SheetsHTTPClient(HTTPClient):
         super().__init__(auth, session)
         self.base_url = base_url.rstrip("/")
         if self.base_url != GOOGLE_SHEETS_URL and auth is not None:
-            # google-auth >= 2.50 looks up a "regional access boundary" at
-            # iamcredentials.googleapis.com after each token refresh; against a local Sheets
-            # server that is a call to Google with a token Google never issued. Off there.
+            # google-auth can look up a "regional access boundary" at
+            # iamcredentials.googleapis.com after each token refresh (on by default in 2.50 to
+            # 2.62, opt-in since 2.63); against a local Sheets server that is a call to Google
+            # with a token Google never issued. Off there; google-auth has no public switch per
+            # credential, so a socket-guarded test proves the effect on every upgrade.
             credentials = getattr(self, "auth", auth)
             if hasattr(credentials, "_is_regional_access_boundary_lookup_required"):
                 credentials._is_regional_access_boundary_lookup_required = lambda: False

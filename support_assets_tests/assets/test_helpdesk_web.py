@@ -406,7 +406,7 @@ def test_passwords_otps_and_session_tokens_never_appear_in_logs_or_metadata(
     """A run with a refused OTP then a good one, a run failing mid-extraction, a token-mode run,
     a run whose OTPs are refused twice (the helpdesk echoes them) and a run with a wrong
     password: no credential, login code, OTP or session token is ever shown."""
-    from dagster._serdes import serialize_value
+    from dagster import serialize_value
 
     from support_assets.sandbox.helpdesk_web import (
         SANDBOX_HELPDESK_WEB_API_TOKEN,

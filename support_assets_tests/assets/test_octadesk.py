@@ -259,7 +259,7 @@ def test_api_keys_never_appear_in_logs_metadata_or_errors(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     """A run with the right key and a failing run with a wrong one: neither key is ever shown."""
-    from dagster._serdes import serialize_value
+    from dagster import serialize_value
 
     ok = run_octadesk(instance)
     hwm = last_high_water_mark(instance, RAW_TICKETS)

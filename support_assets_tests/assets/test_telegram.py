@@ -19,9 +19,9 @@ import pyarrow.parquet as pq
 import pytest
 from dagster import (
     DagsterInstance,
+    DagsterRun,
     DagsterRunStatus,
 )
-from dagster._core.test_utils import create_run_for_test
 
 from support_assets.assets.telegram import (
     BOT_INSIGHTS,
@@ -246,11 +246,12 @@ def test_the_sensor_requests_the_days_whose_landing_files_changed(
     assert [r.partition_key for r in grew.run_requests] == [now.date().isoformat()]
 
     # While a run for that day is in flight, the change waits for a later tick.
-    running = create_run_for_test(
-        instance,
-        job_name="telegram_job",
-        status=DagsterRunStatus.STARTED,
-        tags={"dagster/partition": now.date().isoformat()},
+    running = instance.add_run(
+        DagsterRun(
+            job_name="telegram_job",
+            status=DagsterRunStatus.STARTED,
+            tags={"dagster/partition": now.date().isoformat()},
+        )
     )
     landing.append([{"update_id": 5, "message": {}}], via="webhook", received_at=now)
     waiting = sensor_partitions(instance, grew.cursor)

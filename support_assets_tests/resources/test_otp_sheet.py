@@ -32,9 +32,12 @@ from support_assets.sandbox.sheets import (
     TOKEN_PATH,
     write_sandbox_service_account,
 )
+from support_assets_tests.network_guard import network_guard
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+# google-auth's switch (opt-in since 2.63) for its regional access boundary lookup.
+RAB_LOOKUP_SWITCH = "GOOGLE_SDK_EXPERIMENTAL_PYTHON_REGIONAL_ACCESS_BOUNDARY_LOOKUP_ENABLED"
 
 
 CONFIG = SandboxConfig(seed=3, octadesk_tickets=5, octadesk_chats=2, helpdesk_web_otp_delay_ms=40)
@@ -200,20 +203,28 @@ def test_the_http_client_sends_googles_urls_to_the_base_url(sandbox: SandboxServ
 
 
 def test_against_a_local_server_google_auth_makes_no_call_to_google(
-    sandbox: SandboxServer, admin: httpx.Client, tmp_path: Path
+    sandbox: SandboxServer,
+    admin: httpx.Client,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """google-auth looks up a "regional access boundary" at iamcredentials.googleapis.com after
-    each token refresh; with a local Sheets server that lookup is switched off (not for Google)."""
-    from google.oauth2.service_account import Credentials
-
+    """Token refresh and the sheet read reach the local server only. google-auth can look up a
+    "regional access boundary" at iamcredentials.googleapis.com after a refresh (switched on
+    here, as a future default would); against a local server that would send Google a token
+    Google never issued, so it must not happen."""
+    monkeypatch.setenv(RAB_LOOKUP_SWITCH, "1")
+    set_cells(admin, [["QWER5678", YESTERDAY]])
     sheet = reader(sandbox, tmp_path)
-    sheet.read()
-    credentials = sheet._spreadsheet.client.auth
-    assert credentials.token  # issued by the simulator's token endpoint
-    assert credentials._is_regional_access_boundary_lookup_required() is False
+    with network_guard() as guard:
+        assert sheet.read().otp == "QWER5678"
+    assert guard.hosts, "the guard saw the read's connections"
+    assert guard.foreign_hosts == []
 
-    google = SheetsHTTPClient(
-        Credentials.from_service_account_file(str(tmp_path / "sa.json")),
-        base_url="https://sheets.googleapis.com",
-    )
-    assert google.auth._is_regional_access_boundary_lookup_required() is True
+
+def test_the_network_guard_catches_a_call_to_google(sandbox: SandboxServer, tmp_path: Path) -> None:
+    """The guard under the previous test can fail: the same client pointed at Google's URL is
+    seen (and refused before anything leaves the machine)."""
+    client = SheetsHTTPClient(None, requests.Session())
+    with network_guard() as guard, pytest.raises(requests.exceptions.ConnectionError):
+        client.request("get", "https://sheets.googleapis.com/v4/spreadsheets/x")
+    assert guard.foreign_hosts == ["sheets.googleapis.com"]
