@@ -47,13 +47,18 @@ def _sandbox_config(args: argparse.Namespace):
         octadesk_tickets=args.octadesk_tickets,
         octadesk_chats=args.octadesk_chats,
         latency_ms=args.latency_ms,
+        divergent=args.divergent,
     )
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from support_assets.sandbox.server import serve
 
-    print(f"sandbox on http://{args.host}:{args.port} (seed {args.seed}); Ctrl-C stops it")
+    mode = "divergent" if args.divergent else "documented"
+    print(
+        f"sandbox on http://{args.host}:{args.port} (seed {args.seed}, {mode} mode); "
+        "Ctrl-C stops it"
+    )
     serve(_sandbox_config(args), host=args.host, port=args.port)
     return 0
 
@@ -274,6 +279,12 @@ def _add_sandbox_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--octadesk-tickets", type=int, default=500)
     parser.add_argument("--octadesk-chats", type=int, default=300)
     parser.add_argument("--latency-ms", type=int, default=0)
+    parser.add_argument(
+        "--divergent",
+        action="store_true",
+        help="simulators answer as real tenants do, not as documented: filters ignored, "
+        "lists in envelopes, numbers for strings, totals missing (docs/sandbox.md)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

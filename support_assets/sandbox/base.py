@@ -62,6 +62,10 @@ class SandboxConfig:
     milvus_tickets: int = 8
     ploomes_rate_limit_per_second: int = 2
     milvus_rate_limit_per_second: int = 5
+    # Divergent mode: every simulator answers as real tenants do rather than as the docs say
+    # (filters ignored while sorting is kept, lists in envelopes, numbers for strings and back,
+    # totals missing from headers); each simulator can also be switched alone (admin API).
+    divergent: bool = False
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -70,6 +74,9 @@ class SandboxConfig:
                 if not isinstance(value, str):
                     raise ConfigError("anchor must be an ISO-8601 timestamp string")
                 parse_instant_ms(value)
+            elif f.name == "divergent":
+                if not isinstance(value, bool):
+                    raise ConfigError("divergent must be true or false")
             elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"{f.name} must be a non-negative integer")
         if self.telegram_redelivery_percent > 100:
@@ -170,7 +177,18 @@ class Simulator(ABC):
 
     def __init__(self, context: SandboxContext) -> None:
         self.context = context
+        self._divergent: bool | None = None
         self.reset(context.config)
+
+    @property
+    def divergent(self) -> bool:
+        """Whether this simulator answers as real tenants do instead of as documented: the
+        admin toggle (`PUT /_admin/<name>/divergent`) if set, else `SandboxConfig.divergent`."""
+        return self.context.config.divergent if self._divergent is None else self._divergent
+
+    def set_divergent(self, value: bool | None) -> None:
+        """Switch divergent mode for this simulator alone; None follows the configuration."""
+        self._divergent = value
 
     @abstractmethod
     def routes(self) -> list[Route]:

@@ -70,6 +70,7 @@ class SandboxState:
         config = self.initial_config.with_updates(updates or {})
         self.context.config = config
         for simulator in self.simulators.values():
+            simulator.set_divergent(None)
             simulator.reset(config)
         self.context.faults.clear(base_latency_ms=config.latency_ms)
         self.context.faults.reset_counts()
@@ -142,6 +143,21 @@ def _admin_routes(state: SandboxState) -> list[Route]:
 
         if not any(r.path == "/truth" for r in simulator.admin_routes()):
             routes.append(Route(f"{ADMIN_PREFIX}/{name}/truth", truth, methods=["GET"]))
+
+        async def divergent(request: Request, simulator: Simulator = simulator) -> Response:
+            if request.method == "PUT":
+                try:
+                    value = (await json_body(request)).get("divergent")
+                except ValueError as exc:
+                    return error(400, str(exc))
+                if value is not None and not isinstance(value, bool):
+                    return error(400, "divergent must be true, false or null")
+                simulator.set_divergent(value)
+            return JSONResponse({"divergent": simulator.divergent})
+
+        routes.append(
+            Route(f"{ADMIN_PREFIX}/{name}/divergent", divergent, methods=["GET", "PUT"])
+        )
     return routes
 
 
