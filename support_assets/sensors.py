@@ -20,6 +20,7 @@ from support_assets.jobs import octadesk_job, service_events_job, telegram_job
 from support_assets.landing import LandingZoneResource
 from support_assets.resources.http import HttpError
 from support_assets.resources.octadesk import OctadeskResource
+from support_assets.resources.shapes import SourceContractError
 from support_assets.resources.stomp import BrokerUnavailable, ClientIdBusy, StompResource
 from support_assets.settings import local_value
 
@@ -35,8 +36,9 @@ IN_FLIGHT = [
     job=octadesk_job,
     minimum_interval_seconds=int(local_value("SUPPORT_SENSOR_INTERVAL_SECONDS", "60")),
     description=(
-        "Asks Octadesk whether any ticket or chat changed after the high-water marks of the last "
-        "successful load and requests a run only then. The cursor holds the marks it last saw "
+        "Reads the newest tickets and chats (sorted by updatedAt, descending, no filter) and "
+        "requests a run only when one changed after the high-water mark of the last successful "
+        "load; a count the server reports is never trusted. The cursor holds the marks it last saw "
         "succeed, so a failed run is retried on the next tick."
     ),
 )
@@ -53,15 +55,26 @@ def octadesk_changes_sensor(
         "chat": last_high_water_mark(context.instance, RAW_CHATS),
     }
     cursor = json.dumps({k: v.isoformat() if v else None for k, v in marks.items()})
+    changed: dict[str, int | str] = {}
+    unsorted: list[str] = []
     try:
-        changed = {entity: octadesk.count_changed(entity, mark) for entity, mark in marks.items()}
-    except HttpError as exc:
-        return SkipReason(f"Octadesk did not answer: {exc}")
-    if not any(changed.values()):
-        return SensorResult(
-            skip_reason=SkipReason("nothing changed in Octadesk since the last load"),
-            cursor=cursor,
-        )
+        for entity, mark in marks.items():
+            count, more, sort_honoured = octadesk.newest_changes(entity, mark)
+            if count:
+                changed[entity] = f"{count}+" if more else count
+            elif not sort_honoured:
+                unsorted.append(entity)
+    except (HttpError, SourceContractError) as exc:
+        return SkipReason(f"Octadesk did not answer as expected: {exc}")
+    if not changed:
+        reason = "nothing changed in Octadesk since the last load"
+        if unsorted:
+            reason = (
+                f"Octadesk does not sort {', '.join(unsorted)} by updatedAt, so changes cannot "
+                "be seen from the newest records; the daily reconciliation reads everything"
+            )
+            context.log.warning(reason)
+        return SensorResult(skip_reason=SkipReason(reason), cursor=cursor)
     context.log.info("Octadesk changes since the last load: %s", changed)
     return SensorResult(
         run_requests=[

@@ -36,7 +36,8 @@ from support_assets.assets.common import (
 )
 from support_assets.io_managers.base import TableStream
 from support_assets.resources.http import HttpError
-from support_assets.resources.octadesk import Entity, OctadeskResource
+from support_assets.resources.octadesk import Entity, ListingReport, OctadeskResource
+from support_assets.resources.shapes import reconcile_total
 
 GROUP = "octadesk"
 OWNERS = ["team:data-platform"]
@@ -92,7 +93,9 @@ class IncrementalExtraction:
 
     After the listing, it asks again for anything newer than the newest record it saw at the
     start (changes made while it was paging), until nothing new comes back. Invalid records are
-    collected for quarantine instead of failing the batch.
+    collected for quarantine instead of failing the batch. A listing read to the end is
+    reconciled with the total the server reported; a shortfall larger than what changed during
+    the run fails it.
     """
 
     octadesk: OctadeskResource
@@ -106,6 +109,9 @@ class IncrementalExtraction:
     pages: int = 0
     catch_up_passes: int = 0
     high_water_mark: datetime | None = None
+    listing: ListingReport = field(default_factory=ListingReport)
+    catch_up: list[ListingReport] = field(default_factory=list)
+    reconciliation: dict[str, Any] = field(default_factory=dict)
 
     def _frame(self, records: list[dict[str, Any]]) -> pd.DataFrame:
         rows: list[dict[str, Any]] = []
@@ -129,20 +135,26 @@ class IncrementalExtraction:
         return pd.DataFrame(rows)
 
     def frames(self) -> Iterator[pd.DataFrame]:
-        yield from self._listing(self.since, "ge")
+        yield from self._listing(self.since, "ge", self.listing)
         newest_at_start = self.high_water_mark
         while newest_at_start is not None and self.catch_up_passes < MAX_CATCH_UP_PASSES:
             self.catch_up_passes += 1
             before = self.records_fetched
-            yield from self._listing(newest_at_start, "gt")
+            report = ListingReport()
+            self.catch_up.append(report)
+            yield from self._listing(newest_at_start, "gt", report)
             if self.records_fetched == before or self.high_water_mark == newest_at_start:
                 break
             newest_at_start = self.high_water_mark
+        self.reconciliation = self._reconcile()
 
-    def _listing(self, since: datetime | None, operator: str) -> Iterator[pd.DataFrame]:
+    def _listing(
+        self, since: datetime | None, operator: str, report: ListingReport
+    ) -> Iterator[pd.DataFrame]:
         buffered: list[pd.DataFrame] = []
         rows = 0
-        for page in self.octadesk.iter_changed(self.entity, since, operator=operator):
+        pages = self.octadesk.iter_changed(self.entity, since, operator=operator, report=report)
+        for page in pages:
             frame = self._frame(page)
             if frame.empty:
                 continue
@@ -154,17 +166,47 @@ class IncrementalExtraction:
         if buffered:
             yield pd.concat(buffered, ignore_index=True)
 
+    def _reconcile(self) -> dict[str, Any]:
+        """The listing's distinct records against the server's total, when they compare."""
+        listing = self.listing
+        distinct = listing.distinct()
+        if not listing.read_to_the_end:
+            return {
+                "total_reported": listing.reported_total
+                if listing.reported_total is not None
+                else "not reported",
+                "distinct_fetched": distinct,
+                "reconciliation": "not comparable: the server ignored the filter and the "
+                "listing stopped at the cursor",
+            }
+        changed = sum(report.kept for report in self.catch_up)
+        result = reconcile_total(
+            f"Octadesk {self.entity}", listing.reported_total, distinct, changed
+        )
+        compared = listing.reported_total is not None
+        return {**result, "reconciliation": "compared" if compared else "no total reported"}
+
     def metadata(self) -> dict[str, Any]:
         hwm = self.high_water_mark or self.previous_hwm
         if hwm is not None and self.previous_hwm is not None:
             hwm = max(hwm, self.previous_hwm)
+        sort_honoured = self.listing.sort_honoured and all(r.sort_honoured for r in self.catch_up)
         return {
             "high_water_mark": hwm.isoformat() if hwm else "",
             "fetched_since": self.since.isoformat() if self.since else "everything",
             "records_fetched": self.records_fetched,
             "pages_fetched": self.pages,
+            "pages_requested": self.listing.pages + sum(r.pages for r in self.catch_up),
             "catch_up_passes": self.catch_up_passes,
             "quarantined": len(self.quarantine),
+            "server_filter_honoured": self.listing.filter_honoured
+            and all(r.filter_honoured for r in self.catch_up),
+            "server_sort_honoured": sort_honoured,
+            "listing": "stopped at the cursor"
+            if self.listing.stopped_at_cursor
+            else "read to the end"
+            + ("" if sort_honoured else " (the server did not sort by updatedAt)"),
+            **self.reconciliation,
         }
 
 
@@ -197,7 +239,7 @@ def _chat_row(record: dict[str, Any]) -> dict[str, Any]:
         raise InvalidRecord("id is missing")
     return {
         "id": chat_id,
-        "number": record.get("number"),
+        "number": _ticket_number(record.get("number")),
         "status": record.get("status"),
         "channel": record.get("channel"),
         "created_at": parse_iso_utc(record.get("createdAt"), "createdAt"),
@@ -247,7 +289,14 @@ def _run_extraction(
 ) -> Iterator[Output]:
     def frames() -> Iterator[pd.DataFrame]:
         yield from extraction.frames()
-        stream.metadata.update(extraction.metadata())
+        metadata = extraction.metadata()
+        if not metadata["server_sort_honoured"]:
+            context.log.warning(
+                "Octadesk %s: the server did not sort by updatedAt descending as asked, so every "
+                "page was read and filtered here (complete, but slower)",
+                extraction.entity,
+            )
+        stream.metadata.update(metadata)
         stream.metadata["http_requests"] = MetadataValue.json(
             extraction.octadesk.get_client().stats.as_dict()
         )
@@ -400,7 +449,7 @@ def build_staging_chats(raw_chats: pd.DataFrame) -> pd.DataFrame:
         rows.append(
             {
                 "chat_id": chat["id"],
-                "chat_number": chat.get("number"),
+                "chat_number": _ticket_number(chat.get("number")),
                 "channel": chat.get("channel"),
                 "status": chat.get("status"),
                 "status_common": CHAT_STATUS_MAP.get(str(chat.get("status")).lower()),

@@ -25,6 +25,10 @@ class SourceContractError(Exception):
     """A source answered something the platform cannot trust; the run must not write it."""
 
 
+class TotalShortfall(SourceContractError):
+    """Fewer distinct records than the source's own total, beyond what changed during the run."""
+
+
 class UnexpectedShape(SourceContractError):
     """A response body in a shape the source's declaration does not accept."""
 
@@ -148,6 +152,26 @@ def records_from(
     envelope is accepted.
     """
     return Shape(source, envelope_keys, bare_list).page(body).records
+
+
+def reconcile_total(
+    source: str, reported: int | None, distinct: int, changed_during_run: int = 0
+) -> dict[str, Any]:
+    """Compares the distinct records fetched with the total the source reported.
+
+    Answers metadata with both numbers; raises `TotalShortfall` when fewer were fetched than
+    reported by more than the records that changed while the run read (those may shift pages).
+    A source that reports no total is said so in the metadata, not guessed.
+    """
+    if reported is None:
+        return {"total_reported": "not reported", "distinct_fetched": distinct}
+    shortfall = reported - distinct
+    if shortfall > changed_during_run:
+        raise TotalShortfall(
+            f"{source} reported {reported} records but {distinct} distinct were fetched: "
+            f"{shortfall} missing, more than the {changed_during_run} that changed during the run"
+        )
+    return {"total_reported": reported, "distinct_fetched": distinct}
 
 
 # What each source accepts ------------------------------------------------------------------

@@ -834,6 +834,27 @@ def _check_auth(request: Request) -> Response | None:
     return None
 
 
+def diverge_ticket(record: dict[str, Any]) -> dict[str, Any]:
+    """A ticket as a divergent tenant serves it: ``number`` as a string, and the Bling order
+    number (documented as a string of digits) as a JSON number."""
+    served = copy.deepcopy(record)
+    if isinstance(served.get("number"), int):
+        served["number"] = str(served["number"])
+    for custom in served.get("customField") or []:
+        value = custom.get("value")
+        if custom.get("key") == "n_do_pedido_bling" and isinstance(value, str) and value.isdigit():
+            custom["value"] = int(value)
+    return served
+
+
+def diverge_chat(record: dict[str, Any]) -> dict[str, Any]:
+    """A chat as a divergent tenant serves it: ``number`` as a string."""
+    served = dict(record)
+    if isinstance(served.get("number"), int):
+        served["number"] = str(served["number"])
+    return served
+
+
 def _page_headers(total: int, page: int, limit: int) -> dict[str, str]:
     pages = math.ceil(total / limit)
     headers = {"X-Total-Items": str(total), "X-Total-Pages": str(pages)}
@@ -850,6 +871,16 @@ class OctadeskSimulator(Simulator):
 
     def reset(self, config: SandboxConfig) -> None:
         self.world = OctadeskWorld(config)
+        self.ignore_sort = False
+
+    def _answer(
+        self, body: list[dict[str, Any]], headers: dict[str, str], page: int, limit: int
+    ) -> Response:
+        """A list as documented (bare, totals in headers) or as a divergent tenant answers it
+        (in a ``data`` envelope, no totals anywhere)."""
+        if self.divergent:
+            return JSONResponse({"data": body, "page": page, "limit": limit})
+        return JSONResponse(body, headers=headers)
 
     def truth(self) -> dict[str, Any]:
         return self.world.truth()
@@ -869,6 +900,7 @@ class OctadeskSimulator(Simulator):
         return [
             Route("/advance", self.admin_advance, methods=["POST"]),
             Route("/truth", self.admin_truth, methods=["GET"]),
+            Route("/behaviour", self.admin_behaviour, methods=["GET", "PUT"]),
         ]
 
     # ----- public endpoints ----------------------------------------------------------------
@@ -894,10 +926,17 @@ class OctadeskSimulator(Simulator):
         except QueryError as exc:
             return error(400, str(exc))
         world = self.world
+        divergent = self.divergent
         with world.lock:
             collection = world.tickets if kind == "tickets" else world.chats
             materialise = world.ticket_item if kind == "tickets" else world.chat_item
-            args = (query.filters, query.sort_property, query.descending)
+            # A divergent tenant ignores filters and keeps the sort; `ignore_sort` (admin
+            # behaviour) lists in its own order (by number, ascending) whatever was asked.
+            filters = () if divergent else query.filters
+            if self.ignore_sort:
+                args: tuple = (filters, "number", False)
+            else:
+                args = (filters, query.sort_property, query.descending)
             total, items = collection.select(*args, query.offset, query.limit)
             body = [materialise(item) for item in items]
             if (
@@ -913,8 +952,10 @@ class OctadeskSimulator(Simulator):
                 target = self._mutation_target(kind, collection, args, total)
                 if target is not None and self.context.faults.take(MUTATE):
                     world.mutate(kind, target)
+        if divergent:
+            body = [(diverge_ticket if kind == "tickets" else diverge_chat)(r) for r in body]
         self.context.stats.count_records(kind, len(body))
-        return JSONResponse(body, headers=headers)
+        return self._answer(body, headers, query.page, query.limit)
 
     def _mutation_target(self, kind: str, collection: Any, args: tuple, total: int) -> Any:
         """The last valid record of a listing (it sits on the last page)."""
@@ -963,6 +1004,8 @@ class OctadeskSimulator(Simulator):
         if isinstance(entry, Response):
             return entry
         self.context.stats.count_records("chat_events", len(entry.events))
+        if self.divergent:
+            return JSONResponse({"data": entry.events})
         return JSONResponse(entry.events)
 
     async def chat_messages(self, request: Request) -> Response:
@@ -982,7 +1025,7 @@ class OctadeskSimulator(Simulator):
         if page > 1 and body and self.context.faults.take(DUPLICATE):
             body.insert(0, messages[offset - 1])
         self.context.stats.count_records("messages", len(body))
-        return JSONResponse(body, headers=_page_headers(len(messages), page, limit))
+        return self._answer(body, _page_headers(len(messages), page, limit), page, limit)
 
     # ----- admin endpoints -----------------------------------------------------------------
 
@@ -1005,3 +1048,19 @@ class OctadeskSimulator(Simulator):
 
     async def admin_truth(self, request: Request) -> Response:
         return JSONResponse(self.truth())
+
+    async def admin_behaviour(self, request: Request) -> Response:
+        """``{"ignore_sort": bool}``: list in the server's own order whatever sort is asked."""
+        if request.method == "PUT":
+            try:
+                body = await json_body(request)
+            except ValueError as exc:
+                return error(400, str(exc))
+            unknown = sorted(set(body) - {"ignore_sort"})
+            if unknown:
+                return error(400, f"unknown fields: {', '.join(unknown)}")
+            value = body.get("ignore_sort", self.ignore_sort)
+            if not isinstance(value, bool):
+                return error(400, "ignore_sort must be true or false")
+            self.ignore_sort = value
+        return JSONResponse({"ignore_sort": self.ignore_sort, "divergent": self.divergent})

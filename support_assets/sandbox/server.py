@@ -155,9 +155,7 @@ def _admin_routes(state: SandboxState) -> list[Route]:
                 simulator.set_divergent(value)
             return JSONResponse({"divergent": simulator.divergent})
 
-        routes.append(
-            Route(f"{ADMIN_PREFIX}/{name}/divergent", divergent, methods=["GET", "PUT"])
-        )
+        routes.append(Route(f"{ADMIN_PREFIX}/{name}/divergent", divergent, methods=["GET", "PUT"]))
     return routes
 
 
