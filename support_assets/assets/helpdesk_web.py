@@ -257,6 +257,16 @@ def helpdesk_web_raw_tickets(
         )
 
 
+def _int_id(value: Any) -> int | None:
+    """A numeric id sent as a number or as a string of digits (tenants do both)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    return int(text) if text.isdigit() else None
+
+
 def build_staging_tickets(raw: pd.DataFrame) -> pd.DataFrame:
     """One row per ticket in the platform's vocabulary, times in UTC."""
     rows = []
@@ -280,9 +290,9 @@ def build_staging_tickets(raw: pd.DataFrame) -> pd.DataFrame:
                 "group_name": desk.get("name") if isinstance(desk, dict) else name_of(desk),
                 "stage": name_of(ticket.get("stage")),
                 "channel": ticket.get("created_by_way_of"),
-                "client_id": client.get("id") if isinstance(client, dict) else None,
+                "client_id": _int_id(client.get("id")) if isinstance(client, dict) else None,
                 "client_name": name_of(client),
-                "agent_id": agent.get("id") if isinstance(agent, dict) else None,
+                "agent_id": _int_id(agent.get("id")) if isinstance(agent, dict) else None,
                 "agent_name": name_of(agent),
                 "agent_email": agent.get("email") if isinstance(agent, dict) else None,
                 "created_at": parse_helpdesk_time(ticket["created_at"]),

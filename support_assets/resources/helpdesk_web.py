@@ -44,6 +44,11 @@ from support_assets.resources.http import (
     RetryPolicy,
 )
 from support_assets.resources.otp_sheet import OtpReading, OtpSheetResource
+from support_assets.resources.shapes import (
+    HELPDESK_WEB_API,
+    HELPDESK_WEB_REPORT,
+    SourceContractError,
+)
 
 SOURCE_TIME_ZONE = ZoneInfo("America/Sao_Paulo")
 SESSION_FILE = "helpdesk_web_session.json"
@@ -82,7 +87,7 @@ def local_date(moment: datetime) -> date:
     return moment.astimezone(SOURCE_TIME_ZONE).date()
 
 
-class HelpdeskWebError(Exception):
+class HelpdeskWebError(SourceContractError):
     """The web helpdesk answered something the extraction cannot trust."""
 
 
@@ -106,6 +111,8 @@ class SessionReport:
     pages: int = 0
     records: int = 0
     outside_window: int = 0
+    total_reported: int | None = None
+    distinct: set[str] = field(default_factory=set)
     http: dict[str, int] = field(default_factory=dict)
 
     def tally(self, client: ResilientClient) -> None:
@@ -123,6 +130,10 @@ class SessionReport:
             "pages_fetched": self.pages,
             "records_fetched": self.records,
             "records_outside_window": self.outside_window,
+            "total_reported": "not reported"
+            if self.total_reported is None
+            else self.total_reported,
+            "distinct_fetched": len(self.distinct),
         }
 
 
@@ -137,22 +148,30 @@ class HelpdeskWebSession:
         self.report = report
 
     def ticket_pages(self, start: date, end: date) -> Iterator[list[dict[str, Any]]]:
-        """Pages of the tickets opened from ``start`` to ``end`` (São Paulo dates, inclusive)."""
-        resource = self._resource
-        totals: list[int] = []
+        """Pages of the tickets opened from ``start`` to ``end`` (São Paulo dates, inclusive).
 
-        def report_items(response: Any) -> list[Any]:
-            total = response.headers.get(TOTAL_HEADER)
-            if total is not None and total.isdigit():
-                totals.append(int(total))
-            return response.json()
+        The window is applied here whatever the server filtered; answers are read through the
+        source's declared shapes (bare list or envelope), and the distinct tickets read are
+        reconciled with the total the server reported (``X-Total-Count`` or the envelope's).
+        """
+        resource = self._resource
+        report = self.report
+        shape = HELPDESK_WEB_REPORT if resource.auth_mode == "otp" else HELPDESK_WEB_API
+
+        def items(response: Any) -> list[Any]:
+            page = shape.page(response.json())
+            header = response.headers.get(TOTAL_HEADER, "")
+            total = int(header) if header.strip().isdigit() else page.total
+            if report.total_reported is None and total is not None:
+                report.total_reported = total
+            return page.records
 
         if resource.auth_mode == "otp":
             pages = self._client.paginate_offset(
                 resource.report_path,
                 {"start_date": start.isoformat(), "end_date": end.isoformat()},
                 limit=resource.page_size,
-                items=report_items,
+                items=items,
             )
         else:
             pages = self._client.paginate_offset(
@@ -160,22 +179,32 @@ class HelpdeskWebSession:
                 {"filter_by": "all"},
                 limit=resource.page_size,
                 offset_counts_pages=True,
+                items=items,
             )
         for page in pages:
-            self.report.pages += 1
-            self.report.records += len(page)
-            if resource.auth_mode == "token":
-                kept = [t for t in page if _opened_within(t, start, end)]
-                self.report.outside_window += len(page) - len(kept)
-                page = kept
-            if page:
-                yield page
-        if totals and self.report.records < totals[0]:
+            report.pages += 1
+            report.records += len(page)
+            report.distinct.update(_identity(record) for record in page)
+            kept = [t for t in page if _opened_within(t, start, end)]
+            report.outside_window += len(page) - len(kept)
+            if kept:
+                yield kept
+        distinct = len(report.distinct)
+        if report.total_reported is not None and distinct < report.total_reported:
             # Fewer than announced: the server caps pages below page_size, or lost records.
             raise HelpdeskWebError(
-                f"the ticket report announced {totals[0]} tickets ({TOTAL_HEADER}) but "
-                f"{self.report.records} were read; lower page_size below the server's limit"
+                f"the ticket report announced {report.total_reported} tickets but {distinct} "
+                "were read (distinct); lower page_size below the server's limit"
             )
+
+
+def _identity(record: Any) -> str:
+    """A served ticket's identity for counting distinct ones: its number, else the payload."""
+    number = record.get("ticket_number") if isinstance(record, dict) else None
+    if isinstance(number, int | str) and not isinstance(number, bool) and str(number).strip():
+        text = str(number).strip()
+        return str(int(text)) if text.isdigit() else text
+    return json.dumps(record, sort_keys=True, default=str)
 
 
 def _opened_within(ticket: Any, start: date, end: date) -> bool:

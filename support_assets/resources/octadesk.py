@@ -15,7 +15,7 @@ Lists may come bare or in an envelope (`shapes.OCTADESK_LIST`); anything else fa
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -137,7 +137,7 @@ class OctadeskResource(HttpApiResource):
 
     def _pages(
         self, path: str, params: dict[str, Any], concurrency: int, totals: list[int]
-    ) -> Iterator[list[Any]]:
+    ) -> Generator[list[Any], None, None]:
         def items(response: httpx.Response) -> list[Any]:
             page = OCTADESK_LIST.page(response.json())
             header = response.headers.get(TOTAL_ITEMS_HEADER, "")

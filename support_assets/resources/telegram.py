@@ -36,6 +36,7 @@ from support_assets.resources.http import (
     RetryableHttpError,
     RetryPolicy,
 )
+from support_assets.resources.shapes import TELEGRAM_UPDATES
 
 logger = logging.getLogger(__name__)
 
@@ -187,9 +188,10 @@ class TelegramResource(HttpApiResource):
     def get_updates(
         self, offset: int | None = None, timeout: int | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
-        """One ``getUpdates``; ``offset`` confirms every update below it."""
+        """One ``getUpdates``; ``offset`` confirms every update below it. Its ``result`` must be a
+        list (`shapes.TELEGRAM_UPDATES`); anything else raises `UnexpectedShape`, naming it."""
         wait = self.poll_timeout_seconds if timeout is None else timeout
-        return self.call(
+        result = self.call(
             "getUpdates",
             http_timeout=wait + self.timeout_seconds,
             offset=offset,
@@ -197,6 +199,7 @@ class TelegramResource(HttpApiResource):
             timeout=wait,
             allowed_updates=self.allowed_updates,
         )
+        return TELEGRAM_UPDATES.records(result)
 
     def set_webhook(
         self,

@@ -101,6 +101,22 @@ def local_date(ms: int) -> date:
     return datetime.fromtimestamp(ms // 1000, tz=UTC).astimezone(SAO_PAULO).date()
 
 
+REPORT_SHAPES = ("list", "envelope", "unknown")
+
+
+def diverge_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A ticket as a divergent tenant serves it: the ticket number and the ids of its client,
+    agent and priority as strings where the docs show numbers."""
+    served = copy.deepcopy(record)
+    if "ticket_number" in served and not isinstance(served["ticket_number"], str):
+        served["ticket_number"] = str(served["ticket_number"])
+    for name in ("client", "responsible", "priority"):
+        value = served.get(name)
+        if isinstance(value, dict) and isinstance(value.get("id"), int):
+            value["id"] = str(value["id"])
+    return served
+
+
 @dataclass
 class Ticket:
     """One ticket: the record served (API shape) and the values the simulator filters on."""
@@ -139,6 +155,10 @@ class Behaviour:
     wrong_otps: int = 0
     fail_reports_after_pages: int | None = None
     fail_status: int = 500
+    #: How the report answers: ``list`` (documented), ``envelope`` (``{"data", "total",
+    #: "offset"}``, no header; what the divergent mode does) or ``unknown`` (a shape no client
+    #: knows); None follows the divergent mode.
+    report_shape: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -146,6 +166,7 @@ class Behaviour:
             "wrong_otps": self.wrong_otps,
             "fail_reports_after_pages": self.fail_reports_after_pages,
             "fail_status": self.fail_status,
+            "report_shape": self.report_shape,
         }
 
 
@@ -556,6 +577,9 @@ class HelpdeskWebSimulator(Simulator):
             limit = min(_parse_int(request, "limit", 50, 1, 10**6), REPORT_PAGE_MAX)
         except ValueError as exc:
             return error(400, str(exc))
+        divergent = self.divergent
+        if divergent:  # a divergent tenant ignores the date filter
+            start = end = None
         with world.lock:
             behaviour = world.behaviour
             failing = behaviour.fail_reports_after_pages
@@ -569,7 +593,16 @@ class HelpdeskWebSimulator(Simulator):
             ]
             body = [t.report() for t in selected[offset : offset + limit]]
             world.counters.report_pages += 1
+            shape = behaviour.report_shape or ("envelope" if divergent else "list")
+        if divergent:
+            body = [diverge_record(record) for record in body]
         self.context.stats.count_records("helpdesk_web_tickets", len(body))
+        if shape == "envelope":
+            return JSONResponse({"data": body, "total": len(selected), "offset": offset})
+        if shape == "unknown":
+            return JSONResponse(
+                {"report": {"rows": body}, "generated_at": iso_utc(world.anchor_ms)}
+            )
         return JSONResponse(body, headers={"X-Total-Count": str(len(selected))})
 
     async def api_tickets(self, request: Request) -> Response:
@@ -589,6 +622,8 @@ class HelpdeskWebSimulator(Simulator):
             body = [t.api() for t in selected[(page - 1) * limit : page * limit]]
             world.counters.api_pages += 1
         self.context.stats.count_records("helpdesk_web_tickets", len(body))
+        if self.divergent:
+            return JSONResponse({"data": [diverge_record(record) for record in body]})
         return JSONResponse(body)
 
     # ----- admin ---------------------------------------------------------------------------
@@ -641,6 +676,8 @@ class HelpdeskWebSimulator(Simulator):
                     return error(400, f"{name} must be a non-negative integer")
             if not 400 <= merged["fail_status"] <= 599:
                 return error(400, "fail_status must be an HTTP error status")
+            if merged["report_shape"] not in (None, *REPORT_SHAPES):
+                return error(400, f"report_shape must be one of {', '.join(REPORT_SHAPES)}")
             with world.lock:
                 world.behaviour = Behaviour(**merged)
                 world.counters.report_pages = 0

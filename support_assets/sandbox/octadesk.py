@@ -834,6 +834,14 @@ def _check_auth(request: Request) -> Response | None:
     return None
 
 
+#: How a listing may differ from the docs, one knob each (`/_admin/octadesk/behaviour`).
+KNOBS = ("ignore_filters", "ignore_sort", "envelope", "retype", "omit_totals", "cap_pages")
+#: What the divergent mode turns on: everything real tenants were seen doing. The sort is kept.
+#: ``cap_pages`` (a page silently holds half the records asked while the headers count full
+#: pages) loses records, so it is only ever switched on alone, to test the reconciliation.
+DIVERGENT_KNOBS = frozenset(KNOBS) - {"ignore_sort", "cap_pages"}
+
+
 def diverge_ticket(record: dict[str, Any]) -> dict[str, Any]:
     """A ticket as a divergent tenant serves it: ``number`` as a string, and the Bling order
     number (documented as a string of digits) as a JSON number."""
@@ -871,15 +879,24 @@ class OctadeskSimulator(Simulator):
 
     def reset(self, config: SandboxConfig) -> None:
         self.world = OctadeskWorld(config)
-        self.ignore_sort = False
+        self.overrides: dict[str, bool] = {}
+
+    def behaves(self, knob: str) -> bool:
+        """Whether one divergence is on: its admin override, else the divergent mode (which
+        turns on every knob but ``ignore_sort``)."""
+        if knob in self.overrides:
+            return self.overrides[knob]
+        return self.divergent and knob in DIVERGENT_KNOBS
 
     def _answer(
         self, body: list[dict[str, Any]], headers: dict[str, str], page: int, limit: int
     ) -> Response:
         """A list as documented (bare, totals in headers) or as a divergent tenant answers it
-        (in a ``data`` envelope, no totals anywhere)."""
-        if self.divergent:
-            return JSONResponse({"data": body, "page": page, "limit": limit})
+        (in a ``data`` envelope, without the total headers)."""
+        if self.behaves("omit_totals"):
+            headers = {}
+        if self.behaves("envelope"):
+            return JSONResponse({"data": body, "page": page, "limit": limit}, headers=headers)
         return JSONResponse(body, headers=headers)
 
     def truth(self) -> dict[str, Any]:
@@ -926,18 +943,19 @@ class OctadeskSimulator(Simulator):
         except QueryError as exc:
             return error(400, str(exc))
         world = self.world
-        divergent = self.divergent
         with world.lock:
             collection = world.tickets if kind == "tickets" else world.chats
             materialise = world.ticket_item if kind == "tickets" else world.chat_item
-            # A divergent tenant ignores filters and keeps the sort; `ignore_sort` (admin
-            # behaviour) lists in its own order (by number, ascending) whatever was asked.
-            filters = () if divergent else query.filters
-            if self.ignore_sort:
+            # A divergent tenant ignores filters and keeps the sort; `ignore_sort` lists in the
+            # server's own order (by number, ascending) whatever was asked.
+            filters = () if self.behaves("ignore_filters") else query.filters
+            if self.behaves("ignore_sort"):
                 args: tuple = (filters, "number", False)
             else:
                 args = (filters, query.sort_property, query.descending)
             total, items = collection.select(*args, query.offset, query.limit)
+            if self.behaves("cap_pages"):
+                items = items[: max(1, query.limit // 2)]
             body = [materialise(item) for item in items]
             if (
                 query.page > 1
@@ -952,7 +970,7 @@ class OctadeskSimulator(Simulator):
                 target = self._mutation_target(kind, collection, args, total)
                 if target is not None and self.context.faults.take(MUTATE):
                     world.mutate(kind, target)
-        if divergent:
+        if self.behaves("retype"):
             body = [(diverge_ticket if kind == "tickets" else diverge_chat)(r) for r in body]
         self.context.stats.count_records(kind, len(body))
         return self._answer(body, headers, query.page, query.limit)
@@ -1004,7 +1022,7 @@ class OctadeskSimulator(Simulator):
         if isinstance(entry, Response):
             return entry
         self.context.stats.count_records("chat_events", len(entry.events))
-        if self.divergent:
+        if self.behaves("envelope"):
             return JSONResponse({"data": entry.events})
         return JSONResponse(entry.events)
 
@@ -1050,17 +1068,22 @@ class OctadeskSimulator(Simulator):
         return JSONResponse(self.truth())
 
     async def admin_behaviour(self, request: Request) -> Response:
-        """``{"ignore_sort": bool}``: list in the server's own order whatever sort is asked."""
+        """Each divergence alone: ``{"ignore_filters": true, "ignore_sort": true, ...}``; a
+        knob set to null follows the divergent mode again."""
         if request.method == "PUT":
             try:
                 body = await json_body(request)
             except ValueError as exc:
                 return error(400, str(exc))
-            unknown = sorted(set(body) - {"ignore_sort"})
+            unknown = sorted(set(body) - set(KNOBS))
             if unknown:
                 return error(400, f"unknown fields: {', '.join(unknown)}")
-            value = body.get("ignore_sort", self.ignore_sort)
-            if not isinstance(value, bool):
-                return error(400, "ignore_sort must be true or false")
-            self.ignore_sort = value
-        return JSONResponse({"ignore_sort": self.ignore_sort, "divergent": self.divergent})
+            for knob, value in body.items():
+                if value is not None and not isinstance(value, bool):
+                    return error(400, f"{knob} must be true, false or null")
+            for knob, value in body.items():
+                if value is None:
+                    self.overrides.pop(knob, None)
+                else:
+                    self.overrides[knob] = value
+        return JSONResponse({"divergent": self.divergent, **{k: self.behaves(k) for k in KNOBS}})

@@ -1,6 +1,11 @@
 """Web helpdesk end to end: the real job and schedule, against the sandbox over HTTP (web
 helpdesk and Google Sheets simulators, gspread and its OAuth token request included), into a
-real DuckDB file."""
+real DuckDB file.
+
+Every test runs against the documented sandbox and the divergent one (the date filter ignored,
+the report in a ``{"data", "total", "offset"}`` envelope, numbers sent as strings) and asserts
+the same ground truth.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from support_assets.assets.helpdesk_web import RAW_TICKETS, TICKET_STATUS_MAP_WE
 from support_assets.assets.octadesk import TICKET_STATUS_MAP
 from support_assets.definitions import build_definitions
 from support_assets.resources.helpdesk_web import parse_helpdesk_time
+from support_assets.sandbox.helpdesk_web import diverge_record
 from support_assets.sandbox.server import SandboxConfig
 from support_assets.sandbox.sheets import (
     SANDBOX_SA_MARKER,
@@ -41,15 +47,22 @@ TICK = datetime(2026, 11, 2, 5, 30, tzinfo=SAO_PAULO)
 OWN_SETTINGS = [s.name for s in SETTINGS if s.name.startswith(("HELPDESK_WEB_", "OTP_", "GOOGLE_"))]
 
 
-@pytest.fixture
-def sandbox_config() -> SandboxConfig:
+@pytest.fixture(params=[False, True], ids=["documented", "divergent"])
+def sandbox_config(request: pytest.FixtureRequest) -> SandboxConfig:
     return SandboxConfig(
         seed=11,
         octadesk_tickets=10,
         octadesk_chats=5,
         helpdesk_web_tickets=160,
         helpdesk_web_otp_delay_ms=30,
+        divergent=request.param,
     )
+
+
+def served(admin: httpx.Client, record: dict[str, Any]) -> dict[str, Any]:
+    """A report record as the sandbox serves it (retyped when divergent): what raw keeps."""
+    divergent = admin.get("/helpdesk_web/divergent").raise_for_status().json()["divergent"]
+    return diverge_record(record) if divergent else record
 
 
 @pytest.fixture
@@ -166,7 +179,7 @@ def test_a_scheduled_run_logs_in_through_the_sheet_loads_the_window_and_logs_out
     assert set(raw["source"]) == {"web_report"}
     local = {str(t["ticket_number"]): t for t in world["tickets_local"]}
     for row in raw.itertuples():
-        assert json.loads(row.record) == local[row.ticket_id]  # as received
+        assert json.loads(row.record) == served(admin, local[row.ticket_id])  # as received
         assert row.status == status_name(expected[row.ticket_id])
 
     staging = table(web_env["SUPPORT_DUCKDB_PATH"], "staging.helpdesk_web_tickets")
@@ -390,7 +403,7 @@ def test_malformed_records_are_quarantined_once(
     malformed = web_truth(admin)["malformed_tickets"]
     assert len(malformed) == len(quarantine) == 4
     assert {json.dumps(json.loads(p), sort_keys=True) for p in quarantine["payload"]} == {
-        json.dumps(r, sort_keys=True) for r in malformed
+        json.dumps(served(admin, r), sort_keys=True) for r in malformed
     }
     assert all(quarantine["reason"].str.len() > 5)
     assert len(table(path, "raw.helpdesk_web_tickets")) == len(web_truth(admin)["tickets"])
@@ -490,3 +503,51 @@ def test_helpdesk_web_assets_job_and_daily_schedule_are_defined() -> None:
     assert request.run_config["ops"]["helpdesk_web_raw_tickets"]["config"] == {
         "as_of": TICK.isoformat()
     }
+
+
+def _warehouse_tables(path: str) -> dict[str, pd.DataFrame]:
+    names = ["raw.helpdesk_web_tickets", "staging.helpdesk_web_tickets"]
+    names.append("raw.helpdesk_web_tickets_quarantine")
+    return {n: table(path, n) for n in names if table_exists(path, n)}
+
+
+def test_a_report_in_an_enveloped_shape_writes_every_ticket(
+    web_env: dict[str, str], instance: DagsterInstance, admin: httpx.Client
+) -> None:
+    """``{"data": [...], "total": N, "offset": ...}`` instead of a bare list: every ticket of
+    the window is written, nothing is quarantined, and the total is reconciled."""
+    admin.put("/helpdesk_web/behaviour", json={"report_shape": "envelope"}).raise_for_status()
+    result = run_job(instance)
+    assert result.success
+    world = web_truth(admin)
+    expected = in_window(world["tickets"], TICK)
+    meta = metadata(result)
+    assert meta["quarantined"] == 0 and meta["rows_inserted"] == len(expected)
+    assert meta["total_reported"] == meta["distinct_fetched"]
+    raw = table(web_env["SUPPORT_DUCKDB_PATH"], "raw.helpdesk_web_tickets")
+    assert len(raw) == raw["ticket_id"].nunique() == len(expected) > 60
+    assert set(raw["ticket_id"]) == set(expected)
+    staging = table(web_env["SUPPORT_DUCKDB_PATH"], "staging.helpdesk_web_tickets")
+    assert set(staging["ticket_id"]) == set(expected)
+    assert not table_exists(web_env["SUPPORT_DUCKDB_PATH"], "raw.helpdesk_web_tickets_quarantine")
+
+
+def test_an_answer_in_an_unknown_shape_fails_the_run_naming_it_and_changes_no_table(
+    web_env: dict[str, str], instance: DagsterInstance, admin: httpx.Client
+) -> None:
+    assert run_job(instance).success
+    path = web_env["SUPPORT_DUCKDB_PATH"]
+    before = _warehouse_tables(path)
+    assert len(before["staging.helpdesk_web_tickets"]) > 60
+
+    admin.put("/helpdesk_web/behaviour", json={"report_shape": "unknown"}).raise_for_status()
+    failed = run_job(instance, TICK + timedelta(days=1), raise_on_error=False)
+    assert not failed.success
+    message = failure_message(failed)
+    assert "helpdesk_web report answered object{report: object, generated_at: string}" in message
+    assert "Aberto" not in message and "2026-" not in message  # keys and types, no values
+    after = _warehouse_tables(path)
+    assert after.keys() == before.keys()
+    for name, frame in before.items():
+        pd.testing.assert_frame_equal(after[name], frame, obj=name)
+    assert web_truth(admin)["open_sessions"] == []  # logged out all the same

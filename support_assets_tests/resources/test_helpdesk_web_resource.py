@@ -174,10 +174,13 @@ def test_a_forgotten_logout_blocks_the_next_login_and_the_next_run_closes_it(
     assert not (tmp_path / "here" / SESSION_FILE).exists()
 
 
+@pytest.mark.parametrize("divergent", [False, True], ids=["documented", "divergent"])
 def test_a_report_that_caps_its_pages_below_page_size_fails_instead_of_losing_tickets(
-    sandbox: SandboxServer, admin: httpx.Client, tmp_path: Path
+    sandbox: SandboxServer, admin: httpx.Client, tmp_path: Path, divergent: bool
 ) -> None:
+    """The total comes in X-Total-Count (documented) or in the envelope (divergent)."""
     admin.post("/reset", json={"helpdesk_web_tickets": 130}).raise_for_status()
+    admin.put("/helpdesk_web/divergent", json={"divergent": divergent}).raise_for_status()
     resource = helpdesk(sandbox, tmp_path, page_size=150)  # the report serves at most 100
     with pytest.raises(HelpdeskWebError, match="announced .* but 100 were read"):
         with resource.session() as session:
