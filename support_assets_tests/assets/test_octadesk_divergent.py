@@ -116,6 +116,11 @@ def test_a_tenant_that_ignores_the_sort_too_is_read_whole_with_one_warning(
     ]
     assert len(warnings) == 1, warnings
     assert_matches_truth(platform_env, truth(admin), admin)
+    octadesk = build_definitions().resources["octadesk"]
+    with build_sensor_context(instance=instance, resources={"octadesk": octadesk}) as ctx:
+        tick = octadesk_changes_sensor(ctx)
+    assert isinstance(tick, SensorResult) and not tick.run_requests
+    assert "does not sort tickets" in tick.skip_reason.skip_message
 
 
 def test_fewer_records_than_the_server_counts_fail_the_run(
