@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
+import numpy as np
 from pydantic import Field
 
 from support_assets.resources.http import HttpApiResource
@@ -104,8 +105,6 @@ class ListingReport:
 
     def distinct(self) -> int:
         """Distinct records served (a record repeated across pages counts once)."""
-        import numpy as np
-
         return int(np.unique(np.frombuffer(self._ids, dtype=np.int64)).size) if self._ids else 0
 
 
