@@ -128,15 +128,16 @@ def bigquery_counts(table_rows: int, changed: int, work: Path) -> dict[str, Any]
     """The BigQuery backend's jobs for one merge of ``changed`` rows (on the emulator)."""
     from collections import Counter
 
+    from dagster_gcp import BigQueryResource
+
     from support_assets.io_managers.bigquery import BigQueryWarehouseIOManager
     from support_assets_tests.bigquery_emulator import running_bigquery_emulator
 
     with running_bigquery_emulator(ROOT / ".bigquery") as emulator:
-        for name in ("GOOGLE_APPLICATION_CREDENTIALS", "NO_GCE_CHECK"):
+        for name in ("GOOGLE_APPLICATION_CREDENTIALS", "NO_GCE_CHECK", "BIGQUERY_EMULATOR_HOST"):
             os.environ[name] = emulator.env[name]
-        os.environ.pop("BIGQUERY_EMULATOR_HOST", None)
         io_manager = BigQueryWarehouseIOManager(
-            project=emulator.project, api_endpoint=emulator.endpoint, dataset_prefix="bench_"
+            bigquery=BigQueryResource(project=emulator.project), dataset_prefix="bench_"
         )
         started = time.perf_counter()
         _materialize(io_manager, _chunks(_frame(table_rows, 0)))

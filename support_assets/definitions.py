@@ -192,16 +192,23 @@ def warehouse_io_manager(env: Mapping[str, str], data: str) -> WarehouseIOManage
         )
     if kind != "bigquery":
         raise ValueError(f"SUPPORT_WAREHOUSE must be duckdb or bigquery, not {kind!r}")
+    from dagster_gcp import BigQueryResource
+
     from support_assets.io_managers.bigquery import BigQueryWarehouseIOManager
 
     project = local_value("BIGQUERY_PROJECT", "", env).strip()
     if not project:
         raise ValueError("SUPPORT_WAREHOUSE=bigquery needs BIGQUERY_PROJECT")
+    credentials = (
+        EnvVar("BIGQUERY_GCP_CREDENTIALS") if is_set("BIGQUERY_GCP_CREDENTIALS", env) else None
+    )
     return BigQueryWarehouseIOManager(
-        project=project,
-        location=local_value("BIGQUERY_LOCATION", "US", env),
+        bigquery=BigQueryResource(
+            project=project,
+            location=local_value("BIGQUERY_LOCATION", "US", env),
+            gcp_credentials=credentials,
+        ),
         dataset_prefix=local_value("BIGQUERY_DATASET_PREFIX", "", env),
-        api_endpoint=local_value("BIGQUERY_API_ENDPOINT", "", env) or None,
     )
 
 

@@ -50,9 +50,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "BIGQUERY_PROJECT",
         "none (required with bigquery)",
-        "Google Cloud project of the BigQuery warehouse (datasets, jobs, billing). Credentials "
-        "are Application Default Credentials (workload identity, gcloud auth "
-        "application-default login, GOOGLE_APPLICATION_CREDENTIALS), never a setting here.",
+        "Google Cloud project of the BigQuery warehouse (datasets, jobs, billing), given to "
+        "dagster-gcp's BigQueryResource. Credentials are Application Default Credentials "
+        "(workload identity, gcloud auth application-default login, "
+        "GOOGLE_APPLICATION_CREDENTIALS) or BIGQUERY_GCP_CREDENTIALS.",
     ),
     Setting(
         "BIGQUERY_LOCATION",
@@ -66,10 +67,19 @@ SETTINGS: tuple[Setting, ...] = (
         "Prepended to every dataset name, e.g. support_ gives support_raw, support_staging.",
     ),
     Setting(
-        "BIGQUERY_API_ENDPOINT",
+        "BIGQUERY_GCP_CREDENTIALS",
+        "unset: Application Default Credentials",
+        "Base64-encoded service-account key JSON (base64 -w0 key.json) for deployments without "
+        "Application Default Credentials; dagster-gcp's BigQueryResource writes it to a private "
+        "temporary file while the client is built. Leave GOOGLE_APPLICATION_CREDENTIALS unset "
+        "when it is used.",
+        secret=True,
+    ),
+    Setting(
+        "BIGQUERY_EMULATOR_HOST",
         "Google's API",
-        "BigQuery API base URL; only for a local emulator (e.g. http://127.0.0.1:9050) or a "
-        "private endpoint.",
+        "Read by the BigQuery client library itself, not by the platform: a local emulator's "
+        "base URL (e.g. http://127.0.0.1:9050), for tests and benchmarks only.",
     ),
     Setting(
         "SUPPORT_LAKE_URL",

@@ -2,7 +2,9 @@
 
 The semantics are the shared ones (``store.py``: audit columns, in-chunk dedupe, schema
 evolution, metadata); this module moves the normalised Arrow chunks in and out of BigQuery with
-the official client (``google-cloud-bigquery``), under the client's default credentials.
+the official client (``google-cloud-bigquery``), which it gets from ``dagster_gcp``'s
+``BigQueryResource`` (project, location, and ``gcp_credentials`` where Application Default
+Credentials are not available).
 
 One write per output, not per chunk. BigQuery counts load jobs per table per day and every
 MERGE scans its target, so chunks are not sent as they arrive: ``_write_chunk`` creates the
@@ -50,7 +52,8 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
-from dagster import EnvVar, InitResourceContext, MetadataValue
+from dagster import InitResourceContext, MetadataValue
+from dagster_gcp import BigQueryResource
 from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 from pydantic import Field, PrivateAttr, field_validator
@@ -313,20 +316,20 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
     """Warehouse in BigQuery; see ``docs/io-managers.md`` for the semantics.
 
     ``raw/octadesk_tickets`` is stored as ``<project>.<dataset_prefix>raw.octadesk_tickets``.
-    Credentials are the client's default ones (Application Default Credentials: a workload
-    identity, ``gcloud auth application-default login``, or ``GOOGLE_APPLICATION_CREDENTIALS``);
-    never a key in code or configuration.
+    The client comes from ``bigquery`` (``dagster_gcp.BigQueryResource``): its project, its
+    location (default ``US``) and its credentials, which are Application Default Credentials (a
+    workload identity, ``gcloud auth application-default login``,
+    ``GOOGLE_APPLICATION_CREDENTIALS``) unless its ``gcp_credentials`` holds a base64 service
+    account key (from an ``EnvVar``); never a key in code. An emulator is reached through the
+    client library's own ``BIGQUERY_EMULATOR_HOST``.
     """
 
-    project: str = Field(description="Google Cloud project holding the datasets (and billed).")
-    location: str = Field(default="US", description="Location of new datasets and of jobs.")
+    bigquery: BigQueryResource = Field(
+        description="dagster-gcp's BigQuery resource: project, location and credentials."
+    )
     dataset_prefix: str = Field(
         default="",
         description="Prepended to each dataset name (e.g. 'support_' -> 'support_raw').",
-    )
-    api_endpoint: str | None = Field(
-        default=None,
-        description="BigQuery API base URL; only for emulators or private endpoints.",
     )
     job_timeout_seconds: float = Field(
         default=900.0, description="How long to wait for one load or query job."
@@ -336,22 +339,18 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
 
     _client: bigquery.Client | None = PrivateAttr(default=None)
 
-    @field_validator("project")
-    @classmethod
-    def _valid_project(cls, value: str) -> str:
-        return value if isinstance(value, EnvVar) else validate_project(value)
-
     @field_validator("dataset_prefix")
     @classmethod
     def _valid_prefix(cls, value: str) -> str:
-        if value and not isinstance(value, EnvVar):
+        if value and isinstance(value, str):
             validate_dataset(value)
         return value
 
     # ---- client -----------------------------------------------------------------------------
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        validate_project(self.project)
+        if self.bigquery.project:
+            validate_project(self.bigquery.project)
         validate_dataset(self.dataset_prefix + "x")
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
@@ -360,15 +359,25 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
             self._client = None
 
     def client(self) -> bigquery.Client:
-        """The BigQuery client (created once, with the default credentials)."""
+        """The BigQuery client of the ``bigquery`` resource (created once per execution).
+
+        The resource's context only lasts for the creation: the client reads its credentials
+        when it is built, and ``gcp_credentials``' temporary key file is gone right after.
+        """
         if self._client is None:
-            options = {"api_endpoint": self.api_endpoint} if self.api_endpoint else None
-            self._client = bigquery.Client(
-                project=validate_project(self.project),
-                location=self.location,
-                client_options=options,
-            )
+            with self.bigquery.get_client() as client:
+                self._client = client
         return self._client
+
+    @property
+    def project(self) -> str:
+        """The project of the datasets: the resource's, or the one the client inferred."""
+        return validate_project(self.bigquery.project or self.client().project)
+
+    @property
+    def location(self) -> str:
+        """Where datasets are created and jobs run (the resource's location, default US)."""
+        return self.bigquery.location or "US"
 
     @contextmanager
     def _transaction(self, target: Target) -> Iterator[bigquery.Client]:
@@ -391,7 +400,7 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
 
     def _parts(self, target: Target, name: str | None) -> tuple[str, str, str]:
         return (
-            validate_project(self.project),
+            self.project,
             self.dataset_id(target),
             validate_table(name or target.ref.name),
         )
@@ -484,7 +493,7 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
             pending.schema = None
 
     def _create_table(self, tx: bigquery.Client, target: Target, data: pa.Table) -> None:
-        dataset = bigquery.Dataset(f"{validate_project(self.project)}.{self.dataset_id(target)}")
+        dataset = bigquery.Dataset(f"{self.project}.{self.dataset_id(target)}")
         dataset.location = self.location
         tx.create_dataset(dataset, exists_ok=True)
         columns = [

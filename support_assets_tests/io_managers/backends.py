@@ -25,6 +25,7 @@ from dagster import (
     asset,
     materialize,
 )
+from dagster_gcp import BigQueryResource
 
 from support_assets.io_managers import DuckDBWarehouseIOManager, LakeIOManager
 from support_assets.io_managers.bigquery import BigQueryWarehouseIOManager
@@ -132,7 +133,7 @@ def _bigquery_backend(tmp_path: pathlib.Path, request: pytest.FixtureRequest) ->
     emulator = request.getfixturevalue("bigquery_emulator")
     prefix = unique_dataset_prefix()
     io_manager = BigQueryWarehouseIOManager(
-        project=emulator.project, api_endpoint=emulator.endpoint, dataset_prefix=prefix
+        bigquery=BigQueryResource(project=emulator.project), dataset_prefix=prefix
     )
     client = emulator.client()
 

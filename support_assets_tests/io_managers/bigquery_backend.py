@@ -3,9 +3,9 @@
 ``bigquery_emulator_session`` installs (once, idempotently) and starts local-bigquery through
 ``support_assets_tests.bigquery_emulator``; it never skips: a machine that cannot run it fails.
 ``bigquery_emulator`` gives a test the emulator with the environment the platform's own code
-path needs (Application Default Credentials from a fake ``authorized_user`` file, no GCE
-probe), and leaves ``BIGQUERY_EMULATOR_HOST`` unset so the IO manager reaches the emulator
-only through its ``api_endpoint`` setting.
+path needs: dagster-gcp's ``BigQueryResource`` builds its client as in production, under
+Application Default Credentials (a fake ``authorized_user`` file, no GCE probe), and the
+client library itself sends it to the emulator (``BIGQUERY_EMULATOR_HOST``).
 
 Tests share the emulator, so each one writes under its own dataset prefix
 (:func:`unique_dataset_prefix`).
@@ -47,9 +47,8 @@ def bigquery_emulator(
     bigquery_emulator_session: BigQueryEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> BigQueryEmulator:
     """The session's emulator, with the credentials environment set for this test."""
-    for name in ("GOOGLE_APPLICATION_CREDENTIALS", "NO_GCE_CHECK"):
+    for name in ("GOOGLE_APPLICATION_CREDENTIALS", "NO_GCE_CHECK", "BIGQUERY_EMULATOR_HOST"):
         monkeypatch.setenv(name, bigquery_emulator_session.env[name])
-    monkeypatch.delenv("BIGQUERY_EMULATOR_HOST", raising=False)
     return bigquery_emulator_session
 
 

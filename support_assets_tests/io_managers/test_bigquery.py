@@ -11,7 +11,9 @@ quotes are refused before any SQL is sent.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import os
 from collections import Counter
 from typing import Any
 
@@ -20,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from dagster import DagsterInstance, materialize
+from dagster_gcp import BigQueryResource
 
 import support_assets_tests.assets.test_octadesk as octadesk_tests
 from support_assets.assets.octadesk import RAW_CHATS, RAW_TICKETS
@@ -64,8 +67,7 @@ def job_kinds(jobs: list[Any], asset: str) -> Counter:
 @pytest.fixture
 def io_manager(bigquery_emulator: BigQueryEmulator) -> BigQueryWarehouseIOManager:
     return BigQueryWarehouseIOManager(
-        project=bigquery_emulator.project,
-        api_endpoint=bigquery_emulator.endpoint,
+        bigquery=BigQueryResource(project=bigquery_emulator.project),
         dataset_prefix=unique_dataset_prefix(),
     )
 
@@ -311,7 +313,6 @@ def bigquery_settings(
     settings = {
         "SUPPORT_WAREHOUSE": "bigquery",
         "BIGQUERY_PROJECT": bigquery_emulator.project,
-        "BIGQUERY_API_ENDPOINT": bigquery_emulator.endpoint,
         "BIGQUERY_DATASET_PREFIX": unique_dataset_prefix(),
     }
     for name, value in settings.items():
@@ -367,3 +368,55 @@ def test_octadesk_materializes_into_bigquery_and_updates_in_place(
     assert len(raw) == raw["id"].nunique() == len(world["tickets"])
     kinds = job_kinds(jobs_of_run(bigquery_emulator, second.run_id), "raw__octadesk_tickets")
     assert kinds["load"] == 1 and kinds["MERGE"] == 1, kinds
+
+
+# ---- dagster-gcp's resource, configured from the settings ------------------------------------
+
+
+def test_the_settings_build_dagster_gcps_resource_and_its_gcp_credentials_reach_the_emulator(
+    bigquery_emulator: BigQueryEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BIGQUERY_GCP_CREDENTIALS (a base64 key, as an EnvVar) is what the resource's client is
+    built with when Application Default Credentials are absent; the write goes through it."""
+    key_file = bigquery_emulator.env["GOOGLE_APPLICATION_CREDENTIALS"]
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS")
+    monkeypatch.setenv(
+        "BIGQUERY_GCP_CREDENTIALS", base64.b64encode(open(key_file, "rb").read()).decode()
+    )
+    prefix = unique_dataset_prefix()
+    env = {
+        "SUPPORT_WAREHOUSE": "bigquery",
+        "BIGQUERY_PROJECT": bigquery_emulator.project,
+        "BIGQUERY_LOCATION": "US",
+        "BIGQUERY_DATASET_PREFIX": prefix,
+        "BIGQUERY_GCP_CREDENTIALS": "set",
+    }
+    io_manager = build_resources(env)["warehouse_io_manager"]
+    assert isinstance(io_manager, BigQueryWarehouseIOManager)
+    assert isinstance(io_manager.bigquery, BigQueryResource)
+    assert io_manager.bigquery.project == bigquery_emulator.project
+    assert io_manager.bigquery.location == "US"
+
+    materialize_one(io_manager, pd.DataFrame({"id": [1, 2], "v": ["a", "b"]}))
+    frame = read_table(
+        bigquery_emulator.client(), bigquery_emulator.project, prefix + PREFIX, "things"
+    )
+    assert frame is not None and sorted(frame["id"]) == [1, 2]
+    # The resource's temporary key file is gone once the client is built.
+    assert "GOOGLE_APPLICATION_CREDENTIALS" not in os.environ
+
+
+def test_a_bad_gcp_credentials_value_fails_the_run_naming_the_resource(
+    bigquery_emulator: BigQueryEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS")
+    io_manager = BigQueryWarehouseIOManager(
+        bigquery=BigQueryResource(
+            project=bigquery_emulator.project,
+            gcp_credentials=base64.b64encode(b'{"type": "nonsense"}').decode(),
+        ),
+        dataset_prefix=unique_dataset_prefix(),
+    )
+    definition = table_asset(pd.DataFrame({"id": [1]}))
+    result = materialize([definition], resources={"io_manager": io_manager}, raise_on_error=False)
+    assert not result.success
