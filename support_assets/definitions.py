@@ -48,6 +48,7 @@ from support_assets.identity import SANDBOX_PSEUDONYM_KEY, PseudonymResource
 from support_assets.io_managers.documents import DocumentsIOManager
 from support_assets.io_managers.duckdb import DuckDBWarehouseIOManager
 from support_assets.io_managers.lake import LakeIOManager
+from support_assets.io_managers.s3 import s3_resource_from_settings
 from support_assets.io_managers.warehouse import WarehouseIOManager
 from support_assets.jobs import all_jobs
 from support_assets.landing import LandingZoneResource
@@ -235,8 +236,7 @@ def build_resources(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "warehouse_io_manager": warehouse_io_manager(env, data),
         "lake_io_manager": LakeIOManager(
             url=local_value("SUPPORT_LAKE_URL", f"{data}/lake", env),
-            s3_endpoint_url=local_value("SUPPORT_S3_ENDPOINT_URL", "", env) or None,
-            s3_region=local_value("SUPPORT_S3_REGION", "", env) or None,
+            s3=s3_resource_from_settings(env),
         ),
         "documents": documents,
         "documents_io_manager": DocumentsIOManager(mongo=documents),

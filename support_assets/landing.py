@@ -15,7 +15,8 @@ acknowledge the source after it (a webhook answers 200, a poller confirms an off
   power cut. Segments roll over at midnight UTC, at ``max_segment_bytes`` and after
   ``max_segment_seconds``, so a sensor sees new files and older files stop changing. A failed
   write or fsync abandons the segment (nothing is ever written after a torn line) and raises;
-* on an object store (S3 later, through the same ``pyarrow.fs`` filesystem the lake uses) each
+* on an object store (S3, through the same ``pyarrow.fs`` filesystem the lake uses, configured
+  by dagster-aws's ``S3Resource``) each
   append is one object, durable when the upload completes; there is no append to an object.
 
 Everything goes through the filesystem and root the lake IO manager resolves
@@ -38,9 +39,11 @@ from typing import Any
 
 import pyarrow.fs as pafs
 from dagster import ConfigurableResource
+from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
 from support_assets.io_managers.lake import LakeIOManager
+from support_assets.io_managers.s3 import s3_resource_from_settings
 
 LANDING_PREFIX = "landing"
 DATE_FOLDER = "date="
@@ -297,16 +300,11 @@ class LandingZone:
 
     @classmethod
     def from_url(
-        cls,
-        url: str,
-        source: str,
-        *,
-        s3_endpoint_url: str | None = None,
-        s3_region: str | None = None,
-        **kwargs: Any,
+        cls, url: str, source: str, *, s3: S3Resource | None = None, **kwargs: Any
     ) -> LandingZone:
-        """The landing zone of the lake at ``url``, resolved exactly as the lake IO manager does."""
-        lake = LakeIOManager(url=url, s3_endpoint_url=s3_endpoint_url, s3_region=s3_region)
+        """The landing zone of the lake at ``url``, resolved exactly as the lake IO manager does
+        (an ``s3://`` lake through ``s3``, dagster-aws's resource)."""
+        lake = LakeIOManager(url=url, s3=s3 or S3Resource())
         return cls.from_lake(lake, source, **kwargs)
 
     @property
@@ -422,8 +420,9 @@ class LandingZoneResource(ConfigurableResource):
     """The landing zone of the lake, for the assets and sensors that read it."""
 
     url: str = Field(description="Root of the lake (the same value as the lake IO manager's).")
-    s3_endpoint_url: str | None = Field(default=None, description="As the lake IO manager's.")
-    s3_region: str | None = Field(default=None, description="As the lake IO manager's.")
+    s3: S3Resource = Field(
+        default_factory=S3Resource, description="The lake IO manager's S3 resource (s3:// lakes)."
+    )
     source: str = Field(default="telegram", description="Source folder under landing/.")
 
     @classmethod
@@ -436,15 +435,9 @@ class LandingZoneResource(ConfigurableResource):
         env = os.environ if environ is None else environ
         return cls(
             url=local_value("SUPPORT_LAKE_URL", f"{data_dir(env)}/lake", env),
-            s3_endpoint_url=local_value("SUPPORT_S3_ENDPOINT_URL", "", env) or None,
-            s3_region=local_value("SUPPORT_S3_REGION", "", env) or None,
+            s3=s3_resource_from_settings(env),
             source=source,
         )
 
     def zone(self) -> LandingZone:
-        return LandingZone.from_url(
-            self.url,
-            self.source,
-            s3_endpoint_url=self.s3_endpoint_url,
-            s3_region=self.s3_region,
-        )
+        return LandingZone.from_url(self.url, self.source, s3=self.s3)

@@ -90,13 +90,21 @@ SETTINGS: tuple[Setting, ...] = (
         "SUPPORT_S3_ENDPOINT_URL",
         "AWS S3",
         "Endpoint of an S3-compatible store for an s3:// lake (MinIO, moto), e.g. "
-        "http://127.0.0.1:9000. Keys come from the AWS credential chain (AWS_ACCESS_KEY_ID / "
-        "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance role), never from these settings.",
+        "http://127.0.0.1:9000. The lake's S3 goes through dagster-aws's S3Resource; keys come "
+        "from the AWS credential chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, "
+        "SUPPORT_S3_PROFILE or AWS_PROFILE, a container or instance role), never from these "
+        "settings.",
     ),
     Setting(
         "SUPPORT_S3_REGION",
         "the AWS SDK's default",
         "Region of the lake's bucket.",
+    ),
+    Setting(
+        "SUPPORT_S3_PROFILE",
+        "the AWS SDK's default",
+        "Named profile (~/.aws/config) the lake's S3 resource signs with, instead of the "
+        "default credential chain.",
     ),
     Setting(
         "DAGSTER_PG_HOST",

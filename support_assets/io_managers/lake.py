@@ -3,7 +3,7 @@
 Layout: ``<root>/<key path>/date=YYYY-MM-DD/part-<run_id>-<n>.parquet`` for daily-partitioned
 assets, ``<root>/<key path>/part-<run_id>-<n>.parquet`` otherwise. Everything goes through a
 ``pyarrow.fs.FileSystem`` built by :meth:`LakeIOManager.filesystem`, so an S3 backend only
-builds a different filesystem.
+builds a different filesystem, configured by dagster-aws's ``S3Resource``.
 
 Object stores have no transactions, so a write is staged: new files are written first and the
 files they replace are deleted only when the chunk succeeded; on failure the new files are
@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
 from support_assets.io_managers.base import (
@@ -36,6 +37,7 @@ from support_assets.io_managers.base import (
     to_arrow,
 )
 from support_assets.io_managers.duckdb import add_columns, merge_into, widen_columns
+from support_assets.io_managers.s3 import s3_filesystem
 from support_assets.io_managers.store import TableStoreIOManager, Target
 
 logger = logging.getLogger(__name__)
@@ -101,16 +103,12 @@ class LakeIOManager(TableStoreIOManager):
         default="./data/lake",
         description="Root of the lake: a local folder, or s3://bucket/prefix.",
     )
-    s3_endpoint_url: str | None = Field(
-        default=None,
+    s3: S3Resource = Field(
+        default_factory=S3Resource,
         description=(
-            "S3-compatible endpoint for s3:// lakes (MinIO, moto), e.g. http://127.0.0.1:9000; "
-            "unset for AWS S3. Credentials always come from the AWS credential chain."
+            "dagster-aws's S3 resource for s3:// lakes: endpoint (MinIO, moto), region, profile; "
+            "keys from the AWS credential chain unless it is given them (as EnvVars)."
         ),
-    )
-    s3_region: str | None = Field(
-        default=None,
-        description="Region of the s3:// bucket; unset: the AWS SDK's default.",
     )
 
     default_write_mode: ClassVar[WriteMode] = "replace"
@@ -121,10 +119,7 @@ class LakeIOManager(TableStoreIOManager):
     def filesystem(self) -> pafs.FileSystem:
         """The filesystem the lake lives in: S3 for ``s3://`` URLs, else local (or by URI)."""
         if self.url.startswith("s3://"):
-            # No keys here: the AWS SDK's chain (environment, profile, instance role) finds them.
-            return pafs.S3FileSystem(
-                endpoint_override=self.s3_endpoint_url or None, region=self.s3_region or None
-            )
+            return s3_filesystem(self.s3)
         if "://" in self.url:
             return pafs.FileSystem.from_uri(self.url)[0]
         return pafs.LocalFileSystem()

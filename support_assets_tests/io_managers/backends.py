@@ -123,7 +123,7 @@ def _s3_backend(tmp_path: pathlib.Path, request: pytest.FixtureRequest) -> Backe
         s3.download(bucket, f"{prefix}/", mirror)
         return _read_lake_folder(mirror, table, partition)
 
-    io_manager = LakeIOManager(url=f"s3://{bucket}/{prefix}", s3_endpoint_url=s3.endpoint_url)
+    io_manager = LakeIOManager(url=f"s3://{bucket}/{prefix}", s3=s3.resource())
     return Backend("s3", io_manager, read, "replace")
 
 

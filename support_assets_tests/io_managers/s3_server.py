@@ -2,7 +2,7 @@
 
     with running_moto_s3() as s3:          # e.g. in a session fixture
         bucket = s3.create_bucket()
-        LakeIOManager(url=f"s3://{bucket}/lake", s3_endpoint_url=s3.endpoint_url)
+        LakeIOManager(url=f"s3://{bucket}/lake", s3=s3.resource())
 
 The code under test gets no keys: like production it reads them from the AWS credential chain,
 so the context sets fake ``AWS_*`` variables (and disables the EC2 metadata lookup) while the
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from dagster_aws.s3 import S3Resource
 from moto.server import ThreadedMotoServer
 
 REGION = "us-east-1"
@@ -44,6 +45,10 @@ class MotoS3:
 
     def client(self) -> Any:
         return boto3.client("s3", endpoint_url=self.endpoint_url, region_name=self.region)
+
+    def resource(self) -> S3Resource:
+        """dagster-aws's S3 resource for this server (keys: the credential chain)."""
+        return S3Resource(endpoint_url=self.endpoint_url, region_name=self.region)
 
     def create_bucket(self, name: str | None = None) -> str:
         bucket = name or f"lake-{uuid.uuid4().hex[:12]}"

@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from dagster import AssetIn, asset, materialize
+from dagster_aws.s3 import S3Resource
 
 from support_assets.definitions import build_resources
 from support_assets.io_managers import LakeIOManager, TableStream
@@ -44,12 +45,12 @@ def prefix() -> str:
 def test_objects_have_the_folder_lake_layout_and_no_staging_leftovers(
     moto_s3: MotoS3, s3_bucket: str, prefix: str
 ) -> None:
-    lake = LakeIOManager(url=f"s3://{s3_bucket}/{prefix}", s3_endpoint_url=moto_s3.endpoint_url)
+    lake = LakeIOManager(url=f"s3://{s3_bucket}/{prefix}", s3=moto_s3.resource())
     first = run(lake, pd.DataFrame({"id": [1], "v": ["ação 😀"]}), partition="2024-01-01")
     second = run(lake, pd.DataFrame({"id": [2]}), partition="2024-01-02")
     stream = TableStream([pd.DataFrame({"id": [1]}), pd.DataFrame({"id": [2]})])
     third = run(
-        LakeIOManager(url=f"s3://{s3_bucket}/{prefix}/other", s3_endpoint_url=moto_s3.endpoint_url),
+        LakeIOManager(url=f"s3://{s3_bucket}/{prefix}/other", s3=moto_s3.resource()),
         stream,
     )
 
@@ -74,7 +75,7 @@ def test_objects_have_the_folder_lake_layout_and_no_staging_leftovers(
 def test_a_replace_deletes_the_objects_it_replaces(
     moto_s3: MotoS3, s3_bucket: str, prefix: str
 ) -> None:
-    lake = LakeIOManager(url=f"s3://{s3_bucket}/{prefix}", s3_endpoint_url=moto_s3.endpoint_url)
+    lake = LakeIOManager(url=f"s3://{s3_bucket}/{prefix}", s3=moto_s3.resource())
     run(lake, TableStream([pd.DataFrame({"id": [1]}), pd.DataFrame({"id": [2]})]))
     latest = run(lake, pd.DataFrame({"id": [3]}))
 
@@ -96,7 +97,10 @@ def test_the_deployment_settings_alone_put_the_lake_on_s3(
     )
     lake = resources["lake_io_manager"]
     # No keys in the configuration: the AWS chain (here the environment) provides them.
-    assert set(type(lake).model_fields) == {"url", "s3_endpoint_url", "s3_region"}
+    assert set(type(lake).model_fields) == {"url", "s3"}
+    assert isinstance(lake.s3, S3Resource)
+    assert (lake.s3.endpoint_url, lake.s3.region_name) == (moto_s3.endpoint_url, moto_s3.region)
+    assert lake.s3.aws_access_key_id is None and lake.s3.aws_secret_access_key is None
 
     at = pd.Timestamp("2024-01-03 09:00", tz="America/Sao_Paulo")
 
@@ -142,7 +146,7 @@ def test_the_deployment_settings_alone_put_the_lake_on_s3(
 
 def test_a_missing_bucket_fails_the_write_and_names_the_bucket(moto_s3: MotoS3) -> None:
     bucket = f"missing-{uuid.uuid4().hex[:8]}"
-    lake = LakeIOManager(url=f"s3://{bucket}/lake", s3_endpoint_url=moto_s3.endpoint_url)
+    lake = LakeIOManager(url=f"s3://{bucket}/lake", s3=moto_s3.resource())
     result = materialize(
         [table_asset(pd.DataFrame({"id": [1]}))],
         resources={"io_manager": lake},
@@ -154,3 +158,41 @@ def test_a_missing_bucket_fails_the_write_and_names_the_bucket(moto_s3: MotoS3) 
     assert bucket in str(failure.event_specific_data.error)
     assert moto_s3.client().list_buckets()["Buckets"]  # the session bucket, not this one
     assert bucket not in {b["Name"] for b in moto_s3.client().list_buckets()["Buckets"]}
+
+
+def test_a_named_profile_signs_the_lakes_requests(
+    moto_s3: MotoS3, s3_bucket: str, prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SUPPORT_S3_PROFILE reaches the S3Resource: with no keys in the environment, the
+    profile's keys in the shared files are the ones used."""
+    config = tmp_path / "aws-config"
+    config.write_text(
+        "[profile lake]\naws_access_key_id = from-profile\naws_secret_access_key = x\n"
+        f"region = {moto_s3.region}\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    env = {
+        "SUPPORT_LAKE_URL": f"s3://{s3_bucket}/{prefix}",
+        "SUPPORT_S3_ENDPOINT_URL": moto_s3.endpoint_url,
+        "SUPPORT_S3_PROFILE": "lake",
+    }
+    lake = build_resources({**env, "SUPPORT_DATA_DIR": str(tmp_path / "data")})["lake_io_manager"]
+    assert lake.s3.profile_name == "lake"
+    result = run(lake, pd.DataFrame({"id": [1]}))
+    assert data_keys(moto_s3, s3_bucket, prefix) == [f"raw/things/part-{result.run_id}-0.parquet"]
+
+    # Without the profile the chain finds nothing, and the write says so.
+    lake = build_resources({**env, "SUPPORT_S3_PROFILE": "", "SUPPORT_DATA_DIR": str(tmp_path)})[
+        "lake_io_manager"
+    ]
+    failed = materialize(
+        [table_asset(pd.DataFrame({"id": [2]}))],
+        resources={"io_manager": lake},
+        raise_on_error=False,
+    )
+    assert not failed.success
+    (failure,) = [e for e in failed.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "no AWS credentials" in str(failure.event_specific_data.error)
