@@ -168,11 +168,11 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Sandbox + one full materialization + ``dagster dev``; Ctrl-C stops all of it."""
+    """Sandbox + one full materialization + ``dg dev`` (dagster-dg-cli); Ctrl-C stops all."""
     from support_assets.sandbox.server import SandboxServer
 
     home = ensure_dagster_home(args.dagster_home)
-    # A shell that starts us in the background leaves SIGINT ignored, and dagster dev would
+    # A shell that starts us in the background leaves SIGINT ignored, and dg dev would
     # inherit that and then ignore SIGTERM too; make Ctrl-C and SIGTERM both mean "stop".
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
@@ -184,9 +184,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"Dagster UI on http://127.0.0.1:{args.ui_port} (DAGSTER_HOME={home}); Ctrl-C stops")
         ui = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "dagster",
+                str(Path(sys.executable).with_name("dg")),
                 "dev",
                 "-m",
                 "support_assets.definitions",

@@ -285,8 +285,8 @@ def build_executor(environ: Mapping[str, str] | None = None) -> ExecutorDefiniti
 
 
 def build_definitions(environ: Mapping[str, str] | None = None) -> Definitions:
-    defs = Definitions(
-        assets=ASSETS,
+    return Definitions(
+        assets=with_source_freshness(ASSETS, environ),
         asset_checks=[*CHECKS, *crm_checks],
         jobs=all_jobs,
         sensors=[
@@ -299,7 +299,6 @@ def build_definitions(environ: Mapping[str, str] | None = None) -> Definitions:
         resources=build_resources(environ),
         executor=build_executor(environ),
     )
-    return with_source_freshness(defs, environ)
 
 
 defs = build_definitions()

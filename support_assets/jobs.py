@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from dagster import AssetSelection, define_asset_job
 
-from support_assets.assets.telegram import TELEGRAM_PARTITIONS
-
 octadesk_job = define_asset_job(
     "octadesk_job",
     selection=AssetSelection.groups("octadesk"),
@@ -28,7 +26,6 @@ helpdesk_web_job = define_asset_job(
 telegram_job = define_asset_job(
     "telegram_job",
     selection=AssetSelection.assets(["raw", "telegram_updates"], ["staging", "telegram_messages"]),
-    partitions_def=TELEGRAM_PARTITIONS,
     description=(
         "Rebuilds one day of Telegram updates from the landing zone: raw/telegram_updates and "
         "staging/telegram_messages for that UTC day. Requested by telegram_landing_sensor; "

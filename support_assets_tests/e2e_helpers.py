@@ -202,7 +202,7 @@ def run_materialize(
 
 @dataclass
 class DagsterDev:
-    """A running ``dagster dev``."""
+    """A running ``dg dev``."""
 
     proc: subprocess.Popen[bytes]
     url: str
@@ -226,12 +226,12 @@ class DagsterDev:
 def dagster_dev(
     env: Mapping[str, str], cwd: Path, log: Path, timeout: float = 90.0
 ) -> Iterator[DagsterDev]:
-    """``dagster dev -m support_assets.definitions`` on a free port until the block ends."""
+    """``dg dev -m support_assets.definitions`` on a free port until the block ends."""
     port = free_port()
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [
-                venv_executable("dagster"),
+                venv_executable("dg"),
                 "dev",
                 "-m",
                 "support_assets.definitions",
@@ -252,13 +252,13 @@ def dagster_dev(
         while True:
             if proc.poll() is not None:
                 raise AssertionError(
-                    f"dagster dev exited with {proc.returncode} before answering:\n{tail(log)}"
+                    f"dg dev exited with {proc.returncode} before answering:\n{tail(log)}"
                 )
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{dev.url}/server_info", timeout=2).status_code == 200:
                     break
             if time.monotonic() > deadline:
-                raise AssertionError(f"dagster dev did not answer in {timeout}s:\n{tail(log)}")
+                raise AssertionError(f"dg dev did not answer in {timeout}s:\n{tail(log)}")
             time.sleep(0.5)
         yield dev
     finally:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 from dagster import AssetKey, AssetSpec, Definitions
 
 from support_assets_tests.e2e_helpers import (
     REPO_ROOT,
+    dagster_dev,
     deployment_env,
     make_warehouse,
     venv_executable,
@@ -38,22 +40,95 @@ def specs(defs: Definitions) -> list[AssetSpec]:
     return list(defs.resolve_all_asset_specs())
 
 
-def test_dagster_definitions_validate(tmp_path: Path) -> None:
-    """``dagster definitions validate`` loads the code location and exits 0."""
+def test_dg_check_defs_loads_the_project_without_superseded_or_preview_warnings(
+    tmp_path: Path,
+) -> None:
+    """``dg check defs`` (dagster-dg-cli, the project's ``[tool.dg]``) loads the code location
+    and exits 0, and says nothing about superseded or preview APIs."""
     warehouse = make_warehouse(tmp_path)
     env = deployment_env(warehouse, "http://127.0.0.1:9")
     result = subprocess.run(
-        [venv_executable("dagster"), "definitions", "validate", "-m", "support_assets.definitions"],
-        env=env,
+        [venv_executable("dg"), "check", "defs"],
+        env={**env, "NO_COLOR": "1", "COLUMNS": "200"},
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
         check=False,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    assert "Validation successful for code location support_assets.definitions" in output, output
+    assert "All definitions loaded successfully" in output, output
+    for word in ("superseded", "PreviewWarning", "BetaWarning", "SupersessionWarning"):
+        assert word not in output, output
+
+
+#: Loads the definitions in a fresh interpreter, where Dagster's supersession, preview and beta
+#: warnings (and deprecations raised from our own modules) are errors, whatever pytest's filters.
+_STRICT_LOAD = """
+import warnings
+from dagster import BetaWarning, PreviewWarning, SupersessionWarning
+for category in (BetaWarning, PreviewWarning, SupersessionWarning):
+    warnings.filterwarnings("error", category=category)
+warnings.filterwarnings("error", category=DeprecationWarning, module=r"support_assets")
+from support_assets.definitions import build_definitions
+defs = build_definitions()
+defs.resolve_asset_graph()
+defs.resolve_all_job_defs()
+defs.resolve_all_asset_specs()
+print("loaded", len(list(defs.resolve_all_asset_specs())))
+"""
+
+
+def test_loading_the_definitions_raises_no_supersession_or_preview_warning(
+    tmp_path: Path,
+) -> None:
+    warehouse = make_warehouse(tmp_path)
+    env = deployment_env(warehouse, "http://127.0.0.1:9")
+    result = subprocess.run(
+        [venv_executable("python"), "-c", _STRICT_LOAD],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert result.stdout.startswith("loaded "), output
+
+
+@pytest.mark.slow
+def test_dg_dev_serves_the_ui_without_a_superseded_warning(tmp_path: Path) -> None:
+    """The demo's UI command (``dg dev``, as ``support-assets demo`` runs it) answers, and its
+    output has none of the warnings ``dagster dev`` printed."""
+    warehouse = make_warehouse(tmp_path)
+    env = deployment_env(warehouse, "http://127.0.0.1:9")
+    log = tmp_path / "dg-dev.log"
+    with dagster_dev(env, cwd=REPO_ROOT, log=log, timeout=240) as dev:
+        assert httpx.get(f"{dev.url}/server_info", timeout=10).status_code == 200
+    output = log.read_text(errors="replace")
+    for word in ("superseded", "PreviewWarning", "SupersessionWarning"):
+        assert word not in output, output[-4000:]
+
+
+def test_the_strict_load_would_catch_a_preview_api(tmp_path: Path) -> None:
+    """The same interpreter set-up fails on a preview API, so the test above can fail."""
+    code = _STRICT_LOAD.replace(
+        "defs.resolve_asset_graph()",
+        "defs.map_resolved_asset_specs(func=lambda spec: spec)",
+    )
+    result = subprocess.run(
+        [venv_executable("python"), "-c", code],
+        env=deployment_env(make_warehouse(tmp_path), "http://127.0.0.1:9"),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode != 0 and "PreviewWarning" in result.stderr, result.stderr
 
 
 def test_octadesk_assets_are_all_there(specs: list[AssetSpec]) -> None:

@@ -21,7 +21,7 @@ no raw document anywhere, row counts consistent with the sources).
 import base64
 import io
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -37,17 +37,19 @@ from dagster import (
     AssetIn,
     AssetKey,
     AssetOut,
+    AssetsDefinition,
     AssetSelection,
+    AssetSpec,
     AutomationCondition,
     AutomationConditionSensorDefinition,
     DailyPartitionsDefinition,
     DefaultSensorStatus,
-    Definitions,
     FreshnessPolicy,
     MetadataValue,
     Output,
     apply_freshness_policy,
     asset,
+    map_asset_specs,
     multi_asset,
 )
 
@@ -1247,16 +1249,20 @@ def source_freshness_policy(environ: Mapping[str, str] | None = None) -> Freshne
 
 
 def with_source_freshness(
-    defs: Definitions, environ: Mapping[str, str] | None = None
-) -> Definitions:
-    """``defs`` with a freshness policy on every source of the marts (Dagster's freshness
+    assets: Sequence[AssetsDefinition], environ: Mapping[str, str] | None = None
+) -> list[AssetsDefinition]:
+    """``assets`` with a freshness policy on every source of the marts (Dagster's freshness
     daemon evaluates it and the UI shows each source's freshness: WARN when it falls behind).
     Sources without a policy of their own get this one; one they declare themselves is kept."""
     policy = source_freshness_policy(environ)
-    return defs.map_resolved_asset_specs(
-        func=lambda spec: apply_freshness_policy(spec, policy, overwrite_existing=False),
-        selection=list(MART_SOURCES),
-    )
+    sources = set(MART_SOURCES)
+
+    def add_policy(spec: AssetSpec) -> AssetSpec:
+        if spec.key not in sources:
+            return spec
+        return apply_freshness_policy(spec, policy, overwrite_existing=False)
+
+    return list(map_asset_specs(add_policy, assets))
 
 
 #: Evaluates the marts' automation conditions. Like every sensor of the platform it starts
