@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 from dagster import (
     AssetExecutionContext,
     AssetIn,
@@ -510,6 +511,26 @@ _STAGING_CHAT_COLUMNS = [
 ]
 
 
+#: A list-of-text column (DuckDB VARCHAR[], BigQuery REPEATED STRING, Parquet list).
+TEXT_LIST = pd.ArrowDtype(pa.list_(pa.string()))
+
+
+def _tag_names(tags: Any) -> list[str]:
+    """Ticket tags as text: strings and numbers as they are, a tag object by its name, anything
+    else as its JSON (nothing is dropped)."""
+    if not isinstance(tags, list):
+        return [] if tags is None else [to_json(tags)]
+    names = []
+    for tag in tags:
+        if isinstance(tag, dict) and isinstance(tag.get("name"), str):
+            names.append(tag["name"])
+        elif isinstance(tag, str | int | float) and not isinstance(tag, bool):
+            names.append(str(tag))
+        elif tag is not None:
+            names.append(to_json(tag))
+    return names
+
+
 def build_staging_tickets(raw_tickets: pd.DataFrame, staging_chats: pd.DataFrame) -> pd.DataFrame:
     """One row per ticket; every custom field becomes its own ``cf_<key>`` column."""
     chats_by_ticket: dict[int, list[str]] = {}
@@ -545,12 +566,12 @@ def build_staging_tickets(raw_tickets: pd.DataFrame, staging_chats: pd.DataFrame
             "agent_id": assigned.get("id"),
             "agent_name": assigned.get("name"),
             "group_name": (ticket.get("group") or {}).get("name"),
-            "tags": to_json(ticket.get("tags") or []),
+            "tags": _tag_names(ticket.get("tags")),
             "created_at": parse_iso_utc(ticket["createdAt"], "createdAt"),
             "updated_at": parse_iso_utc(ticket["updatedAt"], "updatedAt"),
             "closed_at": parse_optional_iso_utc(ticket.get("closedAt"), "closedAt"),
             "satisfaction_score": satisfaction.get(number),
-            "linked_chat_ids": to_json(sorted(chats_by_ticket.get(number, []))),
+            "linked_chat_ids": sorted(str(c) for c in chats_by_ticket.get(number, [])),
         }
         for custom in ticket.get("customField") or []:
             if isinstance(custom, dict) and custom.get("key"):
@@ -560,6 +581,8 @@ def build_staging_tickets(raw_tickets: pd.DataFrame, staging_chats: pd.DataFrame
     frame = pd.DataFrame(rows)
     if frame.empty:
         return pd.DataFrame(columns=["ticket_id", "ticket_number"])
+    for column in ("tags", "linked_chat_ids"):  # list columns, typed even when all are empty
+        frame[column] = frame[column].astype(TEXT_LIST)
     custom_columns = sorted(c for c in frame.columns if c.startswith("cf_"))
     ordered = [c for c in frame.columns if not c.startswith("cf_")] + custom_columns
     return frame[ordered].sort_values("ticket_number", ignore_index=True)
@@ -597,7 +620,8 @@ def staging_octadesk_chats(raw_chats: pd.DataFrame) -> pd.DataFrame:
     description=(
         "One row per Octadesk ticket: ids, source status and common status (open, pending, "
         "in_progress, solved, rejected, cancelled), channel, requester, agent, timestamps in "
-        "UTC, satisfaction from the linked chats, the linked chat ids (JSON list) and one "
+        "UTC, tags and the linked chat ids (list columns), satisfaction from the linked chats "
+        "and one "
         "cf_<key> column per custom field."
     ),
 )

@@ -26,6 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
+import pyarrow as pa
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -373,6 +374,8 @@ class ServiceEventsStagingConfig(Config):
     chunk_size: int = Field(default=5000, ge=1, description="Rows per warehouse write.")
 
 
+SERVICES_DTYPE = pd.ArrowDtype(pa.list_(pa.string()))
+
 STAGING_COLUMNS = (
     "event_key",
     "customer_key",
@@ -424,6 +427,8 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
         frame[column] = frame[column].astype("int64")
     for column in (*ANSWERS.values(), "solved"):
         frame[column] = frame[column].astype("bool")
+    # A list column (DuckDB VARCHAR[], BigQuery REPEATED STRING), typed even when all are empty.
+    frame["services"] = frame["services"].astype(SERVICES_DTYPE)
     return frame
 
 
@@ -438,7 +443,7 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     tags={"layer": "staging", "source": "service_events"},
     description=(
         "One row per attendance event: occurred_at in UTC (source time zone America/Sao_Paulo), "
-        "age, sex, channel, services (a JSON array) and service_count, symptom answers and "
+        "age, sex, channel, services (a list column) and service_count, symptom answers and "
         "solved as booleans, service_score 0-10, and customer_key (HMAC of the CPF with "
         "SUPPORT_PSEUDONYM_KEY) instead of the CPF; no name. Merged on event_key from the raw "
         "documents loaded since the last high-water mark."

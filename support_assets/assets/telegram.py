@@ -110,6 +110,20 @@ RAW_SCHEMA = pa.schema(
     ]
 )
 
+#: One message entity: what Telegram sends (``user`` as its id) plus the text it covers.
+ENTITY = pa.struct(
+    [
+        pa.field("type", pa.string()),
+        pa.field("offset", pa.int64()),
+        pa.field("length", pa.int64()),
+        pa.field("text", pa.string()),
+        pa.field("url", pa.string()),
+        pa.field("user_id", pa.int64()),
+        pa.field("language", pa.string()),
+        pa.field("custom_emoji_id", pa.string()),
+    ]
+)
+
 #: The Parquet schema of staging/telegram_messages, identical in every partition (the lake adds
 #: ``_loaded_at`` and ``_run_id``; the ``date`` column comes from the Hive folder).
 STAGING_SCHEMA = pa.schema(
@@ -125,7 +139,7 @@ STAGING_SCHEMA = pa.schema(
         pa.field("sender_chat_id", pa.int64()),
         pa.field("message_id", pa.int64()),
         pa.field("text", pa.string()),
-        pa.field("entities", pa.string()),
+        pa.field("entities", pa.list_(ENTITY)),
         pa.field("command", pa.string()),
         pa.field("media_kind", pa.string()),
         pa.field("media_group_id", pa.string()),
@@ -260,21 +274,33 @@ def utf16_slice(text: str, offset: int, length: int) -> str:
     return encoded[2 * offset : 2 * (offset + length)].decode("utf-16-le", errors="replace")
 
 
-def _entities(text: str | None, entities: Any) -> tuple[str | None, str | None]:
-    """Entities as JSON (each with the text it covers) and the first bot command."""
+def _entities(text: str | None, entities: Any) -> tuple[list[dict[str, Any]] | None, str | None]:
+    """Entities as ``ENTITY`` rows (each with the text it covers) and the first bot command.
+    Keys Telegram may add later stay in raw's update_json."""
     if not isinstance(entities, list) or not entities:
         return None, None
     out, command = [], None
     for entity in entities:
         entity = _dict(entity)
         offset, length = _int(entity.get("offset")), _int(entity.get("length"))
-        item = dict(entity)
+        covered = None
         if text is not None and offset is not None and length is not None:
-            item["text"] = utf16_slice(text, offset, length)
+            covered = utf16_slice(text, offset, length)
             if entity.get("type") == "bot_command" and command is None:
-                command = item["text"].split("@", 1)[0].lower()
-        out.append(item)
-    return _json(out), command
+                command = covered.split("@", 1)[0].lower()
+        out.append(
+            {
+                "type": _str(entity.get("type")),
+                "offset": offset,
+                "length": length,
+                "text": covered,
+                "url": _str(entity.get("url")),
+                "user_id": _int(_dict(entity.get("user")).get("id")),
+                "language": _str(entity.get("language")),
+                "custom_emoji_id": _str(entity.get("custom_emoji_id")),
+            }
+        )
+    return out, command
 
 
 def _chat_fields(chat: dict[str, Any]) -> dict[str, Any]:
@@ -302,7 +328,7 @@ def _message_fields(message: dict[str, Any]) -> dict[str, Any]:
     if text is None:
         text = _str(message.get("caption"))
         entities = message.get("caption_entities")
-    entities_json, command = _entities(text, entities)
+    entity_rows, command = _entities(text, entities)
     reply = _dict(message.get("reply_to_message"))
     origin = _dict(message.get("forward_origin"))
     forwarded = bool(origin) or "forward_date" in message or "forward_from" in message
@@ -311,7 +337,7 @@ def _message_fields(message: dict[str, Any]) -> dict[str, Any]:
         **_sender_fields(message.get("from"), message.get("sender_chat")),
         "message_id": _int(message.get("message_id")),
         "text": text,
-        "entities": entities_json,
+        "entities": entity_rows,
         "command": command,
         "media_kind": next((m for m in MEDIA_KINDS if m in message), None),
         "media_group_id": _str(message.get("media_group_id")),
@@ -503,8 +529,9 @@ def telegram_raw_updates(
     description=(
         "One row per Telegram update of the day: kind (an unknown kind is kept, known_kind "
         "false, its JSON in unknown_payload), chat id/type/title (no title for private chats), "
-        "sender id (or sender chat), message id, text or caption, entities as JSON with the "
-        "text each covers (UTF-16 offsets resolved), the first bot command, media kind and "
+        "sender id (or sender chat), message id, text or caption, entities (a list of structs: "
+        "type, offset, length, url, user_id, ... and the text each covers, UTF-16 offsets "
+        "resolved), the first bot command, media kind and "
         "media group, reply and forward flags, edit flag, callback data, member status change, "
         "reactions, and sent/edited/received times in UTC. The Arrow schema is fixed, so every "
         "partition's Parquet files have the same schema."

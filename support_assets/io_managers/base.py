@@ -2,7 +2,8 @@
 
 Assets declare their storage semantics in definition metadata (``write_mode``, ``primary_key``,
 ``partition_column``); this module parses that declaration (:class:`WriteSpec`), normalises each
-chunk of output into a stable Arrow table (UTC timestamps, JSON text for nested objects, audit
+chunk of output into a stable Arrow table (UTC timestamps, list columns for lists of scalars, JSON
+text for other nested objects, audit
 columns, in-chunk dedupe) and builds the metadata every write reports. Backends only move those
 normalised Arrow tables in and out of their store.
 """
@@ -288,15 +289,46 @@ def to_json_text(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False, default=_json_default)
 
 
+def _is_list(value: Any) -> bool:
+    return isinstance(value, list | tuple | set | np.ndarray)
+
+
+def _scalar_lists(values: Any) -> list[Any] | None:
+    """``values`` as Python lists when every non-null value is a list of scalars (no dicts,
+    no nested lists), else ``None``."""
+    out: list[Any] = []
+    for value in values:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            out.append(None)
+            continue
+        if not _is_list(value):
+            return None
+        items = value.tolist() if isinstance(value, np.ndarray) else list(value)
+        if isinstance(value, set | frozenset):
+            items = sorted(items, key=repr)
+        if any(_is_nested(item) for item in items):
+            return None
+        out.append(items)
+    return out
+
+
 def _series_to_arrow(series: pd.Series) -> pa.Array:
     """Convert one pandas column to Arrow with the storage conventions.
 
-    Nested Python objects (lists, dicts) become JSON text; object columns Arrow cannot type
-    (mixed types) become text, with a warning.
+    Lists of scalars become list columns (DuckDB LIST, BigQuery REPEATED, Parquet lists);
+    other nested Python objects (dicts, lists of dicts, lists of lists) become JSON text, and so
+    do lists whose items Arrow cannot give one type; object columns Arrow cannot type (mixed
+    types) become text, with a warning.
     """
     if series.dtype == object:
         values = series.array
         if any(_is_nested(v) for v in values):
+            lists = _scalar_lists(values)
+            if lists is not None:
+                try:
+                    return pa.array(lists)
+                except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+                    logger.warning("column %r has lists of mixed types; storing JSON", series.name)
             return pa.array([to_json_text(v) for v in values], type=pa.string())
         try:
             return pa.array(series, from_pandas=True)
@@ -307,6 +339,35 @@ def _series_to_arrow(series: pd.Series) -> pa.Array:
                 type=pa.string(),
             )
     return pa.array(series, from_pandas=True)
+
+
+def is_untyped(typ: pa.DataType) -> bool:
+    """Arrow's ``null``, or a list of it (only empty lists seen): no type to create yet."""
+    return pa.types.is_null(typ) or (pa.types.is_list(typ) and pa.types.is_null(typ.value_type))
+
+
+def is_scalar_list(typ: pa.DataType) -> bool:
+    """A list (or large list) of a non-nested type: stored as a list column."""
+    return (pa.types.is_list(typ) or pa.types.is_large_list(typ)) and not pa.types.is_nested(
+        typ.value_type
+    )
+
+
+#: Stored column types that hold text, as each backend names them (DuckDB, BigQuery, Arrow).
+_TEXT_TYPES = {"varchar", "string", "text"}
+
+
+def lists_as_json_where_text(data: pa.Table, stored: Mapping[str, str]) -> pa.Table:
+    """``data`` with its list columns turned into JSON text where ``stored`` (lower-cased name
+    -> stored type) keeps that column as text."""
+    for index, f in enumerate(data.schema):
+        if not pa.types.is_nested(f.type):
+            continue
+        if stored.get(f.name.lower(), "").lower() not in _TEXT_TYPES:
+            continue
+        text = pa.array([to_json_text(v) for v in data.column(index).to_pylist()], pa.string())
+        data = data.set_column(index, pa.field(f.name, pa.string()), text)
+    return data
 
 
 def _normalise_array(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
@@ -329,6 +390,10 @@ def _normalise_array(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.Chunked
         return array.cast(pa.string())
     if pa.types.is_large_string(typ) or pa.types.is_string_view(typ):
         return array.cast(pa.string())
+    if is_scalar_list(typ) and not pa.types.is_null(typ.value_type):
+        items = _normalise_array(pa.array([], typ.value_type))
+        if items.type != typ.value_type or pa.types.is_large_list(typ):
+            return array.cast(pa.list_(items.type))
     return array
 
 

@@ -32,6 +32,9 @@ Daily-partitioned assets get a table partitioned by day on their ``partition_col
 A new column is added (``ALTER TABLE … ADD COLUMN IF NOT EXISTS``); a column whose type cannot
 hold new values is widened in place where BigQuery allows it (INT64 -> NUMERIC/FLOAT64) and
 otherwise by rewriting the table with a ``CAST`` (keeping its partitioning and clustering).
+A list of scalars is a REPEATED column (``ARRAY<X>`` in this module's type names; a missing list
+is stored empty, as BigQuery has no NULL array); a REPEATED column's item type never changes, and
+a list written to a column that holds JSON text (tables from before list columns) stays JSON.
 Identifiers are validated and quoted with backticks; values reach SQL only as query
 parameters. Column names are kept as the asset produced them.
 """
@@ -171,10 +174,54 @@ def legacy_type(name: str) -> str:
     return _LEGACY.get(upper, upper)
 
 
+def array_item(typ: str) -> str | None:
+    """The item type of ``ARRAY<X>`` (how a REPEATED column's type is written here), else None."""
+    if typ.startswith("ARRAY<") and typ.endswith(">"):
+        return typ[len("ARRAY<") : -1]
+    return None
+
+
+def arrow_type(typ: str) -> pa.DataType:
+    """The Arrow type a load into a column of type ``typ`` expects."""
+    item = array_item(typ)
+    if item is not None:
+        return pa.list_(_ARROW.get(item, pa.string()))
+    return _ARROW.get(typ, pa.string())
+
+
+def sql_type(typ: str) -> str:
+    """``typ`` as GoogleSQL spells it in DDL (``INTEGER`` -> ``INT64``, ``ARRAY<INT64>``)."""
+    item = array_item(typ)
+    if item is not None:
+        return f"ARRAY<{_STANDARD.get(item, item)}>"
+    return _STANDARD.get(typ, typ)
+
+
+def schema_field(name: str, typ: str) -> bigquery.SchemaField:
+    """A table schema field: ``ARRAY<X>`` is a REPEATED ``X`` column."""
+    item = array_item(typ)
+    if item is not None:
+        return bigquery.SchemaField(name, item, mode="REPEATED")
+    return bigquery.SchemaField(name, typ)
+
+
+def stored_type(field: bigquery.SchemaField) -> str:
+    """A table field's type as written here: REPEATED ``X`` is ``ARRAY<X>``."""
+    typ = legacy_type(field.field_type)
+    return f"ARRAY<{typ}>" if field.mode == "REPEATED" else typ
+
+
 def bigquery_type(typ: pa.DataType) -> str | None:
-    """The column type an Arrow type is stored as; ``None`` for the untyped ``null``."""
+    """The column type an Arrow type is stored as; ``None`` for the untyped ``null`` (and
+    lists of it). A list of scalars is ``ARRAY<X>``, a REPEATED column."""
     if pa.types.is_null(typ):
         return None
+    if pa.types.is_list(typ) or pa.types.is_large_list(typ):
+        if pa.types.is_null(typ.value_type):
+            return None
+        if not pa.types.is_nested(typ.value_type):
+            item = bigquery_type(typ.value_type)
+            return f"ARRAY<{item}>" if item is not None else None
     if pa.types.is_boolean(typ):
         return "BOOLEAN"
     if pa.types.is_unsigned_integer(typ) and typ.bit_width == 64:
@@ -204,13 +251,23 @@ def bigquery_type(typ: pa.DataType) -> str | None:
         return "TIMESTAMP"
     if pa.types.is_time(typ):
         return "TIME"
-    return "STRING"  # lists, structs, maps (as JSON text), durations, ... (as text)
+    return "STRING"  # structs, maps, nested lists (as JSON text), durations, ... (as text)
 
 
 def supertype(stored: str, incoming: str) -> str:
-    """The type both ``stored`` and ``incoming`` values fit in without loss."""
+    """The type both ``stored`` and ``incoming`` values fit in without loss.
+
+    A REPEATED column cannot change its item type in place nor become text: a list whose items
+    do not fit it, or a scalar for it, is an error rather than a silent rewrite.
+    """
     if stored == incoming or stored == "STRING":
         return stored
+    stored_item, incoming_item = array_item(stored), array_item(incoming)
+    if stored_item is not None or incoming_item is not None:
+        if stored_item is not None and incoming_item is not None:
+            if supertype(stored_item, incoming_item) == stored_item:
+                return stored
+        raise ValueError(f"{incoming} values do not fit a {stored} column")
     if stored in _NUMERIC_ORDER and incoming in _NUMERIC_ORDER:
         return max(stored, incoming, key=_NUMERIC_ORDER.index)
     if {stored, incoming} == {"DATE", "TIMESTAMP"}:
@@ -235,8 +292,15 @@ def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def conform_column(column: pa.ChunkedArray, bq_type: str, name: str) -> pa.ChunkedArray:
-    """``column`` as the Arrow type a load into a ``bq_type`` column expects."""
-    target = _ARROW.get(bq_type, pa.string())
+    """``column`` as the Arrow type a load into a ``bq_type`` column expects (a REPEATED
+    column has no NULL: a missing list is stored as an empty one)."""
+    target = arrow_type(bq_type)
+    if array_item(bq_type) is not None:
+        if column.null_count or pa.types.is_null(column.type):
+            values = [[] if v is None else v for v in column.to_pylist()]
+            column = pa.chunked_array([pa.array(values, type=target)], type=target)
+        if column.type == target:
+            return column
     if column.type == target:
         return column
     if pa.types.is_null(column.type):
@@ -459,6 +523,10 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
             decimal_target_types=["NUMERIC", "BIGNUMERIC", "STRING"],
             labels=self._labels(target, "load"),
         )
+        # Parquet LIST columns load into REPEATED columns (not into a list.element RECORD).
+        parquet_options = bigquery.ParquetOptions()
+        parquet_options.enable_list_inference = True
+        config.parquet_options = parquet_options
         with open(path, "rb") as source:
             job = client.load_table_from_file(
                 source,
@@ -482,7 +550,7 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
             table = tx.get_table(self.table_id(target))
         except NotFound:
             return None
-        schema = {f.name: legacy_type(f.field_type) for f in table.schema}
+        schema = {f.name: stored_type(f) for f in table.schema}
         if pending is not None:
             pending.schema = dict(schema)
         return schema
@@ -497,7 +565,7 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
         dataset.location = self.location
         tx.create_dataset(dataset, exists_ok=True)
         columns = [
-            bigquery.SchemaField(validate_column(f.name), bigquery_type(f.type) or "STRING")
+            schema_field(validate_column(f.name), bigquery_type(f.type) or "STRING")
             for f in data.schema
         ]
         table = bigquery.Table(self.table_id(target), schema=columns)
@@ -520,9 +588,7 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
         clauses = []
         for name in names:
             typ = bigquery_type(data.schema.field(name).type) or "STRING"
-            clauses.append(
-                f"ADD COLUMN IF NOT EXISTS {quote_column(name)} {_STANDARD.get(typ, typ)}"
-            )
+            clauses.append(f"ADD COLUMN IF NOT EXISTS {quote_column(name)} {sql_type(typ)}")
         self._query(
             tx, target, f"ALTER TABLE {self.table_sql(target)} " + ", ".join(clauses), kind="alter"
         )
@@ -538,7 +604,10 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
             incoming = bigquery_type(data.schema.field(name).type)
             if incoming is None:
                 continue
-            wider = supertype(current, incoming)
+            try:
+                wider = supertype(current, incoming)
+            except ValueError as exc:
+                raise ValueError(f"{target.ref}: column {name!r}: {exc}") from None
             if wider == current:
                 continue
             column = lookup.get(name.lower(), name)
@@ -719,7 +788,7 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
         staging_name = f"_{target.ref.name}__replace_{uuid.uuid4().hex[:12]}"
         staging = bigquery.Table(
             self.table_id(target, staging_name),
-            schema=[bigquery.SchemaField(name, typ) for name, typ in stored.items()],
+            schema=[schema_field(name, typ) for name, typ in stored.items()],
         )
         staging.expires = dt.datetime.now(dt.UTC) + STAGING_EXPIRATION
         client.create_table(staging)
@@ -762,7 +831,7 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
         if absent:
             raise RuntimeError(f"{target.ref}: columns {sorted(absent)} vanished from the table")
         columns = [(n, t) for n, t in stored.items() if every_column or n.lower() in seen_columns]
-        schema = pa.schema([(n, _ARROW.get(t, pa.string())) for n, t in columns])
+        schema = pa.schema([(n, arrow_type(t)) for n, t in columns])
         path = pending.folder / f"batch-{uuid.uuid4().hex}.parquet"
         dedupe = pending.mode == "merge" and len(batch) > 1
         seen_keys: set[tuple[Any, ...]] = set()
@@ -805,7 +874,7 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
         staging_name = f"_{target.ref.name}__merge_{uuid.uuid4().hex[:12]}"
         staging = bigquery.Table(
             self.table_id(target, staging_name),
-            schema=[bigquery.SchemaField(f.name, stored[f.name]) for f in schema],
+            schema=[schema_field(f.name, stored[f.name]) for f in schema],
         )
         staging.expires = dt.datetime.now(dt.UTC) + STAGING_EXPIRATION
         client.create_table(staging)
@@ -861,4 +930,4 @@ def _label_value(text: str) -> str:
     return re.sub(r"[^a-z0-9_-]", "_", text.lower())[:63]
 
 
-__all__ = ["BigQueryWarehouseIOManager", "bigquery_type", "supertype"]
+__all__ = ["BigQueryWarehouseIOManager", "bigquery_type", "schema_field", "supertype"]

@@ -34,6 +34,8 @@ from support_assets.io_managers.base import (
     Partition,
     WriteMode,
     check_partition,
+    is_untyped,
+    lists_as_json_where_text,
     to_arrow,
 )
 from support_assets.io_managers.duckdb import add_columns, merge_into, widen_columns
@@ -206,8 +208,12 @@ class LakeIOManager(TableStoreIOManager):
         target.stats["files_written"] = target.stats.get("files_written", 0) + len(tx.written)
 
     def _ensure_columns(self, tx: LakeTransaction, target: Target, data: pa.Table) -> pa.Table:
-        """Parquet files carry their own schema; reads unify the schemas of all files."""
-        return data
+        """Parquet files carry their own schema; reads unify the schemas of all files. Only a
+        list column the stored files hold as (JSON) text is written as JSON text."""
+        if not any(pa.types.is_nested(f.type) for f in data.schema):
+            return data
+        stored = self._describe(tx, target) or {}
+        return lists_as_json_where_text(data, {n.lower(): t for n, t in stored.items()})
 
     def _create_table(self, tx: LakeTransaction, target: Target, data: pa.Table) -> None:
         """Nothing to create: a folder appears with its first file."""
@@ -291,7 +297,7 @@ class LakeIOManager(TableStoreIOManager):
                     untyped = [
                         f.name
                         for f in part.schema
-                        if pa.types.is_null(f.type) and f.name.lower() not in stored
+                        if is_untyped(f.type) and f.name.lower() not in stored
                     ]
                     part = part.drop_columns(untyped)
                     con.register("chunk", part)

@@ -28,6 +28,8 @@ from support_assets.io_managers.base import (
     WriteTotals,
     arrow_to_pandas,
     as_stream,
+    is_untyped,
+    lists_as_json_where_text,
     markdown_preview,
     partition_from_context,
     prepare_chunk,
@@ -140,17 +142,21 @@ class TableStoreIOManager(ConfigurableIOManager):
     def _ensure_columns(self, tx: Any, target: Target, data: pa.Table) -> pa.Table:
         """Create the table or add the chunk's new columns, widening types that do not fit.
 
-        A column the table lacks and whose values are all null (Arrow type ``null``) is left out
-        rather than created with a guessed type; it is added once a chunk carries values.
+        A column the table lacks and whose values are all null (Arrow type ``null``, or only empty
+        lists) is left out rather than created with a guessed type; it is added once a chunk
+        carries values. A list column the table stores as text (JSON, as before list columns
+        existed) is written as JSON text, so older tables keep one format.
         Returns the chunk to write.
         """
         stored = self._describe(tx, target)
         known = {name.lower(): name for name in stored or {}}
         untyped = [
-            f.name for f in data.schema if pa.types.is_null(f.type) and f.name.lower() not in known
+            f.name for f in data.schema if is_untyped(f.type) and f.name.lower() not in known
         ]
         if untyped:
             data = data.drop_columns(untyped)
+        if stored is not None:
+            data = lists_as_json_where_text(data, {n.lower(): t for n, t in stored.items()})
         if stored is None:
             self._create_table(tx, target, data)
             return data
@@ -161,7 +167,7 @@ class TableStoreIOManager(ConfigurableIOManager):
         common = {
             f.name: stored[known[f.name.lower()]]
             for f in data.schema
-            if f.name.lower() in known and not pa.types.is_null(f.type)
+            if f.name.lower() in known and not is_untyped(f.type)
         }
         self._widen_columns(tx, target, data, common)
         return data

@@ -355,7 +355,15 @@ def test_staging_is_typed_in_utc_and_pseudonymous(
     assert row["source_time_zone"] == "America/Sao_Paulo"
     assert row["customer_key"] == customer_key("390.533.447-05", PSEUDONYM_KEY)
     assert row["customer_key"] != customer_key("390.533.447-05", SANDBOX_PSEUDONYM_KEY)
-    assert json.loads(row["services"]) == ["agendar consulta", "resultado de exame", "reclamação"]
+    # A list column, not JSON text.
+    assert list(row["services"]) == ["agendar consulta", "resultado de exame", "reclamação"]
+    with duckdb.connect(env["SUPPORT_DUCKDB_PATH"], read_only=True) as con:
+        (services_type,) = con.execute(
+            "SELECT data_type FROM information_schema.columns "
+            "WHERE table_schema = 'staging' AND table_name = 'service_events' "
+            "AND column_name = 'services'"
+        ).fetchone()
+    assert services_type == "VARCHAR[]"
     assert row["service_count"] == 3
     assert (row["age"], row["sex"], row["channel"], row["service_score"]) == (
         34,

@@ -420,3 +420,76 @@ def test_a_bad_gcp_credentials_value_fails_the_run_naming_the_resource(
     definition = table_asset(pd.DataFrame({"id": [1]}))
     result = materialize([definition], resources={"io_manager": io_manager}, raise_on_error=False)
     assert not result.success
+
+
+# ---- list columns: REPEATED ------------------------------------------------------------------
+
+
+def test_service_events_services_is_a_repeated_column(
+    bigquery_emulator: BigQueryEmulator, io_manager: BigQueryWarehouseIOManager, tmp_path
+) -> None:
+    """The real staging asset, from a raw document in the embedded store: ``services`` is a
+    REPEATED STRING column holding the list, and an event without services stores []."""
+    from support_assets.assets.service_events import RAW_COLLECTION, service_events_staging
+    from support_assets.identity import PseudonymResource
+    from support_assets.resources.mongo import MongoDBResource
+
+    documents = MongoDBResource(embedded_path=str(tmp_path / "documents"))
+    loaded = dt.datetime(2026, 11, 2, 12, 0, tzinfo=dt.UTC)
+    base = {
+        "cpf": "39053344705",
+        "occurred_at": dt.datetime(2026, 11, 2, 11, 0, tzinfo=dt.UTC),
+        "age": 34,
+        "sex": "feminino",
+        "channel": "whatsapp",
+        "headache": False,
+        "other_symptoms": True,
+        "covid_contact": False,
+        "covid_test": False,
+        "service_score": 9,
+        "solved": True,
+        "_loaded_at": loaded,
+    }
+    collection = documents.get_database()[RAW_COLLECTION]
+    collection.insert_many(
+        [
+            {**base, "event_key": "a", "services": ["agendar consulta", "reclamação"]},
+            {**base, "event_key": "b", "services": []},
+        ]
+    )
+    result = materialize(
+        [service_events_staging],
+        resources={
+            "warehouse_io_manager": io_manager,
+            "documents": documents,
+            "pseudonym": PseudonymResource(key="k" * 32),
+        },
+    )
+    assert result.success
+
+    table = bigquery_emulator.client().get_table(
+        f"{io_manager.project}.{io_manager.dataset_prefix}staging.service_events"
+    )
+    (field,) = [f for f in table.schema if f.name == "services"]
+    assert (field.field_type, field.mode) == ("STRING", "REPEATED")
+    frame = read_table(
+        bigquery_emulator.client(),
+        bigquery_emulator.project,
+        io_manager.dataset_prefix + "staging",
+        "service_events",
+    )
+    services = {k: list(v) for k, v in zip(frame["event_key"], frame["services"], strict=True)}
+    assert services == {"a": ["agendar consulta", "reclamação"], "b": []}
+
+
+def test_a_repeated_column_refuses_items_it_cannot_hold(
+    bigquery_emulator: BigQueryEmulator, io_manager: BigQueryWarehouseIOManager
+) -> None:
+    materialize_one(io_manager, pd.DataFrame({"id": [1], "ids": [[1, 2]]}))
+    definition = table_asset(pd.DataFrame({"id": [2], "ids": [["x"]]}))
+    result = materialize([definition], resources={"io_manager": io_manager}, raise_on_error=False)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "ARRAY<STRING> values do not fit a ARRAY<INTEGER> column" in str(
+        failure.event_specific_data.error
+    )

@@ -246,6 +246,54 @@ def test_nested_objects_are_stored_as_json_text(backend: Backend) -> None:
     ]
 
 
+def _lists(df: pd.DataFrame, column: str) -> list:
+    """A stored list column as Python lists (readers give numpy arrays or lists)."""
+    missing = [v is None or v is pd.NA or isinstance(v, float) for v in df[column]]
+    return [None if m else list(v) for m, v in zip(missing, df[column], strict=True)]
+
+
+#: How each backend names a list-of-text column's stored type.
+LIST_OF_TEXT = {
+    "duckdb": "VARCHAR[]",
+    "lake": "list<element: string>",
+    "s3": "list<element: string>",
+    "bigquery": "ARRAY<STRING>",
+}
+
+
+def test_lists_of_scalars_are_stored_as_list_columns(backend: Backend) -> None:
+    frame = pd.DataFrame(
+        {
+            "id": [1, 2, 3],
+            "tags": [["vip", "ação"], [], None],
+            "chat_ids": [[30, 10], [20], []],
+        }
+    )
+    meta = write(backend, frame, write_mode="replace")
+
+    stored = by_id(backend.read("things"))
+    missing = [] if backend.name == "bigquery" else None  # BigQuery has no NULL array
+    assert _lists(stored, "tags") == [["vip", "ação"], [], missing]
+    assert _lists(stored, "chat_ids") == [[30, 10], [20], []]
+    types = {c.name: c.type for c in meta["dagster/column_schema"].columns}
+    assert types["tags"] == LIST_OF_TEXT[backend.name], types
+
+
+def test_list_columns_evolve_with_the_schema(backend: Backend) -> None:
+    """A list column first seen empty waits for a typed chunk; a list for a column stored as
+    JSON text (a table from before list columns) is written as JSON text."""
+    merge = {"write_mode": "merge", "primary_key": ["id"]}
+    write(backend, pd.DataFrame({"id": [1], "payload": ['{"a": 1}']}), **merge)
+    write(backend, pd.DataFrame({"id": [2], "tags": [[]]}), **merge)
+    write(backend, pd.DataFrame({"id": [3], "tags": [["x", "y"]]}), **merge)
+    write(backend, pd.DataFrame({"id": [4], "payload": [["p", "q"]]}), **merge)
+
+    stored = by_id(backend.read("things"))
+    missing = [] if backend.name == "bigquery" else None
+    assert _lists(stored, "tags") == [missing, missing, ["x", "y"], missing]
+    assert column_values(stored, "payload") == ['{"a": 1}', None, None, '["p", "q"]']
+
+
 def test_audit_columns_record_the_load(backend: Backend) -> None:
     before = pd.Timestamp.now(tz="UTC")
     definition = table_asset(pd.DataFrame({"id": [1, 2]}), metadata={"write_mode": "replace"})
