@@ -123,6 +123,33 @@ def _problem(status: int, description: str) -> JSONResponse:
     return JSONResponse({"ok": False, "description": description}, status_code=status)
 
 
+class RefusedUpdate(ValueError):
+    """A request the receiver refuses: its HTTP status and a description for the answer."""
+
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+
+
+def secret_matches(supplied: str, expected: bytes) -> bool:
+    """The secret header equals the configured secret (compared in constant time)."""
+    return hmac.compare_digest(supplied.encode(), expected)
+
+
+def parse_update(body: bytes) -> dict:
+    """The update in ``body``: a JSON object with an integer ``update_id`` (its kind is not
+    checked); otherwise :class:`RefusedUpdate` with 400."""
+    try:
+        update = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise RefusedUpdate(400, "Bad Request: the body is not JSON") from None
+    update_id = update.get("update_id") if isinstance(update, dict) else None
+    if isinstance(update_id, bool) or not isinstance(update_id, int):
+        raise RefusedUpdate(400, "Bad Request: not a Telegram update (no integer update_id)")
+    return update
+
+
 def check_secret(secret: str) -> str:
     if not secret or not _SECRET.match(secret):
         raise ValueError(
@@ -151,7 +178,7 @@ def build_app(
     async def receive(request: Request) -> Response:
         count("requests")
         supplied = request.headers.get(SECRET_HEADER, "")
-        if not hmac.compare_digest(supplied.encode(), expected):
+        if not secret_matches(supplied, expected):
             count("forbidden")
             logger.warning("refused a webhook request: missing or wrong secret token")
             return _problem(403, "Forbidden: wrong or missing secret token")
@@ -162,14 +189,11 @@ def build_app(
             logger.warning("refused a webhook request: body over %d bytes", max_body_bytes)
             return _problem(413, f"Request body over {max_body_bytes} bytes")
         try:
-            update = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+            update = parse_update(body)
+        except RefusedUpdate as refused:
             count("bad_request")
-            return _problem(400, "Bad Request: the body is not JSON")
-        update_id = update.get("update_id") if isinstance(update, dict) else None
-        if isinstance(update_id, bool) or not isinstance(update_id, int):
-            count("bad_request")
-            return _problem(400, "Bad Request: not a Telegram update (no integer update_id)")
+            return _problem(refused.status, refused.description)
+        update_id = update["update_id"]
         if test_pause is not None:
             await test_pause.maybe_hang("before_landing", update_id)
         try:
@@ -219,11 +243,12 @@ def build_app(
     return app
 
 
-def app_from_settings(environ: Mapping[str, str] | None = None) -> Starlette:
-    """The receiver configured from the settings (``TELEGRAM_WEBHOOK_SECRET``, the lake's)."""
+def receiver_settings(environ: Mapping[str, str]) -> tuple[str, int]:
+    """The secret (``TELEGRAM_WEBHOOK_SECRET``; the sandbox's only while no bot token is set)
+    and the body limit (``TELEGRAM_WEBHOOK_MAX_BODY_BYTES``) every receiver checks."""
     from support_assets.settings import is_set, local_value
 
-    env = os.environ if environ is None else environ
+    env = environ
     secret = env.get("TELEGRAM_WEBHOOK_SECRET")
     if not secret:
         if is_set("TELEGRAM_BOT_TOKEN", env):
@@ -235,6 +260,13 @@ def app_from_settings(environ: Mapping[str, str] | None = None) -> Starlette:
 
         secret = SANDBOX_TELEGRAM_WEBHOOK_SECRET
     max_body = int(local_value("TELEGRAM_WEBHOOK_MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES), env))
+    return check_secret(secret), max_body
+
+
+def app_from_settings(environ: Mapping[str, str] | None = None) -> Starlette:
+    """The receiver configured from the settings (``TELEGRAM_WEBHOOK_SECRET``, the lake's)."""
+    env = os.environ if environ is None else environ
+    secret, max_body = receiver_settings(env)
     landing = LandingZoneResource.from_settings(LANDING_SOURCE, env).zone()
     return build_app(landing, secret, max_body_bytes=max_body, test_pause=TestPause.from_env(env))
 

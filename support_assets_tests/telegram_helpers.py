@@ -46,12 +46,12 @@ def zone() -> LandingZone:
 
 
 def sensor_partitions(instance: DagsterInstance, cursor: str | None = None) -> SensorResult:
-    context = build_sensor_context(
+    with build_sensor_context(
         instance=instance,
         cursor=cursor,
         resources={"telegram_landing": LandingZoneResource.from_settings()},
-    )
-    result = telegram_landing_sensor(context)
+    ) as context:
+        result = telegram_landing_sensor(context)
     assert isinstance(result, SensorResult)
     return result
 
