@@ -112,6 +112,23 @@ SETTINGS: tuple[Setting, ...] = (
         "PostgreSQL server of the Dagster instance (runs, event logs, sensor cursors) that "
         "deploy/dagster.yaml reads; the local default instance does not use these.",
     ),
+    Setting(
+        "SUPPORT_COMPUTE_LOGS",
+        "local",
+        "Where the instance of deploy/dagster.yaml keeps step logs (stdout/stderr): local "
+        "(under DAGSTER_HOME), s3 (dagster-aws's S3ComputeLogManager, with SUPPORT_S3_REGION and "
+        "SUPPORT_S3_ENDPOINT_URL) or gcs (dagster-gcp's GCSComputeLogManager).",
+    ),
+    Setting(
+        "SUPPORT_COMPUTE_LOGS_BUCKET",
+        "none (required with s3 or gcs)",
+        "Bucket of the step logs.",
+    ),
+    Setting(
+        "SUPPORT_COMPUTE_LOGS_PREFIX",
+        "dagster/compute-logs",
+        "Key prefix of the step logs in their bucket.",
+    ),
     Setting("DAGSTER_PG_PORT", "none", "Port of the instance's PostgreSQL server (often 5432)."),
     Setting("DAGSTER_PG_USER", "none", "Role Dagster connects as."),
     Setting("DAGSTER_PG_PASSWORD", "none", "Password of DAGSTER_PG_USER.", secret=True),

@@ -104,6 +104,7 @@ def test_production_instance_loads_on_a_real_postgresql(
     database = postgres.create_database("dagster_deploy_check")
     for name, value in postgres.env(database).items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
     (tmp_path / "dagster.yaml").write_text((DEPLOY / "dagster.yaml").read_text())
     instance = DagsterInstance.from_config(str(tmp_path))
     try:
@@ -133,6 +134,117 @@ def test_the_local_default_instance_stays_sqlite_under_the_project(tmp_path: Pat
     assert "postgres" not in (home / "dagster.yaml").read_text()
     with DagsterInstance.from_config(str(home)) as instance:
         assert type(instance.run_storage).__name__ == "SqliteRunStorage"
+
+
+# Step logs: local, S3 or GCS, chosen by the settings ----------------------------------------
+
+
+def test_compute_logs_follow_the_settings_and_pass_the_managers_own_schemas(
+    tmp_path: Path,
+) -> None:
+    from support_assets.compute_logs import compute_log_config, validated_class_data
+
+    home = {"DAGSTER_HOME": str(tmp_path)}
+    local = validated_class_data(home)
+    assert local.class_name == "LocalComputeLogManager"
+    assert local.config_dict == {"base_dir": str(tmp_path / "storage")}
+
+    s3 = validated_class_data(
+        {
+            **home,
+            "SUPPORT_COMPUTE_LOGS": "s3",
+            "SUPPORT_COMPUTE_LOGS_BUCKET": "logs",
+            "SUPPORT_S3_REGION": "sa-east-1",
+        }
+    )
+    assert (s3.module_name, s3.class_name) == (
+        "dagster_aws.s3.compute_log_manager",
+        "S3ComputeLogManager",
+    )
+    assert s3.config_dict == {
+        "bucket": "logs",
+        "prefix": "dagster/compute-logs",
+        "region": "sa-east-1",
+    }
+    gcs = validated_class_data(
+        {**home, "SUPPORT_COMPUTE_LOGS": "GCS", "SUPPORT_COMPUTE_LOGS_BUCKET": "logs"}
+    )
+    assert (gcs.module_name, gcs.class_name) == (
+        "dagster_gcp.gcs.compute_log_manager",
+        "GCSComputeLogManager",
+    )
+    assert gcs.config_dict == {"bucket": "logs", "prefix": "dagster/compute-logs"}
+
+    with pytest.raises(ValueError, match="SUPPORT_COMPUTE_LOGS_BUCKET"):
+        compute_log_config({**home, "SUPPORT_COMPUTE_LOGS": "s3"})
+    with pytest.raises(ValueError, match="local, s3 or gcs"):
+        compute_log_config({**home, "SUPPORT_COMPUTE_LOGS": "ftp"})
+    with pytest.raises(ValueError, match="DAGSTER_HOME"):
+        compute_log_config({})
+
+
+def test_the_managers_schema_refuses_what_it_does_not_know(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The validation is Dagster's: a configuration S3ComputeLogManager does not accept fails
+    before any manager is built (here an unknown key slipped into the configuration)."""
+    from dagster._core.errors import DagsterInvalidConfigError
+
+    import support_assets.compute_logs as compute_logs
+
+    original = compute_logs.compute_log_config
+    monkeypatch.setattr(
+        compute_logs,
+        "compute_log_config",
+        lambda env: (original(env)[0], {**original(env)[1], "bukket": "typo"}),
+    )
+    with pytest.raises(DagsterInvalidConfigError, match="S3ComputeLogManager"):
+        compute_logs.validated_class_data(
+            {"SUPPORT_COMPUTE_LOGS": "s3", "SUPPORT_COMPUTE_LOGS_BUCKET": "logs"}
+        )
+
+
+def test_step_logs_land_in_s3_when_the_settings_say_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """deploy/dagster.yaml's compute_logs entry, on an instance whose other storage is local:
+    with SUPPORT_COMPUTE_LOGS=s3 a step's stdout ends up as an object in the bucket (moto)."""
+    from dagster import job, op
+
+    from support_assets_tests.io_managers.s3_server import running_moto_s3
+
+    deploy = _load(DEPLOY / "dagster.yaml")
+    (tmp_path / "dagster.yaml").write_text(yaml.safe_dump({"compute_logs": deploy["compute_logs"]}))
+
+    @op
+    def shout() -> None:
+        print("step output that must reach the bucket")  # noqa: T201 - the captured stdout
+
+    @job
+    def shouting() -> None:
+        shout()
+
+    with running_moto_s3() as s3:
+        bucket = s3.create_bucket()
+        for name, value in {
+            "DAGSTER_HOME": str(tmp_path),
+            "SUPPORT_COMPUTE_LOGS": "s3",
+            "SUPPORT_COMPUTE_LOGS_BUCKET": bucket,
+            "SUPPORT_COMPUTE_LOGS_PREFIX": "logs/steps",
+            "SUPPORT_S3_ENDPOINT_URL": s3.endpoint_url,
+            "SUPPORT_S3_REGION": s3.region,
+        }.items():
+            monkeypatch.setenv(name, value)
+        with DagsterInstance.from_config(str(tmp_path)) as instance:
+            assert type(instance.compute_log_manager).__name__ == "S3ComputeLogManager"
+            assert shouting.execute_in_process(instance=instance).success
+            instance.compute_log_manager.dispose()
+        keys = s3.keys(bucket, "logs/steps/")
+        assert keys, "no step log in the bucket"
+        bodies = [
+            s3.client().get_object(Bucket=bucket, Key=key)["Body"].read().decode() for key in keys
+        ]
+        assert any("step output that must reach the bucket" in body for body in bodies), keys
 
 
 # tools/postgres.sh ---------------------------------------------------------------------------
@@ -371,6 +483,26 @@ def test_helm_run_launcher_section_is_valid_k8s_run_launcher_config() -> None:
     }
     result = validate_config(K8sRunLauncher.config_type(), config)
     assert result.success, result.errors
+
+
+def test_helm_compute_log_managers_are_valid_dagster_config() -> None:
+    """The chart turns computeLogManager.config.<type> into the manager's own config; both the
+    S3 and the GCS blocks pass their class's schema, and the chosen type is one of them."""
+    from dagster._config import validate_config
+    from dagster_aws.s3.compute_log_manager import S3ComputeLogManager
+    from dagster_gcp.gcs.compute_log_manager import GCSComputeLogManager
+
+    section = _load(DEPLOY / "helm" / "values.yaml")["computeLogManager"]
+    assert section["type"] in {"S3ComputeLogManager", "GCSComputeLogManager"}
+    snake = {"localDir": "local_dir", "showUrlOnly": "show_url_only", "endpointUrl": "endpoint_url"}
+    for name, klass in (
+        ("s3ComputeLogManager", S3ComputeLogManager),
+        ("gcsComputeLogManager", GCSComputeLogManager),
+    ):
+        config = {snake.get(k, k): v for k, v in section["config"][name].items()}
+        result = validate_config(klass.config_type(), config)
+        assert result.success, (name, result.errors)
+        assert config["bucket"] and config["prefix"]
 
 
 def test_helm_values_hold_no_secret_values() -> None:
