@@ -278,7 +278,19 @@ def test_types_and_widening_rules() -> None:
     assert bigquery_type(pa.int32()) == "INTEGER"
     assert bigquery_type(pa.uint64()) == "NUMERIC"
     assert bigquery_type(pa.timestamp("us", tz="UTC")) == "TIMESTAMP"
-    assert bigquery_type(pa.list_(pa.string())) == "STRING"
+    assert bigquery_type(pa.list_(pa.string())) == "ARRAY<STRING>"
+    assert bigquery_type(pa.list_(pa.int32())) == "ARRAY<INTEGER>"
+    assert bigquery_type(pa.list_(pa.null())) is None  # only empty lists seen: untyped
+    assert bigquery_type(pa.list_(pa.list_(pa.int64()))) == "STRING"  # nested: JSON text
+    assert bigquery_type(pa.list_(pa.struct([("a", pa.int64())]))) == "STRING"
+    assert supertype("ARRAY<FLOAT>", "ARRAY<INTEGER>") == "ARRAY<FLOAT>"
+    assert supertype("STRING", "ARRAY<STRING>") == "STRING"  # a JSON-text column stays text
+    with pytest.raises(ValueError, match="do not fit"):
+        supertype("ARRAY<INTEGER>", "ARRAY<FLOAT>")
+    with pytest.raises(ValueError, match="do not fit"):
+        supertype("ARRAY<STRING>", "STRING")
+    missing = pa.chunked_array([pa.array([["a"], None], pa.list_(pa.string()))])
+    assert conform_column(missing, "ARRAY<STRING>", "x").to_pylist() == [["a"], []]
     assert bigquery_type(pa.null()) is None
     assert supertype("INTEGER", "FLOAT") == "FLOAT"
     assert supertype("FLOAT", "INTEGER") == "FLOAT"
