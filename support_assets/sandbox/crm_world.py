@@ -424,3 +424,12 @@ def parse_hold(body: dict[str, Any], endpoints: tuple[str, ...]) -> tuple[str, i
     if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
         raise ValueError("seconds must be a positive number")
     return endpoint, after, float(seconds)
+
+
+def document_as_number(value: Any) -> Any:
+    """A document as a divergent tenant answers it: a JSON number when it is digits once
+    punctuation is gone (so its leading zeros are lost), unchanged otherwise."""
+    if not isinstance(value, str):
+        return value
+    digits = "".join(c for c in value if c.isalnum())
+    return int(digits) if digits.isdigit() else value

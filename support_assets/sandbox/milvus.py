@@ -25,6 +25,12 @@ What the simulated API does, where the documentation is silent choosing the defe
 * ``POST chamado/criar`` needs ``cliente_id`` = an existing client's token (400 otherwise, also
   for the numeric id), ``chamado_assunto`` and ``chamado_descricao``; answers the ticket's id.
 
+Divergent mode (``SandboxConfig.divergent`` or ``PUT /_admin/milvus/divergent``) answers as
+real tenants do where they differ from the documentation: ``cnpj_cpf`` comes back as a JSON
+number when it is digits (leading zeros lost), ids (``id`` of clients and tickets, and the bare
+answers of ``cliente/criar`` and ``chamado/criar``) come back as strings, and listings carry no
+``meta`` (no total, no last page: a client reads on until a short page).
+
 The admin API reports the world (``truth``, with each client's ``cliente_id_integracao``),
 ``stats`` (create calls per endpoint, the rate limit's record), and holds a create's answer on
 demand (``hold``) so a test can kill the caller right after the create.
@@ -467,6 +473,29 @@ class MilvusSimulator(Simulator):
         self.creates: dict[str, int] = {}
         self.records_served: dict[str, int] = {}
 
+    def _client(self, client: dict[str, Any]) -> dict[str, Any]:
+        served = served_client(client)
+        if self.divergent:
+            served["cnpj_cpf"] = crm.document_as_number(served["cnpj_cpf"])
+            served["id"] = str(served["id"])
+        return served
+
+    def _ticket(self, ticket: dict[str, Any]) -> dict[str, Any]:
+        served = served_ticket(ticket)
+        if self.divergent:
+            served["id"] = str(served["id"])
+        return served
+
+    def _listing(self, total: int, page: int, per_page: int, lista: list[dict]) -> Response:
+        if self.divergent:
+            return JSONResponse({"lista": lista})
+        return JSONResponse(
+            {"meta": {"paginate": _paginate(total, page, per_page)}, "lista": lista}
+        )
+
+    def _new_id(self, value: int) -> Response:
+        return JSONResponse(str(value) if self.divergent else value)
+
     def truth(self) -> dict[str, Any]:
         with self.world.lock:
             return self.world.truth()
@@ -521,15 +550,13 @@ class MilvusSimulator(Simulator):
         with self.world.lock:
             found = self.world.search(documento, params.get("nome_fantasia"), status)
             if documento is not None:
-                lista = [served_client(c) for c in found]
+                lista = [self._client(c) for c in found]
                 self._served("clients", len(lista))
                 return JSONResponse({"lista": lista})
             start = (page - 1) * per_page
-            lista = [served_client(c) for c in found[start : start + per_page]]
+            lista = [self._client(c) for c in found[start : start + per_page]]
         self._served("clients", len(lista))
-        return JSONResponse(
-            {"meta": {"paginate": _paginate(len(found), page, per_page)}, "lista": lista}
-        )
+        return self._listing(len(found), page, per_page, lista)
 
     async def cliente_criar(self, request: Request) -> Response:
         try:
@@ -540,7 +567,7 @@ class MilvusSimulator(Simulator):
             return error(400, str(exc))
         self.creates["cliente/criar"] = self.creates.get("cliente/criar", 0) + 1
         await self.hold.after_create("cliente/criar")
-        return JSONResponse(client_id)
+        return self._new_id(client_id)
 
     async def chamado_listagem(self, request: Request) -> Response:
         params = request.query_params
@@ -560,11 +587,9 @@ class MilvusSimulator(Simulator):
         with self.world.lock:
             rows = self.world.list_tickets(filters, order_by, descending)
             start = (page - 1) * per_page
-            lista = [served_ticket(t) for t in rows[start : start + per_page]]
+            lista = [self._ticket(t) for t in rows[start : start + per_page]]
         self._served("tickets", len(lista))
-        return JSONResponse(
-            {"meta": {"paginate": _paginate(len(rows), page, per_page)}, "lista": lista}
-        )
+        return self._listing(len(rows), page, per_page, lista)
 
     async def chamado_criar(self, request: Request) -> Response:
         try:
@@ -575,7 +600,7 @@ class MilvusSimulator(Simulator):
             return error(400, str(exc))
         self.creates["chamado/criar"] = self.creates.get("chamado/criar", 0) + 1
         await self.hold.after_create("chamado/criar")
-        return JSONResponse(ticket_id)
+        return self._new_id(ticket_id)
 
     # ----- admin endpoints ---------------------------------------------------------------
 

@@ -14,7 +14,15 @@ of ``InteractionRecords``. What the simulated API does:
   ``$select`` and ``$expand`` (``Contacts``: ``Phones``, ``OtherProperties``; ``Tasks`` and
   ``InteractionRecords``: ``Tags``); navigation properties are left out unless expanded.
   Answers are ``{"@odata.context", "value", "@odata.nextLink"}``, the link carrying ``$skip``;
+* ``$count=true`` adds ``@odata.count``, the number of records the query matches;
 * ``POST /Contacts`` creates a contact and answers it in ``value``.
+
+Divergent mode (``SandboxConfig.divergent`` or ``PUT /_admin/ploomes/divergent``) answers as
+real tenants do where they differ from the documentation: a ``$filter`` with an ``or`` or an
+``any`` clause is ignored (every record comes back, unrelated ones included) while ``$top``,
+``$skip`` and ``$orderby`` are kept; ``CPF`` and ``CNPJ`` come back as JSON numbers (leading
+zeros lost) when they are digits; ids (``Id``) come back as strings; ``@odata.count`` is
+missing.
 
 Dates are São Paulo time with their offset (``2022-12-15T14:59:45.13-03:00``). Tag ids are
 fixed (``TAG_IDS``); which of them mean INSTALAÇÃO and ENTREGA is the platform's setting. The
@@ -120,6 +128,8 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
+#: What makes a divergent tenant ignore a whole ``$filter``.
+_OR_OR_ANY = re.compile(r"\bor\b|\bany\s*\(", re.IGNORECASE)
 _COMPARISONS = ("eq", "ne", "gt", "ge", "lt", "le")
 Predicate = Callable[[dict[str, Any]], bool]
 
@@ -676,6 +686,21 @@ class PloomesSimulator(Simulator):
         with self.world.lock:
             return self.world.truth()
 
+    def _answer(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A record as the API answers it: documented, or as a divergent tenant does."""
+        if not self.divergent:
+            return record
+        answered = dict(record)
+        for name in ("CPF", "CNPJ"):
+            answered[name] = crm.document_as_number(record.get(name))
+        if "Id" in answered and answered["Id"] is not None:
+            answered["Id"] = str(answered["Id"])
+        return answered
+
+    def _ignores(self, text: str) -> bool:
+        """Whether a divergent tenant ignores this ``$filter`` (an ``or`` or ``any`` clause)."""
+        return self.divergent and bool(_OR_OR_ANY.search(text))
+
     def routes(self) -> list[Route]:
         return [
             Route("/Contacts", self._guard(self.list_or_create_contacts), methods=["GET", "POST"]),
@@ -738,11 +763,14 @@ class PloomesSimulator(Simulator):
                 kind, records = self.world.collection(name)
                 value_of = self.world.value_getter(kind, entity)
                 rows = list(records.values())
-                if params.get("$filter"):
+                if params.get("$filter") and not self._ignores(params["$filter"]):
                     predicate = _FilterParser(params["$filter"], entity, value_of).parse()
                     rows = [r for r in rows if predicate(r)]
                 rows = _order(rows, params.get("$orderby"), entity, value_of)
-                page = [_shape(r, entity, expands, select) for r in rows[skip : skip + top]]
+                page = [
+                    self._answer(_shape(r, entity, expands, select))
+                    for r in rows[skip : skip + top]
+                ]
                 total = len(rows)
         except ODataError as exc:
             return odata_error(400, str(exc))
@@ -750,6 +778,8 @@ class PloomesSimulator(Simulator):
             "@odata.context": f"{str(request.base_url).rstrip('/')}{self.prefix}/$metadata#{name}",
             "value": page,
         }
+        if (params.get("$count") or "").lower() == "true" and not self.divergent:
+            body["@odata.count"] = total
         if skip + top < total and top > 0:
             body["@odata.nextLink"] = _next_link(request, skip + top, top)
         self.records_served[name] = self.records_served.get(name, 0) + len(page)
@@ -770,7 +800,7 @@ class PloomesSimulator(Simulator):
             {
                 "@odata.context": f"{str(request.base_url).rstrip('/')}{self.prefix}"
                 "/$metadata#Contacts",
-                "value": [record],
+                "value": [self._answer(record)],
             }
         )
 
