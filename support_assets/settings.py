@@ -298,6 +298,13 @@ SETTINGS: tuple[Setting, ...] = (
         "halves on 429 and recovers).",
     ),
     Setting(
+        "MILVUS_DOCUMENT_AS",
+        "string",
+        "How cliente_documento goes to Milvus: string (zero-padded text, so a CPF or CNPJ that "
+        "starts with 0 keeps it) or number (a JSON number as the API documents it, for a tenant "
+        "that refuses text; leading zeros are then lost in Milvus, which the sync warns about).",
+    ),
+    Setting(
         "MILVUS_TICKET_DESK",
         "Mesa padrão",
         "Milvus desk (chamado_mesa) of the tickets the CRM sync opens.",

@@ -72,6 +72,12 @@ from support_assets.assets.common import (
     quarantine_row,
     to_json,
 )
+from support_assets.assets.crm_verify import (
+    int_id,
+    milvus_created_client,
+    ploomes_created_contact,
+    single_match,
+)
 from support_assets.identity import (
     Document,
     PseudonymResource,
@@ -79,9 +85,13 @@ from support_assets.identity import (
     parse_document,
 )
 from support_assets.io_managers.base import TableStream
-from support_assets.resources.crm_http import CreateOutcomeUnknown
+from support_assets.resources.crm_http import CreateOutcomeUnknown, SourceTotal
 from support_assets.resources.http import HttpError
-from support_assets.resources.milvus import MilvusResource, document_for_milvus
+from support_assets.resources.milvus import (
+    MilvusResource,
+    document_for_milvus,
+    milvus_client_document,
+)
 from support_assets.resources.mongo import MongoDBResource
 from support_assets.resources.ploomes import TYPE_COMPANY, TYPE_PERSON, PloomesResource
 
@@ -105,6 +115,9 @@ STATE_COLLECTION = "crm_sync_state"
 #: States an item is looked at again on every run, whatever the cursors say (a quarantined
 #: ticket is re-checked locally: its client's document may have been fixed).
 RETRY_STATES = ("pending", "creating", "quarantined")
+#: What a sync does per record (counted in its metadata): ``ambiguous`` when several target
+#: records match one lookup, ``failed`` when a created record's document read back differs.
+OUTCOMES = ("created", "linked", "rejected", "ambiguous", "failed")
 #: How many times a create whose outcome was lost is looked up and tried again.
 CREATE_ATTEMPTS = 3
 TICKET_CATEGORIES = {"installation": "Instalação", "delivery": "Entrega"}
@@ -254,9 +267,11 @@ class PloomesExtraction:
     records: int = 0
     pages: int = 0
     high_water_mark: datetime | None = None
+    totals: SourceTotal = field(default_factory=lambda: SourceTotal("Ploomes"))
 
     def frames(self) -> Iterator[pd.DataFrame]:
-        for page in self.ploomes.iter_changed(self.entity, self.since):
+        self.totals.source = f"Ploomes {self.entity}"
+        for page in self.ploomes.iter_changed(self.entity, self.since, self.totals):
             self.pages += 1
             rows = [self.to_row(record) for record in page if isinstance(record, dict)]
             self.records += len(rows)
@@ -268,6 +283,7 @@ class PloomesExtraction:
                     self.high_water_mark = updated
             if rows:
                 yield pd.DataFrame(rows)
+        self.totals.check()
         if not self.records:
             # Nothing changed: an empty chunk still creates the table on a first run.
             yield pd.DataFrame(columns=list(self.to_row({"Id": 0}).keys()))
@@ -281,6 +297,7 @@ class PloomesExtraction:
             "fetched_since": self.since.isoformat() if self.since else "everything",
             "records_fetched": self.records,
             "pages_fetched": self.pages,
+            **self.totals.metadata(),
             "http_requests": MetadataValue.json(self.ploomes.get_client().stats.as_dict()),
             "rate_limit_per_second_at_end": self.ploomes.adaptive.current_rate or 0.0,
         }
@@ -427,6 +444,7 @@ def _milvus_frames(
     columns: list[str],
     stream_metadata: dict[str, Any],
     milvus: MilvusResource,
+    totals: SourceTotal,
 ) -> Iterator[pd.DataFrame]:
     records = page_count = 0
     for page in pages:
@@ -435,12 +453,14 @@ def _milvus_frames(
         records += len(rows)
         if rows:
             yield pd.DataFrame(rows, columns=columns)
+    totals.check()
     if not records:
         yield pd.DataFrame(columns=columns)
     stream_metadata.update(
         {
             "records_fetched": records,
             "pages_fetched": page_count,
+            **totals.metadata(),
             "http_requests": MetadataValue.json(milvus.get_client().stats.as_dict()),
             "rate_limit_per_second_at_end": milvus.adaptive.current_rate or 0.0,
         }
@@ -464,8 +484,14 @@ def _milvus_frames(
 )
 def milvus_clients(milvus: MilvusResource) -> Output:
     metadata: dict[str, Any] = {}
+    totals = SourceTotal("Milvus cliente/busca")
     frames = _milvus_frames(
-        milvus.iter_clients(), _milvus_client_row, MILVUS_CLIENT_COLUMNS, metadata, milvus
+        milvus.iter_clients(totals),
+        _milvus_client_row,
+        MILVUS_CLIENT_COLUMNS,
+        metadata,
+        milvus,
+        totals,
     )
     return Output(TableStream(frames, metadata))
 
@@ -488,8 +514,14 @@ def milvus_clients(milvus: MilvusResource) -> Output:
 )
 def milvus_tickets(milvus: MilvusResource) -> Output:
     metadata: dict[str, Any] = {}
+    totals = SourceTotal("Milvus chamado/listagem")
     frames = _milvus_frames(
-        milvus.iter_tickets(), _milvus_ticket_row, MILVUS_TICKET_COLUMNS, metadata, milvus
+        milvus.iter_tickets(totals=totals),
+        _milvus_ticket_row,
+        MILVUS_TICKET_COLUMNS,
+        metadata,
+        milvus,
+        totals,
     )
     return Output(TableStream(frames, metadata))
 
@@ -526,12 +558,6 @@ def ploomes_contact_document(record: Mapping[str, Any]) -> tuple[Document | None
     return None, "; ".join(dict.fromkeys(reasons))
 
 
-def milvus_client_document(record: Mapping[str, Any]) -> tuple[Document | None, str]:
-    is_fisica = record.get("is_fisica")
-    hint = None if is_fisica is None else ("cpf" if is_fisica else "cnpj")
-    return document_or_reason(record.get("cnpj_cpf"), hint)
-
-
 def _mask(document: Document) -> str:
     """A document with only a few middle characters shown, for logs and metadata."""
     shown = document.formatted
@@ -550,10 +576,10 @@ class ClientMatch:
     def canonical_milvus(self) -> dict[str, Any] | None:
         if not self.milvus:
             return None
-        return sorted(self.milvus, key=lambda r: (r.get("is_ativo") is False, r["id"]))[0]
+        return sorted(self.milvus, key=lambda r: (r.get("is_ativo") is False, int(r["id"])))[0]
 
     def canonical_ploomes(self) -> dict[str, Any] | None:
-        return min(self.ploomes, key=lambda r: r["Id"]) if self.ploomes else None
+        return min(self.ploomes, key=lambda r: int(r["Id"])) if self.ploomes else None
 
 
 def match_clients(
@@ -751,6 +777,10 @@ class SyncState:
     def retry(self, kind: str) -> list[dict[str, Any]]:
         return list(self.collection.find({"kind": kind, "status": {"$in": list(RETRY_STATES)}}))
 
+    def held(self, kind: str) -> set[str]:
+        """Keys of the items left to a person (``failed``): never created again automatically."""
+        return {doc["key"] for doc in self.collection.find({"kind": kind, "status": "failed"})}
+
     def mark(self, kind: str, key: str, status: str, **fields: Any) -> None:
         now = datetime.now(UTC)
         self.collection.update_one(
@@ -855,12 +885,14 @@ def _contacts_by_id(raw_contacts: pd.DataFrame) -> dict[int, dict[str, Any]]:
 # Sync: Ploomes → Milvus clients --------------------------------------------------------------
 
 
-def milvus_client_payload(contact: Mapping[str, Any], document: Document) -> dict[str, Any]:
+def milvus_client_payload(
+    contact: Mapping[str, Any], document: Document, document_as: str = "string"
+) -> dict[str, Any]:
     """``cliente/criar`` body for a Ploomes contact (person or company by the document)."""
     name = contact.get("Name") or contact.get("LegalName") or "Cliente sem nome"
     phones = [p.get("PhoneNumber") for p in contact.get("Phones") or [] if isinstance(p, dict)]
     payload: dict[str, Any] = {
-        "cliente_documento": document_for_milvus(document),
+        "cliente_documento": document_for_milvus(document, document_as),
         "cliente_site": contact.get("Website") or "",
         "cliente_observacao": f"Criado pela integração a partir do contato {contact.get('Id')} "
         "do Ploomes",
@@ -900,10 +932,6 @@ def milvus_client_payload(contact: Mapping[str, Any], document: Document) -> dic
             "inscricao_estadual": "",
         }
     return payload
-
-
-def _canonical(found: list[dict[str, Any]]) -> dict[str, Any]:
-    return sorted(found, key=lambda r: (r.get("is_ativo") is False, r.get("id") or 0))[0]
 
 
 SYNC_CLIENT_COLUMNS = [
@@ -953,20 +981,27 @@ def crm_milvus_clients_sync(
     contacts = _contacts_by_id(raw_contacts)
     rows = _staging_rows(staging)
     retry = {doc["key"] for doc in state.retry(kind)}
+    held = state.held(kind)
     frontier = cursor
     candidates = []
     for row in rows:
         updated = _timestamp(row["ploomes_updated_at"])
         if updated is not None and (frontier is None or updated > frontier):
             frontier = updated
-        if not row["in_ploomes"] or row["in_milvus"]:
+        if not row["in_ploomes"] or row["in_milvus"] or row["document"] in held:
             continue
         changed = since is None or (updated is not None and updated >= since)
         if changed or row["document"] in retry:
             candidates.append(row)
-    counts = {"candidates": len(candidates), "created": 0, "linked": 0, "rejected": 0}
+    counts = {"candidates": len(candidates), **dict.fromkeys(OUTCOMES, 0)}
+    failures: list[dict[str, Any]] = []
     would_create: list[dict[str, Any]] = []
     out: list[dict[str, Any]] = []
+    if crm_settings.dry_run is False and milvus.document_as == "number":
+        context.log.warning(
+            "MILVUS_DOCUMENT_AS=number: documents go to Milvus as JSON numbers, and a CPF or "
+            "CNPJ that starts with 0 is stored without it"
+        )
     for row in candidates:
         document = parse_document(row["document"], row["document_type"])
         contact = contacts.get(int(row["ploomes_contact_id"])) or {}
@@ -987,11 +1022,17 @@ def crm_milvus_clients_sync(
         if crm_settings.dry_run:
             found = lookup()
             if found:
-                client = _canonical(found)
-                result.update(
-                    action="linked", milvus_client_id=client["id"], milvus_token=client["token"]
-                )
-                counts["linked"] += 1
+                client, reason = single_match(found, "id", "Milvus clients")
+                if client is None:
+                    counts["ambiguous"] += 1
+                    result.update(action="ambiguous", reason=reason)
+                else:
+                    counts["linked"] += 1
+                    result.update(
+                        action="linked",
+                        milvus_client_id=int_id(client.get("id")),
+                        milvus_token=client.get("token"),
+                    )
             else:
                 result["action"] = "would_create"
                 would_create.append(
@@ -1004,7 +1045,7 @@ def crm_milvus_clients_sync(
                 )
             out.append(result)
             continue
-        payload = milvus_client_payload(contact, document)
+        payload = milvus_client_payload(contact, document, milvus.document_as)
 
         def create(payload: dict[str, Any] = payload, document: Document = document) -> int:
             state.mark(
@@ -1024,24 +1065,39 @@ def crm_milvus_clients_sync(
             out.append(result)
             context.log.warning("client %s: %s", _mask(document), reason)
             continue
-        if action == "linked" or isinstance(value, list):
-            client = _canonical(value)
+        if isinstance(value, list):
+            # Linked, or created and found by the lookup after a lost answer.
+            client, reason = single_match(value, "id", "Milvus clients")
+            failed_action = "ambiguous"
         else:
-            # The create answers only the id; the token comes from a lookup.
-            found = [c for c in lookup() if c.get("id") == value] or [{"id": value}]
-            client = found[0]
+            # The create answers only the id: read the client back by its document.
+            client, reason = milvus_created_client(milvus, document, value)
+            failed_action = "failed"
+        if client is None:
+            counts[failed_action] += 1
+            state.mark(kind, document.number, failed_action, reason=reason, milvus_client_id=value)
+            failures.append(
+                {
+                    "ploomes_contact_id": row["ploomes_contact_id"],
+                    "action": failed_action,
+                    "reason": reason,
+                }
+            )
+            result.update(action=failed_action, reason=reason)
+            out.append(result)
+            context.log.warning("client %s: %s", _mask(document), reason)
+            continue
         counts[action] += 1
+        client_id = int_id(client.get("id"))
         state.mark(
             kind,
             document.number,
             action,
-            milvus_client_id=client.get("id"),
+            milvus_client_id=client_id,
             milvus_token=client.get("token"),
             ploomes_contact_id=row["ploomes_contact_id"],
         )
-        result.update(
-            action=action, milvus_client_id=client.get("id"), milvus_token=client.get("token")
-        )
+        result.update(action=action, milvus_client_id=client_id, milvus_token=client.get("token"))
         out.append(result)
     new_cursor = previous if crm_settings.dry_run else (frontier.isoformat() if frontier else "")
     context.log.info("Milvus clients sync: %s", counts)
@@ -1056,6 +1112,10 @@ def crm_milvus_clients_sync(
             {
                 "cursor": new_cursor or "",
                 "selected_since": since.isoformat() if since else "everything",
+                "failures": MetadataValue.json(failures),
+                "held_for_a_person": len(held),
+                "documents_sent_as": milvus.document_as,
+                "lookups": MetadataValue.json(dict(milvus.lookup_stats)),
                 "http_requests": MetadataValue.json(milvus.get_client().stats.as_dict()),
                 "rate_limit_per_second_at_end": milvus.adaptive.current_rate or 0.0,
             },
@@ -1126,17 +1186,19 @@ def crm_ploomes_contacts_sync(
     cursor = None if config.full_resync or previous is None else int(previous)
     clients = {int(r["id"]): r for r in _records(raw_clients) if r.get("id") is not None}
     retry = {doc["key"] for doc in state.retry(kind)}
+    held = state.held(kind)
     frontier = cursor
     candidates = []
     for row in _staging_rows(staging):
         ids = json.loads(row["milvus_client_ids"] or "[]")
         if ids:
             frontier = max([frontier or 0, *ids])
-        if row["in_ploomes"] or not row["in_milvus"]:
+        if row["in_ploomes"] or not row["in_milvus"] or row["document"] in held:
             continue
         if cursor is None or max(ids) > cursor or row["document"] in retry:
             candidates.append(row)
-    counts = {"candidates": len(candidates), "created": 0, "linked": 0, "rejected": 0}
+    counts = {"candidates": len(candidates), **dict.fromkeys(OUTCOMES, 0)}
+    failures: list[dict[str, Any]] = []
     would_create: list[dict[str, Any]] = []
     out: list[dict[str, Any]] = []
     for row in candidates:
@@ -1158,8 +1220,13 @@ def crm_ploomes_contacts_sync(
         if crm_settings.dry_run:
             found = lookup()
             if found:
-                result.update(action="linked", ploomes_contact_id=min(c["Id"] for c in found))
-                counts["linked"] += 1
+                contact, reason = single_match(found, "Id", "Ploomes contacts")
+                if contact is None:
+                    counts["ambiguous"] += 1
+                    result.update(action="ambiguous", reason=reason)
+                else:
+                    counts["linked"] += 1
+                    result.update(action="linked", ploomes_contact_id=int_id(contact.get("Id")))
             else:
                 result["action"] = "would_create"
                 would_create.append(
@@ -1191,7 +1258,28 @@ def crm_ploomes_contacts_sync(
             out.append(result)
             context.log.warning("client %s: %s", _mask(document), reason)
             continue
-        contact_id = min(c["Id"] for c in value) if isinstance(value, list) else value["Id"]
+        if isinstance(value, list):
+            # Linked, or created and found by the lookup after a lost answer.
+            contact, reason = single_match(value, "Id", "Ploomes contacts")
+            contact_id = None if contact is None else int_id(contact.get("Id"))
+            failed_action = "ambiguous"
+        else:
+            contact_id, reason = ploomes_created_contact(ploomes, document, value)
+            failed_action = "failed"
+        if contact_id is None:
+            counts[failed_action] += 1
+            state.mark(kind, document.number, failed_action, reason=reason)
+            failures.append(
+                {
+                    "milvus_client_id": row["milvus_client_id"],
+                    "action": failed_action,
+                    "reason": reason,
+                }
+            )
+            result.update(action=failed_action, reason=reason)
+            out.append(result)
+            context.log.warning("client %s: %s", _mask(document), reason)
+            continue
         counts[action] += 1
         state.mark(
             kind,
@@ -1214,6 +1302,9 @@ def crm_ploomes_contacts_sync(
             would_create,
             {
                 "milvus_id_cursor": "" if new_cursor is None else str(new_cursor),
+                "failures": MetadataValue.json(failures),
+                "held_for_a_person": len(held),
+                "lookups": MetadataValue.json(dict(ploomes.lookup_stats)),
                 "http_requests": MetadataValue.json(ploomes.get_client().stats.as_dict()),
                 "rate_limit_per_second_at_end": ploomes.adaptive.current_rate or 0.0,
             },
@@ -1244,6 +1335,11 @@ def ticket_marker(source: str, source_id: int) -> str:
 
 
 MARKER_PATTERN = re.compile(r"\[Ploomes (tarefa|interação) (\d+)\]")
+
+
+def subject_markers(subject: Any) -> set[str]:
+    """The sync markers a ticket's subject carries, each exactly as ``ticket_marker`` writes it."""
+    return {match.group(0) for match in MARKER_PATTERN.finditer(str(subject or ""))}
 
 
 def duplicate_sync_markers(tickets: pd.DataFrame) -> dict[str, int]:
@@ -1421,6 +1517,7 @@ def crm_milvus_tickets_sync(
         "linked": 0,
         "quarantined": 0,
         "pending": 0,
+        "ambiguous": 0,
         "rejected": 0,
         "skipped_before_start_date": skipped_before_start,
     }
@@ -1466,7 +1563,14 @@ def crm_milvus_tickets_sync(
         token = tokens.get(row["customer_key"])
         if token is None:
             found = milvus.find_clients_by_document(document)
-            token = _canonical(found)["token"] if found else None
+            client, reason = single_match(found, "id", "Milvus clients")
+            if found and client is None:
+                state.mark(kind, item.key, "pending", reason=reason)
+                counts["ambiguous"] += 1
+                result.update(action="ambiguous", reason=reason)
+                out.append(result)
+                continue
+            token = client.get("token") if client else None
         marker = ticket_marker(item.source, item.source_id)
 
         def lookup(marker: str = marker) -> list[dict[str, Any]]:
@@ -1474,7 +1578,7 @@ def crm_milvus_tickets_sync(
                 t
                 for page in milvus.iter_tickets({"assunto": marker})
                 for t in page
-                if marker in (t.get("assunto") or "")
+                if marker in subject_markers(t.get("assunto"))
             ]
 
         if token is None:
@@ -1501,8 +1605,13 @@ def crm_milvus_tickets_sync(
         if crm_settings.dry_run:
             found = lookup()
             if found:
-                counts["linked"] += 1
-                result.update(action="linked", milvus_ticket_id=found[0].get("id"))
+                ticket, reason = single_match(found, "id", "Milvus tickets")
+                if ticket is None:
+                    counts["ambiguous"] += 1
+                    result.update(action="ambiguous", reason=reason)
+                else:
+                    counts["linked"] += 1
+                    result.update(action="linked", milvus_ticket_id=int_id(ticket.get("id")))
             else:
                 result["action"] = "would_create"
                 would_create.append(
@@ -1529,7 +1638,16 @@ def crm_milvus_tickets_sync(
             result.update(action="rejected", reason=reason)
             out.append(result)
             continue
-        ticket_id = value[0].get("id") if isinstance(value, list) else value
+        if isinstance(value, list):
+            ticket, reason = single_match(value, "id", "Milvus tickets")
+            if ticket is None:
+                state.mark(kind, item.key, "ambiguous", reason=reason)
+                counts["ambiguous"] += 1
+                result.update(action="ambiguous", reason=reason)
+                out.append(result)
+                continue
+            value = ticket.get("id")
+        ticket_id = int_id(value)
         counts[action] += 1
         state.mark(kind, item.key, action, milvus_ticket_id=ticket_id, milvus_token=token)
         result.update(action=action, milvus_ticket_id=ticket_id)
@@ -1547,11 +1665,20 @@ def crm_milvus_tickets_sync(
                 "selected_since": since.isoformat() if since else "everything",
                 "start_date": crm_settings.start_date,
                 "quarantine_reasons": MetadataValue.json(quarantined),
+                "lookups": MetadataValue.json(dict(milvus.lookup_stats)),
                 "http_requests": MetadataValue.json(milvus.get_client().stats.as_dict()),
                 "rate_limit_per_second_at_end": milvus.adaptive.current_rate or 0.0,
             },
         ),
     )
+
+
+def milvus_document_as(value: str) -> str:
+    """``MILVUS_DOCUMENT_AS``: ``string`` (zero-padded text) or ``number`` (a JSON number)."""
+    text = value.strip().lower()
+    if text not in ("string", "number"):
+        raise ValueError(f"MILVUS_DOCUMENT_AS must be string or number, not {value!r}")
+    return text
 
 
 CRM_ASSETS = [
@@ -1605,6 +1732,7 @@ def crm_resources(env: Mapping[str, str]) -> dict[str, Any]:
             base_url=env_or("MILVUS_BASE_URL", f"{sandbox_url(env)}/milvus/api", env),
             api_token=secret("MILVUS_API_TOKEN", "MILVUS_BASE_URL", SANDBOX_MILVUS_API_TOKEN),
             rate_limit_per_second=float(local_value("MILVUS_RATE_LIMIT_PER_SECOND", "3", env)),
+            document_as=milvus_document_as(local_value("MILVUS_DOCUMENT_AS", "string", env)),
         ),
         "crm_settings": CrmSyncSettings(
             dry_run=local_value("CRM_SYNC_DRY_RUN", "false", env).strip().lower()

@@ -11,11 +11,15 @@ and the caller looks the record up in the target before deciding to send it agai
 limit is halved (down to a floor); after a run of requests without one it grows back by a
 quarter, up to what the settings allow. A 429 storm therefore slows the whole run down, not
 just the request that met it.
+
+``SourceTotal`` holds a listing's own total (``@odata.count``, ``meta.paginate.total``) against
+the distinct records read, so a run can tell a short read from a source that changed under it.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -27,6 +31,80 @@ from support_assets.resources.http import (
     ResilientClient,
     RetryableHttpError,
 )
+from support_assets.resources.shapes import UnexpectedShape, describe_shape
+
+
+def shape_error(source: str, body: Any, expected: str) -> UnexpectedShape:
+    """`UnexpectedShape` for a body that is not ``expected`` (named by its keys and types)."""
+    return UnexpectedShape(source, describe_shape(body), expected)
+
+
+def objects(records: list[Any], source: str) -> list[dict[str, Any]]:
+    """``records`` when every one is an object; `UnexpectedShape` otherwise: the CRM's lookups
+    and listings have no per-record quarantine, so an element that is not a record fails."""
+    if all(isinstance(record, dict) for record in records):
+        return records
+    raise shape_error(source, records, "a list of objects")
+
+
+class SourceTotalShortfall(RuntimeError):
+    """A listing read fewer distinct records than its source said it holds."""
+
+
+@dataclass
+class SourceTotal:
+    """A listing's reported total, page by page, against the distinct record ids it read.
+
+    A record that changes while the listing is read moves within it: it is read twice (the
+    second time counted in ``repeated``) and may push one other record past the page being read.
+    So a shortfall up to ``repeated`` plus how much the reported total moved during the read is
+    what changed during the run; anything beyond it fails the run.
+    """
+
+    source: str
+    reported: list[int] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)
+    repeated: int = 0
+
+    def report(self, total: Any) -> None:
+        """Record a page's total (an int, or digits as text); anything else counts as absent."""
+        if isinstance(total, bool):
+            return
+        if isinstance(total, int) or (isinstance(total, str) and total.strip().isdigit()):
+            self.reported.append(int(total))
+
+    def saw(self, record_id: Any) -> None:
+        key = str(record_id)
+        if key in self.ids:
+            self.repeated += 1
+        self.ids.add(key)
+
+    @property
+    def shortfall(self) -> int:
+        return max(self.reported) - len(self.ids) if self.reported else 0
+
+    @property
+    def tolerated(self) -> int:
+        if not self.reported:
+            return 0
+        return max(self.reported) - min(self.reported) + self.repeated
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "source_total": self.reported[-1] if self.reported else "not reported",
+            "records_distinct": len(self.ids),
+            "records_read_twice": self.repeated,
+        }
+
+    def check(self) -> None:
+        """Raise when the read fell short of the source's total beyond what changed."""
+        if self.shortfall > self.tolerated:
+            raise SourceTotalShortfall(
+                f"{self.source}: read {len(self.ids)} distinct records but the source reports "
+                f"{max(self.reported)} (totals seen {min(self.reported)}-{max(self.reported)}, "
+                f"{self.repeated} read twice): {self.shortfall - self.tolerated} missing "
+                "beyond what changed during the run"
+            )
 
 
 class CreateOutcomeUnknown(HttpError):
@@ -102,9 +180,18 @@ class AdaptiveRate:
 
 
 class AdaptiveRateResource(HttpApiResource):
-    """An HTTP API resource whose client slows down on 429s (one ``AdaptiveRate`` per client)."""
+    """An HTTP API resource whose client slows down on 429s (one ``AdaptiveRate`` per client),
+    and counts what its lookups answered that did not match what was searched."""
 
     _adaptive: AdaptiveRate | None = PrivateAttr(default=None)
+    _lookup_stats: dict[str, int] | None = PrivateAttr(default=None)
+
+    @property
+    def lookup_stats(self) -> dict[str, int]:
+        """Lookups made, and the unrelated records their answers held (dropped)."""
+        if self._lookup_stats is None:
+            self._lookup_stats = {"lookups": 0, "unrelated_results": 0}
+        return self._lookup_stats
 
     @property
     def adaptive(self) -> AdaptiveRate:

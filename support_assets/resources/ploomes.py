@@ -10,6 +10,13 @@ Incremental reads filter on ``LastUpdateDate ge <instant>`` with an explicit off
 ``LastUpdateDate`` then ``Id``. Tags of tasks and interactions are numeric ids that only come
 with ``$expand=Tags``. Creating a contact is never retried blindly (``send_create``); look it up
 first with ``find_contacts_by_document``.
+
+Nothing the server filters is trusted: every answer is parsed as the one shape declared for it
+(a list under ``value``; anything else fails naming the keys and types seen), and a lookup's
+answer counts only for the contacts whose CPF or CNPJ field normalises to the document searched
+(a tenant that ignores the ``or`` of the lookup's ``$filter`` answers unrelated contacts, which
+are dropped and counted in ``lookup_stats``). Listings ask for ``$count=true`` and report
+``@odata.count`` to a ``SourceTotal``.
 """
 
 from __future__ import annotations
@@ -20,8 +27,15 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from support_assets.identity import Document
-from support_assets.resources.crm_http import AdaptiveRateResource, send_create
+from support_assets.identity import Document, document_or_reason
+from support_assets.resources.crm_http import (
+    AdaptiveRateResource,
+    SourceTotal,
+    objects,
+    send_create,
+    shape_error,
+)
+from support_assets.resources.shapes import PLOOMES_ODATA
 
 PLOOMES_API_URL = "https://public-api2.ploomes.com"
 EntitySet = Literal["Contacts", "Tasks", "InteractionRecords", "Users"]
@@ -47,6 +61,18 @@ def odata_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def contact_document_numbers(record: dict[str, Any]) -> set[str]:
+    """The normalised documents a contact's CPF and CNPJ fields hold (either may hold either;
+    the contact type only breaks a tie), as strings or JSON numbers."""
+    hint = {str(TYPE_COMPANY): "cnpj", str(TYPE_PERSON): "cpf"}.get(str(record.get("TypeId")))
+    numbers = set()
+    for name in ("CPF", "CNPJ"):
+        document, _ = document_or_reason(record.get(name), hint)
+        if document is not None:
+            numbers.add(document.number)
+    return numbers
+
+
 class PloomesResource(AdaptiveRateResource):
     """The Ploomes API of one account (``https://public-api2.ploomes.com``)."""
 
@@ -54,6 +80,9 @@ class PloomesResource(AdaptiveRateResource):
     page_size: int = Field(default=300, ge=1, le=300, description="$top of every list call.")
     rate_limit_per_second: float | None = 2.0
     max_concurrency: int = 1
+    request_count: bool = Field(
+        default=True, description="Ask listings for $count=true, to reconcile with @odata.count."
+    )
 
     def _api_name(self) -> str:
         return "ploomes"
@@ -64,17 +93,35 @@ class PloomesResource(AdaptiveRateResource):
     def _secrets(self) -> list[str]:
         return [self.user_key]
 
-    def _pages(self, entity: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
-        adaptive = self.adaptive
-        for page in self.get_client().paginate_odata(entity, params):
-            adaptive.observe()
-            yield page
+    def _pages(
+        self, entity: str, params: dict[str, Any], totals: SourceTotal | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Every page of an OData listing, following ``@odata.nextLink``."""
+        client = self.get_client()
+        source = f"Ploomes {entity}"
+        body = client.get(entity, params=params).json()
+        while True:
+            self.adaptive.observe()
+            page = PLOOMES_ODATA.page(body)
+            records = objects(page.records, source)
+            if totals is not None:
+                totals.report(page.total)
+                for record in records:
+                    totals.saw(record.get("Id"))
+            yield records
+            next_link = body.get("@odata.nextLink")
+            if next_link in (None, ""):
+                return
+            if not isinstance(next_link, str):
+                raise shape_error(source, body, "@odata.nextLink as text")
+            body = client.get(next_link).json()
 
     def iter_changed(
-        self, entity: EntitySet, since: datetime | None = None
+        self, entity: EntitySet, since: datetime | None = None, totals: SourceTotal | None = None
     ) -> Iterator[list[dict[str, Any]]]:
         """Pages of an entity set, oldest change first, only those changed at or after
-        ``since`` when given; navigation properties the platform needs are expanded."""
+        ``since`` when given; navigation properties the platform needs are expanded. With
+        ``totals``, the listing's ``@odata.count`` and record ids are reported to it."""
         params: dict[str, Any] = {
             "$top": self.page_size,
             "$orderby": "LastUpdateDate asc,Id asc" if entity != "Users" else "Id asc",
@@ -83,7 +130,9 @@ class PloomesResource(AdaptiveRateResource):
             params["$expand"] = EXPANDS[entity]
         if since is not None and entity != "Users":
             params["$filter"] = f"LastUpdateDate ge {odata_time(since)}"
-        yield from self._pages(entity, params)
+        if totals is not None and self.request_count:
+            params["$count"] = "true"
+        yield from self._pages(entity, params, totals)
 
     def list_users(self) -> list[dict[str, Any]]:
         return [user for page in self.iter_changed("Users") for user in page]
@@ -93,22 +142,35 @@ class PloomesResource(AdaptiveRateResource):
 
         Either field is searched: people put a CNPJ in the CPF field, and the type decides
         nothing. Other spellings (spaces, lower case) are found by the full listing instead.
+        Only the contacts whose field normalises to ``document`` count: what else the server
+        answers (a tenant that ignores the filter answers every contact) is dropped and counted.
         """
         variants = sorted({document.formatted, document.number, document.number.lower()})
         clauses = [
             f"{field} eq {odata_string(value)}" for field in ("CPF", "CNPJ") for value in variants
         ]
         params = {"$filter": " or ".join(clauses), "$top": self.page_size}
-        return [contact for page in self._pages("Contacts", params) for contact in page]
+        answered = [contact for page in self._pages("Contacts", params) for contact in page]
+        found = [c for c in answered if document.number in contact_document_numbers(c)]
+        self.lookup_stats["lookups"] += 1
+        self.lookup_stats["unrelated_results"] += len(answered) - len(found)
+        return found
+
+    def read_contact(self, contact_id: Any) -> dict[str, Any] | None:
+        """The contact with this id as Ploomes stores it, or None (checked on our side)."""
+        params = {"$filter": f"Id eq {int(contact_id)}", "$top": 1}
+        answered = [c for page in self._pages("Contacts", params) for c in page]
+        return next((c for c in answered if str(c.get("Id")) == str(contact_id)), None)
 
     def create_contact(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Creates a contact (one POST; 429s retried) and answers it as Ploomes stored it."""
         response = send_create(self.get_client(), "Contacts", payload)
         self.adaptive.observe()
         body = response.json()
-        values = body.get("value") if isinstance(body, dict) else None
-        if isinstance(values, list) and values:
-            return values[0]
-        if isinstance(body, dict) and "Id" in body:
+        if isinstance(body, dict) and "value" not in body and "Id" in body:
             return body
-        raise ValueError(f"Ploomes answered an unexpected body to a create: {str(body)[:200]}")
+        source = "Ploomes POST Contacts"
+        records = objects(PLOOMES_ODATA.records(body), source)
+        if len(records) != 1 or records[0].get("Id") in (None, ""):
+            raise shape_error(source, body, "one contact with an Id under value")
+        return records[0]
