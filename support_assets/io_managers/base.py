@@ -62,6 +62,9 @@ class WriteSpec:
     mode: WriteMode = "append"
     primary_key: tuple[str, ...] = ()
     partition_column: str | None = None
+    #: Why an empty ``replace`` is a legitimate answer for this asset (``allow_empty_replace``);
+    #: without it, replacing stored rows with none fails (see ``EmptyReplaceRefused``).
+    allow_empty_replace: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in WRITE_MODES:
@@ -72,6 +75,10 @@ class WriteSpec:
             raise ValueError("write_mode 'merge' needs a primary_key (a list of column names)")
         if len(set(self.primary_key)) != len(self.primary_key):
             raise ValueError(f"primary_key has repeated columns: {list(self.primary_key)}")
+        if self.allow_empty_replace is not None and not (
+            isinstance(self.allow_empty_replace, str) and self.allow_empty_replace.strip()
+        ):
+            raise ValueError("allow_empty_replace must say why empty is legitimate (a string)")
 
     @classmethod
     def from_metadata(
@@ -96,6 +103,7 @@ class WriteSpec:
             mode=mode.strip().lower(),  # type: ignore[arg-type]
             primary_key=tuple(key),
             partition_column=partition_column,
+            allow_empty_replace=_raw(metadata.get("allow_empty_replace")),
         )
 
     @classmethod
@@ -131,6 +139,26 @@ class WriteSpec:
         if partitioned and column and column not in self.primary_key:
             return (*self.primary_key, column)
         return self.primary_key
+
+
+class EmptyReplaceRefused(RuntimeError):
+    """A ``replace`` of zero rows into a table (or partition) that holds rows.
+
+    An empty answer is more often a source that changed shape or a filter gone wrong than a
+    truly empty world, so the stored rows are kept and the run fails, unless the asset declares
+    in its definition metadata why empty is legitimate (``allow_empty_replace``).
+    """
+
+
+def refuse_empty_replace(spec: WriteSpec, table: str, stored_rows: int) -> None:
+    """Raise ``EmptyReplaceRefused`` unless the asset allows an empty replace."""
+    if stored_rows and spec.allow_empty_replace is None:
+        raise EmptyReplaceRefused(
+            f"{table}: refusing to replace {stored_rows} stored row(s) with none. An empty "
+            "answer is suspicious (a source in an unexpected shape, a filter gone wrong); the "
+            "stored rows are kept. If empty is a legitimate answer for this asset, declare why "
+            "in its definition metadata: allow_empty_replace='<reason>'."
+        )
 
 
 def _raw(value: Any) -> Any:

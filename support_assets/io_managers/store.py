@@ -33,6 +33,7 @@ from support_assets.io_managers.base import (
     markdown_preview,
     partition_from_context,
     prepare_chunk,
+    refuse_empty_replace,
     schema_from_columns,
     table_ref,
     to_metadata_value,
@@ -213,7 +214,8 @@ class TableStoreIOManager(ConfigurableIOManager):
                 context.log.debug(f"{target.ref}: chunk {index} has no columns; skipped")
                 continue
             mode: WriteMode = spec.mode
-            if mode == "replace" and replaced:
+            if mode == "replace" and (replaced or not data.num_rows):
+                # An empty chunk only shapes the table; the replace waits for rows (or the end).
                 mode = "append"
             target.chunk_index = index
             inserted, updated = self._write_chunk(target, data, mode, spec)
@@ -230,10 +232,14 @@ class TableStoreIOManager(ConfigurableIOManager):
                 f"({inserted} inserted, {updated} updated, {dropped} duplicates dropped)"
             )
         if spec.mode == "replace" and not replaced:
-            # Replace means the target equals the output, even when the stream yielded nothing.
+            # Replace means the target equals the output, even when the stream yielded nothing:
+            # but replacing stored rows with none is refused unless the asset allows it.
             with self._transaction(target) as tx:
                 if self._describe(tx, target) is not None:
+                    refuse_empty_replace(spec, str(target.ref), self._count(tx, target))
                     self._delete(tx, target)
+            if spec.allow_empty_replace is not None:
+                context.log.info(f"{target.ref}: empty replace: {spec.allow_empty_replace}")
         self._finish_write(target, spec, totals)
         with self._transaction(target) as tx:
             stored = self._describe(tx, target)

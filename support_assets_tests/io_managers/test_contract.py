@@ -14,6 +14,7 @@ import pytest
 from dagster import AssetIn, TableSchema, asset, materialize
 
 from support_assets.io_managers import TableStream
+from support_assets.io_managers.base import EmptyReplaceRefused, WriteSpec
 from support_assets_tests.io_managers.backends import PREFIX, Backend, table_asset, write
 
 
@@ -325,22 +326,82 @@ def test_empty_output_without_columns_is_accepted(backend: Backend) -> None:
     assert by_id(backend.read("things"))["id"].tolist() == [1]
 
 
-def test_replace_with_an_empty_output_empties_the_table(backend: Backend) -> None:
+#: How an asset says that an empty answer is legitimate for it (docs/io-managers.md).
+ALLOW_EMPTY = {"allow_empty_replace": "the source may legitimately hold nothing"}
+
+
+def test_replace_with_an_empty_output_empties_the_table_when_the_asset_allows_it(
+    backend: Backend,
+) -> None:
     write(backend, pd.DataFrame({"id": [1, 2]}), write_mode="replace")
-    meta = write(backend, pd.DataFrame({"id": pd.Series([], dtype="int64")}), write_mode="replace")
+    meta = write(
+        backend,
+        pd.DataFrame({"id": pd.Series([], dtype="int64")}),
+        write_mode="replace",
+        **ALLOW_EMPTY,
+    )
 
     assert meta["dagster/row_count"] == 0
     stored = backend.read("things")
     assert stored is None or len(stored) == 0
 
 
-def test_replace_with_a_stream_of_no_chunks_empties_the_table(backend: Backend) -> None:
+def test_replace_with_a_stream_of_no_chunks_empties_the_table_when_the_asset_allows_it(
+    backend: Backend,
+) -> None:
     write(backend, pd.DataFrame({"id": [1, 2]}), write_mode="replace")
-    meta = write(backend, TableStream(iter(())), write_mode="replace")
+    meta = write(backend, TableStream(iter(())), write_mode="replace", **ALLOW_EMPTY)
 
     assert (meta["rows_written"], meta["chunks"], meta["dagster/row_count"]) == (0, 0, 0)
     stored = backend.read("things")
     assert stored is None or len(stored) == 0
+
+
+@pytest.mark.parametrize(
+    "empty",
+    [
+        pd.DataFrame({"id": pd.Series([], dtype="int64")}),
+        TableStream(iter(())),
+        TableStream([pd.DataFrame({"id": pd.Series([], dtype="int64")})] * 2),
+    ],
+    ids=["empty-frame", "no-chunks", "empty-chunks"],
+)
+def test_an_empty_replace_of_a_table_that_holds_rows_fails_and_keeps_them(
+    backend: Backend, empty: pd.DataFrame | TableStream
+) -> None:
+    write(backend, pd.DataFrame({"id": [1, 2]}), write_mode="replace")
+    definition = table_asset(empty, metadata={"write_mode": "replace"})
+    with pytest.raises(EmptyReplaceRefused, match=r"2 stored row\(s\).*allow_empty_replace"):
+        materialize([definition], resources={"io_manager": backend.io_manager})
+
+    assert by_id(backend.read("things"))["id"].tolist() == [1, 2]
+
+
+def test_an_empty_replace_of_an_empty_or_new_table_is_accepted(backend: Backend) -> None:
+    empty = pd.DataFrame({"id": pd.Series([], dtype="int64")})
+    first = write(backend, empty, write_mode="replace")
+    second = write(backend, empty, write_mode="replace")
+
+    assert first["dagster/row_count"] == second["dagster/row_count"] == 0
+
+
+def test_an_empty_partition_replace_fails_and_keeps_the_partition(backend: Backend) -> None:
+    spec = {"write_mode": "replace", "partition_column": "date"}
+    day = dt.date(2024, 1, 1)
+    write(backend, pd.DataFrame({"id": [1], "date": [day]}), partition="2024-01-01", **spec)
+    empty = pd.DataFrame({"id": pd.Series([], dtype="int64"), "date": pd.Series([], dtype=object)})
+    definition = table_asset(empty, metadata=spec, partitioned=True)
+    with pytest.raises(EmptyReplaceRefused):
+        materialize(
+            [definition], resources={"io_manager": backend.io_manager}, partition_key="2024-01-01"
+        )
+
+    assert by_id(backend.read("things", "2024-01-01"))["id"].tolist() == [1]
+
+
+def test_an_empty_replace_that_is_not_a_string_reason_is_refused_as_metadata() -> None:
+    with pytest.raises(ValueError, match="allow_empty_replace must say why"):
+        WriteSpec.from_metadata({"write_mode": "replace", "allow_empty_replace": True})
 
 
 def test_partition_replace_leaves_other_partitions(backend: Backend) -> None:
