@@ -1,6 +1,11 @@
 """CRM sync end to end: the real assets against the Ploomes and Milvus simulators over HTTP, into
 a real DuckDB file and the embedded documents store.
 
+Every end-to-end test runs twice: against the simulators as the APIs are documented, and against
+their divergent mode (``SandboxConfig.divergent``: Ploomes ignores the lookups' ``or`` filters,
+documents come back as JSON numbers without their leading zeros, ids as strings, no totals), and
+asserts the same ground truth.
+
 What "converged" means is computed from the simulators' own truth, not from the platform's code:
 each simulator knows which of its records are real clients (``pool_of_contact`` and
 ``pool_of_client``, indices into the shared pool of ``crm_world``) and their true documents; a
@@ -45,8 +50,13 @@ from support_assets.assets.crm import (
 from support_assets.definitions import build_definitions
 from support_assets.resources.mongo import MongoDBResource
 from support_assets.sandbox import crm_world
-from support_assets.sandbox.ploomes import TAG_ENTREGA, TAG_INSTALACAO
-from support_assets.sandbox.server import SandboxConfig
+from support_assets.sandbox.milvus import SANDBOX_MILVUS_API_TOKEN
+from support_assets.sandbox.ploomes import (
+    SANDBOX_PLOOMES_USER_KEY,
+    TAG_ENTREGA,
+    TAG_INSTALACAO,
+)
+from support_assets.sandbox.server import SandboxConfig, SandboxServer
 
 START = datetime.fromisoformat("2024-02-24T00:00:00-03:00")
 TICKET_TAGS = {TAG_INSTALACAO, TAG_ENTREGA}
@@ -55,9 +65,9 @@ SYNC_KEYS = [SYNC_MILVUS_CLIENTS, SYNC_PLOOMES_CONTACTS, SYNC_MILVUS_TICKETS]
 FAST = {"PLOOMES_RATE_LIMIT_PER_SECOND": "500", "MILVUS_RATE_LIMIT_PER_SECOND": "500"}
 
 
-@pytest.fixture
-def sandbox_config() -> SandboxConfig:
+def crm_config(divergent: bool) -> SandboxConfig:
     return SandboxConfig(
+        divergent=divergent,
         seed=23,
         octadesk_tickets=10,
         octadesk_chats=5,
@@ -71,6 +81,11 @@ def sandbox_config() -> SandboxConfig:
         ploomes_rate_limit_per_second=0,
         milvus_rate_limit_per_second=0,
     )
+
+
+@pytest.fixture(params=[False, True], ids=["documented", "divergent"])
+def sandbox_config(request: pytest.FixtureRequest) -> SandboxConfig:
+    return crm_config(request.param)
 
 
 @pytest.fixture
@@ -316,6 +331,77 @@ def test_one_run_converges_then_a_second_creates_nothing_and_a_late_one_catches_
     assert meta(third, SYNC_MILVUS_TICKETS)["created"] == 5
 
 
+@pytest.mark.parametrize("sandbox_config", [crm_config(True)], ids=["divergent"])
+def test_a_tenant_ignoring_the_lookup_filter_gets_milvus_only_clients_created_not_linked(
+    crm_env: dict[str, str],
+    instance: DagsterInstance,
+    admin: httpx.Client,
+    sandbox: SandboxServer,
+    sandbox_config: SandboxConfig,
+) -> None:
+    before = World(admin, sandbox_config.seed)
+    milvus_only = before.in_milvus_only()
+    assert milvus_only
+    # The tenant answers a lookup by document with unrelated contacts.
+    lookup = httpx.get(
+        f"{sandbox.url}/ploomes/Contacts",
+        params={"$filter": "CPF eq '390.533.447-05' or CNPJ eq '39053344705'"},
+        headers={"User-Key": SANDBOX_PLOOMES_USER_KEY},
+    ).json()["value"]
+    assert len(lookup) == len(before.ploomes["contacts"])
+
+    result = run_crm(instance)
+    assert result.success
+    # Before: every lookup "found" an unrelated contact, nothing was created in Ploomes.
+    assert creates(admin, "ploomes") == {"Contacts": len(milvus_only)}
+    after = World(admin, sandbox_config.seed)
+    for index in milvus_only:
+        assert after.ploomes_count(index) == 1, index
+    contacts_meta = meta(result, SYNC_PLOOMES_CONTACTS)
+    assert (contacts_meta["created"], contacts_meta["linked"]) == (len(milvus_only), 0)
+    assert contacts_meta["lookups"]["unrelated_results"] > 0
+    assert contacts_meta["failed"] == contacts_meta["ambiguous"] == 0
+
+
+@pytest.mark.parametrize("sandbox_config", [crm_config(True)], ids=["divergent"])
+def test_milvus_answering_documents_as_numbers_keeps_a_leading_zero_and_creates_once(
+    crm_env: dict[str, str],
+    instance: DagsterInstance,
+    admin: httpx.Client,
+    sandbox: SandboxServer,
+    sandbox_config: SandboxConfig,
+) -> None:
+    before = World(admin, sandbox_config.seed)
+    with_zero = {i for i in before.in_ploomes_only() if before.documents[i][0] == "0"}
+    assert any(len(before.documents[i]) == 11 for i in with_zero), "a CPF starting with 0"
+    # The tenant answers cnpj_cpf as a JSON number (its zeros gone) and ids as text.
+    answered = httpx.get(
+        f"{sandbox.url}/milvus/api/cliente/busca",
+        params={"status": 3},
+        headers={"Authorization": SANDBOX_MILVUS_API_TOKEN},
+    ).json()
+    assert "meta" not in answered
+    assert any(isinstance(c["cnpj_cpf"], int) for c in answered["lista"])
+    assert all(isinstance(c["id"], str) for c in answered["lista"])
+
+    first = run_crm(instance)
+    assert first.success
+    after = World(admin, sandbox_config.seed)
+    for index in with_zero:
+        [client] = after.milvus_clients(index)
+        # Before: sent as a JSON number, stored without its leading zero.
+        assert _compact(client["cnpj_cpf"]) == before.documents[index], index
+    created = creates(admin, "milvus")
+    assert created["cliente/criar"] == len(before.in_ploomes_only())
+    assert meta(first, SYNC_MILVUS_CLIENTS)["failed"] == 0
+
+    second = run_crm(instance)
+    assert second.success
+    assert creates(admin, "milvus") == created
+    for key in SYNC_KEYS:
+        assert meta(second, key)["created"] == 0, key
+
+
 def test_dry_run_reports_what_it_would_create_and_calls_no_create_endpoint(
     crm_env: dict[str, str],
     instance: DagsterInstance,
@@ -354,6 +440,7 @@ def test_dry_run_reports_what_it_would_create_and_calls_no_create_endpoint(
     "sandbox_config",
     [
         SandboxConfig(
+            divergent=divergent,
             seed=5,
             octadesk_tickets=10,
             octadesk_chats=5,
@@ -367,7 +454,9 @@ def test_dry_run_reports_what_it_would_create_and_calls_no_create_endpoint(
             ploomes_rate_limit_per_second=0,
             milvus_rate_limit_per_second=0,
         )
+        for divergent in (False, True)
     ],
+    ids=["documented", "divergent"],
 )
 def test_with_2500_clients_in_milvus_none_is_created_again(
     crm_env: dict[str, str],
@@ -392,7 +481,12 @@ def test_with_2500_clients_in_milvus_none_is_created_again(
     assert result.success
     assert creates(admin, "milvus") == {"cliente/criar": len(ploomes_only)}
     raw_meta = meta(result, ["raw", "milvus_clients"])
-    assert raw_meta["pages_fetched"] == 3 and raw_meta["records_fetched"] == 2524
+    assert raw_meta["records_fetched"] == raw_meta["records_distinct"] == 2524
+    if sandbox_config.divergent:
+        # No meta.paginate: read on until a page brings nothing new.
+        assert raw_meta["pages_fetched"] == 4 and raw_meta["source_total"] == "not reported"
+    else:
+        assert raw_meta["pages_fetched"] == 3 and raw_meta["source_total"] == 2524
     after = World(admin, sandbox_config.seed)
     for index in before.pool:
         assert len(after.milvus_clients(index)) == max(len(before.milvus_clients(index)), 1)
