@@ -22,7 +22,12 @@ How duplicates are ruled out, in the order the code applies it:
    (Milvus ``cliente/busca`` by document with and without leading zeros; Ploomes ``Contacts``
    by CPF/CNPJ; Milvus tickets by the marker ``[Ploomes tarefa <id>]`` in the subject). A run
    killed between a create and its state write, or a re-execution that only re-runs a sync step
-   on stale listings, finds what was created and records it instead of creating it again.
+   on stale listings, finds what was created and records it instead of creating it again. A
+   lookup's result counts only if its normalised document (or exact marker) equals the one
+   searched — a tenant that ignores the filter answers unrelated records — and several matches
+   are reported as ``ambiguous``, never resolved by taking the smallest id (``crm_verify``).
+   After a create, the stored document is read back; a mismatch marks the record ``failed``
+   with the reason (metadata ``failures``) and leaves it to a person.
 3. **Intent, then result, in MongoDB.** The sync state (``crm_sync_state`` in the documents
    store) records ``creating`` before a create and ``created`` with the target's ids after it;
    an item left ``creating`` is looked up again on the next run.
@@ -897,7 +902,7 @@ def milvus_client_payload(
         "cliente_observacao": f"Criado pela integração a partir do contato {contact.get('Id')} "
         "do Ploomes",
         "cliente_ativo": True,
-        "cliente_id_integracao": contact.get("Id"),
+        "cliente_id_integracao": int_id(contact.get("Id")),
         "cliente_contatos": [
             {
                 "contato_padrao": True,

@@ -31,6 +31,9 @@ number when it is digits (leading zeros lost), ids (``id`` of clients and ticket
 answers of ``cliente/criar`` and ``chamado/criar``) come back as strings, and listings carry no
 ``meta`` (no total, no last page: a client reads on until a short page).
 
+``PUT /_admin/milvus/document_length`` makes the tenant cut the documents of the clients it
+creates to a length (a CPF-sized column): what a read-back after a create must catch.
+
 The admin API reports the world (``truth``, with each client's ``cliente_id_integracao``),
 ``stats`` (create calls per endpoint, the rate limit's record), and holds a create's answer on
 demand (``hold``) so a test can kill the caller right after the create.
@@ -98,6 +101,8 @@ class MilvusWorld:
         self.next_ticket_id = 884_790
         self.next_codigo = 857
         self.pool_of_client: dict[int, int] = {}
+        #: A tenant whose document column is this short stores created documents cut to it.
+        self.document_length: int | None = None
         self._token_rng = words.rng_for(self.seed, crm.S_MILVUS, 1)
         self._build(config)
 
@@ -327,10 +332,11 @@ class MilvusWorld:
         else:
             name = juridica.get("nome_fantasia") or juridica.get("razao_social")
             legal = juridica.get("razao_social") or name
+        stored = str(document) if isinstance(document, int) else compact(document)
         record = self._record(
             name=name,
             legal_name=legal,
-            document=str(document) if isinstance(document, int) else compact(document),
+            document=stored[: self.document_length] if self.document_length else stored,
             is_person=bool(fisica),
             email=first.get("contato_email"),
             phone=first.get("contato_celular") or first.get("contato_telefone"),
@@ -514,6 +520,7 @@ class MilvusSimulator(Simulator):
             Route("/stats", self.admin_stats, methods=["GET", "DELETE"]),
             Route("/hold", self.admin_hold, methods=["GET", "PUT", "DELETE"]),
             Route("/rate_limit", self.admin_rate_limit, methods=["GET", "PUT"]),
+            Route("/document_length", self.admin_document_length, methods=["GET", "PUT"]),
         ]
 
     def _guard(self, handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
@@ -634,6 +641,23 @@ class MilvusSimulator(Simulator):
         elif request.method == "DELETE":
             self.hold.release()
         return JSONResponse(self.hold.as_dict())
+
+    async def admin_document_length(self, request: Request) -> Response:
+        """``{"length": n}`` cuts the documents of clients created from now on to ``n``
+        characters, as a tenant with a CPF-sized column does; ``null`` stores them whole."""
+        if request.method == "PUT":
+            try:
+                body = await json_body(request)
+            except ValueError as exc:
+                return error(400, str(exc))
+            length = body.get("length")
+            if length is not None and (
+                isinstance(length, bool) or not isinstance(length, int) or length < 1
+            ):
+                return error(400, "length must be a positive integer or null")
+            with self.world.lock:
+                self.world.document_length = length
+        return JSONResponse({"length": self.world.document_length})
 
     async def admin_rate_limit(self, request: Request) -> Response:
         if request.method == "PUT":

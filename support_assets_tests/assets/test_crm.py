@@ -107,11 +107,17 @@ def crm_env(platform_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> di
 
 
 def run_crm(
-    instance: DagsterInstance, raise_on_error: bool = True, selection: list | None = None
+    instance: DagsterInstance,
+    raise_on_error: bool = True,
+    selection: list | None = None,
+    run_config: dict[str, Any] | None = None,
 ) -> ExecuteInProcessResult:
     job = build_definitions().resolve_job_def("crm_job")
     return job.execute_in_process(
-        instance=instance, raise_on_error=raise_on_error, asset_selection=selection
+        instance=instance,
+        raise_on_error=raise_on_error,
+        asset_selection=selection,
+        run_config=run_config,
     )
 
 
@@ -400,6 +406,47 @@ def test_milvus_answering_documents_as_numbers_keeps_a_leading_zero_and_creates_
     assert creates(admin, "milvus") == created
     for key in SYNC_KEYS:
         assert meta(second, key)["created"] == 0, key
+
+
+@pytest.mark.parametrize("sandbox_config", [crm_config(False)], ids=["documented"])
+def test_a_created_client_whose_stored_document_differs_is_failed_reported_and_not_resent(
+    crm_env: dict[str, str],
+    instance: DagsterInstance,
+    admin: httpx.Client,
+    sandbox_config: SandboxConfig,
+) -> None:
+    before = World(admin, sandbox_config.seed)
+    ploomes_only = before.in_ploomes_only()
+    companies = {i for i in ploomes_only if len(before.documents[i]) == 14}
+    assert companies and ploomes_only - companies
+    # A tenant with a CPF-sized column: a CNPJ is stored cut to 11 characters.
+    admin.put("/milvus/document_length", json={"length": 11}).raise_for_status()
+
+    first = run_crm(instance)
+    assert first.success
+    assert creates(admin, "milvus")["cliente/criar"] == len(ploomes_only)
+    clients_meta = meta(first, SYNC_MILVUS_CLIENTS)
+    assert clients_meta["failed"] == len(companies)
+    assert clients_meta["created"] == len(ploomes_only - companies)
+    assert len(clients_meta["failures"]) == len(companies)
+    assert all("stored a different document" in f["reason"] for f in clients_meta["failures"])
+    assert {f["ploomes_contact_id"] for f in clients_meta["failures"]} == {
+        contact for contact, index in before.contact_pool.items() if index in companies
+    }
+    text = str(clients_meta)
+    assert not any(before.documents[i] in text for i in companies), "a document in metadata"
+    synced = table(crm_env, "marts.crm_milvus_clients_sync")
+    assert (synced["action"] == "failed").sum() == len(companies)
+
+    # Even a full resync from the same (stale) staging leaves them to a person instead of
+    # creating them again; the others are found by the lookup and linked.
+    resync = {"ops": {"marts__crm_milvus_clients_sync": {"config": {"full_resync": True}}}}
+    second = run_crm(instance, selection=[SYNC_MILVUS_CLIENTS], run_config=resync)
+    assert second.success
+    assert creates(admin, "milvus")["cliente/criar"] == len(ploomes_only)
+    second_meta = meta(second, SYNC_MILVUS_CLIENTS)
+    assert second_meta["held_for_a_person"] == len(companies)
+    assert (second_meta["created"], second_meta["linked"]) == (0, len(ploomes_only - companies))
 
 
 def test_dry_run_reports_what_it_would_create_and_calls_no_create_endpoint(

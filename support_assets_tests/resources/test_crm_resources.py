@@ -11,7 +11,12 @@ import pytest
 
 from support_assets.assets.crm import create_or_refusal, create_without_duplicates
 from support_assets.identity import parse_document
-from support_assets.resources.crm_http import AdaptiveRate, CreateOutcomeUnknown
+from support_assets.resources.crm_http import (
+    AdaptiveRate,
+    CreateOutcomeUnknown,
+    SourceTotal,
+    SourceTotalShortfall,
+)
 from support_assets.resources.http import HttpError, ResilientClient
 from support_assets.resources.milvus import MilvusResource
 from support_assets.resources.ploomes import PloomesResource
@@ -181,3 +186,74 @@ def test_a_refused_record_is_reported_and_anything_else_fails_the_run() -> None:
     for status in (401, 403, 404, 500):
         with pytest.raises(HttpError):
             create_or_refusal(lambda: [], lambda status=status: refuse(status))
+
+
+def test_source_total_tolerates_what_changed_during_the_read_and_fails_beyond_it() -> None:
+    totals = SourceTotal("Ploomes Contacts")
+    for page_total, ids in ((5, [1, 2]), (5, [3, 3])):
+        totals.report(page_total)
+        for record_id in ids:
+            totals.saw(record_id)
+    # One record moved while paging (read twice), which may push one other out of the read.
+    assert (totals.shortfall, totals.tolerated) == (2, 1)
+    with pytest.raises(SourceTotalShortfall, match="read 3 distinct records but the source"):
+        totals.check()
+    totals.saw("4")
+    totals.check()
+    assert totals.metadata() == {
+        "source_total": 5,
+        "records_distinct": 4,
+        "records_read_twice": 1,
+    }
+    absent = SourceTotal("Milvus cliente/busca")
+    absent.report(None)
+    absent.report("12")
+    absent.saw(1)
+    with pytest.raises(SourceTotalShortfall):
+        absent.check()
+    assert SourceTotal("x").metadata()["source_total"] == "not reported"
+
+
+def test_a_divergent_tenant_is_read_to_the_end_and_its_lookups_checked_on_our_side(
+    server: SandboxServer, admin: httpx.Client
+) -> None:
+    for system in ("ploomes", "milvus"):
+        admin.put(f"/{system}/divergent", json={"divergent": True}).raise_for_status()
+    resource = milvus(server)
+    totals = SourceTotal("Milvus cliente/busca")
+    pages = list(resource.iter_clients(totals))
+    # No meta.paginate: read on until a page brings nothing new.
+    assert [len(p) for p in pages] == [1000, 1000, 50, 0]
+    assert totals.metadata()["records_distinct"] == 2050
+    assert totals.metadata()["source_total"] == "not reported"
+    client_id = resource.create_client(
+        {"cliente_documento": CPF_WITH_ZERO, "cliente_pessoa_fisica": {"nome": "Ana"}}
+    )
+    [found] = resource.find_clients_by_document(parse_document(CPF_WITH_ZERO))
+    assert str(found["id"]) == str(client_id) and found["cnpj_cpf"] == 1234567890
+
+    contacts = ploomes(server, page_size=7)
+    created = contacts.create_contact({"Name": "Ana", "TypeId": 2, "CPF": CPF_WITH_ZERO})
+    # The tenant ignores the lookup's `or` filter: every contact comes back, one counts.
+    found = contacts.find_contacts_by_document(parse_document(CPF_WITH_ZERO))
+    assert [str(c["Id"]) for c in found] == [str(created["Id"])]
+    assert contacts.lookup_stats == {"lookups": 1, "unrelated_results": 40}
+    listing = SourceTotal("Ploomes Contacts")
+    assert sum(len(p) for p in contacts.iter_changed("Contacts", totals=listing)) == 41
+    assert listing.metadata()["source_total"] == "not reported"
+
+
+def test_a_documented_ploomes_listing_reports_its_count(
+    server: SandboxServer, admin: httpx.Client
+) -> None:
+    totals = SourceTotal("Ploomes Contacts")
+    records = [
+        c for p in ploomes(server, page_size=7).iter_changed("Contacts", totals=totals) for c in p
+    ]
+    assert len(records) == 40
+    assert totals.metadata() == {
+        "source_total": 40,
+        "records_distinct": 40,
+        "records_read_twice": 0,
+    }
+    totals.check()
