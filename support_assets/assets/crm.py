@@ -1080,7 +1080,13 @@ def crm_milvus_clients_sync(
             failed_action = "failed"
         if client is None:
             counts[failed_action] += 1
-            state.mark(kind, document.number, failed_action, reason=reason, milvus_client_id=value)
+            state.mark(
+                kind,
+                document.number,
+                failed_action,
+                reason=reason,
+                milvus_client_id=None if isinstance(value, list) else int_id(value),
+            )
             failures.append(
                 {
                     "ploomes_contact_id": row["ploomes_contact_id"],
