@@ -33,6 +33,8 @@ answers of ``cliente/criar`` and ``chamado/criar``) come back as strings, and li
 
 ``PUT /_admin/milvus/document_length`` makes the tenant cut the documents of the clients it
 creates to a length (a CPF-sized column): what a read-back after a create must catch.
+``PUT /_admin/milvus/page_cap`` makes ``cliente/busca`` serve fewer clients a page than its
+``meta.paginate`` counts (the rest are never served): what reconciling with the total must catch.
 
 The admin API reports the world (``truth``, with each client's ``cliente_id_integracao``),
 ``stats`` (create calls per endpoint, the rate limit's record), and holds a create's answer on
@@ -103,6 +105,9 @@ class MilvusWorld:
         self.pool_of_client: dict[int, int] = {}
         #: A tenant whose document column is this short stores created documents cut to it.
         self.document_length: int | None = None
+        #: A tenant that serves at most this many clients a page while its ``meta.paginate``
+        #: (and the next page's start) still follow the ``total_registros`` asked for.
+        self.page_cap: int | None = None
         self._token_rng = words.rng_for(self.seed, crm.S_MILVUS, 1)
         self._build(config)
 
@@ -521,6 +526,7 @@ class MilvusSimulator(Simulator):
             Route("/hold", self.admin_hold, methods=["GET", "PUT", "DELETE"]),
             Route("/rate_limit", self.admin_rate_limit, methods=["GET", "PUT"]),
             Route("/document_length", self.admin_document_length, methods=["GET", "PUT"]),
+            Route("/page_cap", self.admin_page_cap, methods=["GET", "PUT"]),
         ]
 
     def _guard(self, handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
@@ -561,7 +567,8 @@ class MilvusSimulator(Simulator):
                 self._served("clients", len(lista))
                 return JSONResponse({"lista": lista})
             start = (page - 1) * per_page
-            lista = [self._client(c) for c in found[start : start + per_page]]
+            served = per_page if self.world.page_cap is None else self.world.page_cap
+            lista = [self._client(c) for c in found[start : start + min(per_page, served)]]
         self._served("clients", len(lista))
         return self._listing(len(found), page, per_page, lista)
 
@@ -641,6 +648,24 @@ class MilvusSimulator(Simulator):
         elif request.method == "DELETE":
             self.hold.release()
         return JSONResponse(self.hold.as_dict())
+
+    async def admin_page_cap(self, request: Request) -> Response:
+        """``{"records": n}`` serves at most ``n`` clients a page of ``cliente/busca`` while
+        ``meta.paginate`` still counts the pages asked for (records in between are never
+        served); ``null`` serves whole pages."""
+        if request.method == "PUT":
+            try:
+                body = await json_body(request)
+            except ValueError as exc:
+                return error(400, str(exc))
+            records = body.get("records")
+            if records is not None and (
+                isinstance(records, bool) or not isinstance(records, int) or records < 1
+            ):
+                return error(400, "records must be a positive integer or null")
+            with self.world.lock:
+                self.world.page_cap = records
+        return JSONResponse({"records": self.world.page_cap})
 
     async def admin_document_length(self, request: Request) -> Response:
         """``{"length": n}`` cuts the documents of clients created from now on to ``n``

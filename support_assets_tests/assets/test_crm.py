@@ -271,6 +271,12 @@ def test_one_run_converges_then_a_second_creates_nothing_and_a_late_one_catches_
         assert client["is_fisica"] == (len(before.documents[index]) == 11)
         assert client["cliente_id_integracao"] in before.contact_pool
     assert meta(first, SYNC_MILVUS_CLIENTS)["created"] == len(ploomes_only)
+    # Every listing shows the source's own total next to the distinct records read.
+    for raw in (["raw", "ploomes_contacts"], ["raw", "milvus_clients"]):
+        raw_meta = meta(first, raw)
+        assert raw_meta["records_distinct"] == raw_meta["records_fetched"], raw
+        expected = "not reported" if sandbox_config.divergent else raw_meta["records_distinct"]
+        assert raw_meta["source_total"] == expected, raw
     assert meta(first, SYNC_PLOOMES_CONTACTS)["created"] == len(milvus_only)
     tickets_meta = meta(first, SYNC_MILVUS_TICKETS)
     assert tickets_meta["created"] == len(expected_tickets)
@@ -447,6 +453,28 @@ def test_a_created_client_whose_stored_document_differs_is_failed_reported_and_n
     second_meta = meta(second, SYNC_MILVUS_CLIENTS)
     assert second_meta["held_for_a_person"] == len(companies)
     assert (second_meta["created"], second_meta["linked"]) == (0, len(ploomes_only - companies))
+
+
+@pytest.mark.parametrize("sandbox_config", [crm_config(False)], ids=["documented"])
+def test_a_listing_short_of_the_sources_own_total_fails_the_run_before_any_create(
+    crm_env: dict[str, str],
+    instance: DagsterInstance,
+    admin: httpx.Client,
+    sandbox_config: SandboxConfig,
+) -> None:
+    total = len(World(admin, sandbox_config.seed).milvus["clients"])
+    # The tenant serves 5 clients where its meta.paginate says a page of 1000 was served.
+    admin.put("/milvus/page_cap", json={"records": 5}).raise_for_status()
+
+    result = run_crm(instance, raise_on_error=False)
+    assert not result.success
+    [failure] = [
+        e for e in result.all_events if e.is_step_failure and e.step_key == "raw__milvus_clients"
+    ]
+    message = failure.event_specific_data.error.to_string()
+    assert f"read 5 distinct records but the source reports {total}" in message
+    # Nothing downstream ran: no client was created from a partial view of Milvus.
+    assert creates(admin, "milvus") == {} and creates(admin, "ploomes") == {}
 
 
 def test_dry_run_reports_what_it_would_create_and_calls_no_create_endpoint(
