@@ -188,9 +188,10 @@ class AdaptiveRateResource(HttpApiResource):
 
     @property
     def lookup_stats(self) -> dict[str, int]:
-        """Lookups made, and the unrelated records their answers held (dropped)."""
+        """Lookups made, the unrelated records their answers held (dropped), and the full
+        listings read because a lookup's filter was ignored."""
         if self._lookup_stats is None:
-            self._lookup_stats = {"lookups": 0, "unrelated_results": 0}
+            self._lookup_stats = {"lookups": 0, "unrelated_results": 0, "full_listings": 0}
         return self._lookup_stats
 
     @property

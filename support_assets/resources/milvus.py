@@ -12,7 +12,8 @@ Every call carries ``Authorization: <token>``. Facts that shape this client:
   so every listing and lookup asks for both;
 * a lookup by ``documento`` matches the stored ``cnpj_cpf``, which lost its leading zeros when
   the client was created from a JSON number: the lookup tries the document with and without
-  them, and keeps only the clients whose ``cnpj_cpf`` normalises to the document searched;
+  them, and keeps only the clients whose ``cnpj_cpf`` normalises to the document searched; a
+  tenant that ignores the filter (unrelated clients, none matching) is read in full instead;
 * ``cliente_documento`` goes as zero-padded text (``document_as="string"``); the API documents
   a JSON number, which loses a leading zero, so ``"number"`` is a setting
   (``MILVUS_DOCUMENT_AS``) for a tenant that refuses text, never a silent default;
@@ -167,6 +168,14 @@ class MilvusResource(AdaptiveRateResource):
                     found[str(record.get("id"))] = record
                 else:
                     unrelated += 1
+        if unrelated and not found:
+            # The tenant ignored the filter: only the full listing can tell it is not there.
+            self.lookup_stats["full_listings"] += 1
+            for page in self.iter_clients():
+                for record in page:
+                    stored, _ = milvus_client_document(record)
+                    if stored is not None and stored.number == document.number:
+                        found[str(record.get("id"))] = record
         self.lookup_stats["lookups"] += 1
         self.lookup_stats["unrelated_results"] += unrelated
         return [found[key] for key in sorted(found, key=lambda k: (len(k), k))]

@@ -26,7 +26,8 @@ What the simulated API does, where the documentation is silent choosing the defe
   for the numeric id), ``chamado_assunto`` and ``chamado_descricao``; answers the ticket's id.
 
 Divergent mode (``SandboxConfig.divergent`` or ``PUT /_admin/milvus/divergent``) answers as
-real tenants do where they differ from the documentation: ``cnpj_cpf`` comes back as a JSON
+real tenants do where they differ from the documentation: ``cliente/busca`` ignores
+``documento`` (it answers the listing's page instead); ``cnpj_cpf`` comes back as a JSON
 number when it is digits (leading zeros lost), ids (``id`` of clients and tickets, and the bare
 answers of ``cliente/criar`` and ``chamado/criar``) come back as strings, and listings carry no
 ``meta`` (no total, no last page: a client reads on until a short page).
@@ -559,7 +560,8 @@ class MilvusSimulator(Simulator):
             per_page = min(_int_param(params, "total_registros", MAX_PAGE), MAX_PAGE)
         except ValueError as exc:
             return error(400, str(exc))
-        documento = params.get("documento") or None
+        # A divergent tenant ignores the document filter and answers its listing.
+        documento = None if self.divergent else (params.get("documento") or None)
         with self.world.lock:
             found = self.world.search(documento, params.get("nome_fantasia"), status)
             if documento is not None:

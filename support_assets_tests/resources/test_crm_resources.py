@@ -229,15 +229,18 @@ def test_a_divergent_tenant_is_read_to_the_end_and_its_lookups_checked_on_our_si
     client_id = resource.create_client(
         {"cliente_documento": CPF_WITH_ZERO, "cliente_pessoa_fisica": {"nome": "Ana"}}
     )
+    # The tenant ignores the lookup's documento: the first page answers, the client is not on
+    # it, and only the full listing finds it.
     [found] = resource.find_clients_by_document(parse_document(CPF_WITH_ZERO))
     assert str(found["id"]) == str(client_id) and found["cnpj_cpf"] == 1234567890
+    assert resource.lookup_stats["full_listings"] == 1
 
     contacts = ploomes(server, page_size=7)
     created = contacts.create_contact({"Name": "Ana", "TypeId": 2, "CPF": CPF_WITH_ZERO})
     # The tenant ignores the lookup's `or` filter: every contact comes back, one counts.
     found = contacts.find_contacts_by_document(parse_document(CPF_WITH_ZERO))
     assert [str(c["Id"]) for c in found] == [str(created["Id"])]
-    assert contacts.lookup_stats == {"lookups": 1, "unrelated_results": 40}
+    assert contacts.lookup_stats == {"lookups": 1, "unrelated_results": 40, "full_listings": 0}
     listing = SourceTotal("Ploomes Contacts")
     assert sum(len(p) for p in contacts.iter_changed("Contacts", totals=listing)) == 41
     assert listing.metadata()["source_total"] == "not reported"
