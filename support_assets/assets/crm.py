@@ -845,6 +845,26 @@ def create_or_refusal(lookup: Callable[[], Any], create: Callable[[], Any]) -> t
     return action, value, ""
 
 
+def _leave_to_a_person(
+    context: AssetExecutionContext,
+    state: SyncState,
+    kind: str,
+    document: Document,
+    action: str,
+    reason: str,
+    counts: dict[str, int],
+    failures: list[dict[str, Any]],
+    source: dict[str, Any],
+    **state_fields: Any,
+) -> None:
+    """Count, record in the state and report a client the sync could not settle (``ambiguous``
+    or ``failed``), naming its source id and the reason, never its document."""
+    counts[action] += 1
+    state.mark(kind, document.number, action, reason=reason, **state_fields)
+    failures.append({**source, "action": action, "reason": reason})
+    context.log.warning("client %s: %s", _mask(document), reason)
+
+
 def _sync_metadata(
     counts: Mapping[str, int],
     dry_run: bool,
@@ -1079,24 +1099,20 @@ def crm_milvus_clients_sync(
             client, reason = milvus_created_client(milvus, document, value)
             failed_action = "failed"
         if client is None:
-            counts[failed_action] += 1
-            state.mark(
+            _leave_to_a_person(
+                context,
+                state,
                 kind,
-                document.number,
+                document,
                 failed_action,
-                reason=reason,
+                reason,
+                counts,
+                failures,
+                {"ploomes_contact_id": row["ploomes_contact_id"]},
                 milvus_client_id=None if isinstance(value, list) else int_id(value),
-            )
-            failures.append(
-                {
-                    "ploomes_contact_id": row["ploomes_contact_id"],
-                    "action": failed_action,
-                    "reason": reason,
-                }
             )
             result.update(action=failed_action, reason=reason)
             out.append(result)
-            context.log.warning("client %s: %s", _mask(document), reason)
             continue
         counts[action] += 1
         client_id = int_id(client.get("id"))
@@ -1278,18 +1294,19 @@ def crm_ploomes_contacts_sync(
             contact_id, reason = ploomes_created_contact(ploomes, document, value)
             failed_action = "failed"
         if contact_id is None:
-            counts[failed_action] += 1
-            state.mark(kind, document.number, failed_action, reason=reason)
-            failures.append(
-                {
-                    "milvus_client_id": row["milvus_client_id"],
-                    "action": failed_action,
-                    "reason": reason,
-                }
+            _leave_to_a_person(
+                context,
+                state,
+                kind,
+                document,
+                failed_action,
+                reason,
+                counts,
+                failures,
+                {"milvus_client_id": row["milvus_client_id"]},
             )
             result.update(action=failed_action, reason=reason)
             out.append(result)
-            context.log.warning("client %s: %s", _mask(document), reason)
             continue
         counts[action] += 1
         state.mark(
