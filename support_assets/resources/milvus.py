@@ -34,6 +34,7 @@ from support_assets.identity import Document, document_or_reason
 from support_assets.resources.crm_http import (
     AdaptiveRateResource,
     SourceTotal,
+    SourceTotalShortfall,
     objects,
     send_create,
     shape_error,
@@ -129,10 +130,20 @@ class MilvusResource(AdaptiveRateResource):
             ids = {str(r.get("id")) for r in records}
             new = ids - seen
             seen |= ids
-            yield records
             last = paginate.get("last_page")
-            if last is not None:
-                if page >= _page_number(last, source):
+            last_page = None if last is None else _page_number(last, source)
+            per_page = paginate.get("per_page")
+            if last_page is not None and page < last_page and per_page is not None:
+                # A page short of what the tenant says a page holds, before the last one:
+                # the records in between are never served. Fail before anything is written.
+                if len(records) < _page_number(per_page, source):
+                    raise SourceTotalShortfall(
+                        f"{source}: page {page} of {last_page} brought {len(records)} records "
+                        f"where a page holds {per_page}; the ones in between are never served"
+                    )
+            yield records
+            if last_page is not None:
+                if page >= last_page:
                     return
             elif not records or not new:
                 return
@@ -241,4 +252,4 @@ def _page_number(value: Any, source: str) -> int:
         return value
     if isinstance(value, str) and value.strip().isdigit():
         return int(value)
-    raise shape_error(f"{source} meta.paginate.last_page", value, "a page number")
+    raise shape_error(f"{source} meta.paginate", value, "a page number")

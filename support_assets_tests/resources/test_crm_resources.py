@@ -16,10 +16,12 @@ from support_assets.resources.crm_http import (
     CreateOutcomeUnknown,
     SourceTotal,
     SourceTotalShortfall,
+    objects,
 )
 from support_assets.resources.http import HttpError, ResilientClient
 from support_assets.resources.milvus import MilvusResource
 from support_assets.resources.ploomes import PloomesResource
+from support_assets.resources.shapes import MILVUS_LIST, PLOOMES_ODATA, UnexpectedShape
 from support_assets.sandbox.milvus import SANDBOX_MILVUS_API_TOKEN
 from support_assets.sandbox.ploomes import SANDBOX_PLOOMES_USER_KEY, TAG_INSTALACAO
 from support_assets.sandbox.server import SandboxConfig, SandboxServer
@@ -260,3 +262,29 @@ def test_a_documented_ploomes_listing_reports_its_count(
         "records_read_twice": 0,
     }
     totals.check()
+
+
+def test_a_milvus_page_short_of_what_a_page_holds_fails_before_anything_is_read_on(
+    server: SandboxServer, admin: httpx.Client
+) -> None:
+    # The tenant serves 5 clients a page while meta.paginate counts pages of 10.
+    admin.put("/milvus/page_cap", json={"records": 5}).raise_for_status()
+    pages = milvus(server, page_size=10).iter_clients()
+    with pytest.raises(SourceTotalShortfall, match="page 1 of 205 brought 5 records where"):
+        next(pages)
+    admin.put("/milvus/page_cap", json={"records": None}).raise_for_status()
+    assert [len(p) for p in milvus(server, page_size=1000).iter_clients()] == [1000, 1000, 50]
+
+
+def test_a_crm_answer_in_an_unknown_shape_fails_naming_keys_and_types_never_values() -> None:
+    with pytest.raises(UnexpectedShape) as raised:
+        PLOOMES_ODATA.records({"data": [{"CPF": "390.533.447-05"}], "total": 1})
+    assert "data: list[1]" in str(raised.value) and "390" not in str(raised.value)
+    with pytest.raises(UnexpectedShape) as raised:
+        MILVUS_LIST.records([{"cnpj_cpf": "39053344705"}])
+    assert "390" not in str(raised.value)
+    with pytest.raises(UnexpectedShape) as raised:
+        objects([{"id": 1}, "390.533.447-05"], "Milvus cliente/busca")
+    message = str(raised.value)
+    assert message.startswith("Milvus cliente/busca") and "390" not in message
+    assert "a list of objects" in message
