@@ -273,6 +273,7 @@ class PloomesExtraction:
     pages: int = 0
     high_water_mark: datetime | None = None
     totals: SourceTotal = field(default_factory=lambda: SourceTotal("Ploomes"))
+    reconciled: dict[str, Any] = field(default_factory=dict)
 
     def frames(self) -> Iterator[pd.DataFrame]:
         self.totals.source = f"Ploomes {self.entity}"
@@ -288,7 +289,7 @@ class PloomesExtraction:
                     self.high_water_mark = updated
             if rows:
                 yield pd.DataFrame(rows)
-        self.totals.check()
+        self.reconciled = self.totals.check()
         if not self.records:
             # Nothing changed: an empty chunk still creates the table on a first run.
             yield pd.DataFrame(columns=list(self.to_row({"Id": 0}).keys()))
@@ -302,7 +303,7 @@ class PloomesExtraction:
             "fetched_since": self.since.isoformat() if self.since else "everything",
             "records_fetched": self.records,
             "pages_fetched": self.pages,
-            **self.totals.metadata(),
+            **self.reconciled,
             "http_requests": MetadataValue.json(self.ploomes.get_client().stats.as_dict()),
             "rate_limit_per_second_at_end": self.ploomes.adaptive.current_rate or 0.0,
         }
@@ -458,14 +459,14 @@ def _milvus_frames(
         records += len(rows)
         if rows:
             yield pd.DataFrame(rows, columns=columns)
-    totals.check()
+    reconciled = totals.check()
     if not records:
         yield pd.DataFrame(columns=columns)
     stream_metadata.update(
         {
             "records_fetched": records,
             "pages_fetched": page_count,
-            **totals.metadata(),
+            **reconciled,
             "http_requests": MetadataValue.json(milvus.get_client().stats.as_dict()),
             "rate_limit_per_second_at_end": milvus.adaptive.current_rate or 0.0,
         }

@@ -31,7 +31,7 @@ from support_assets.resources.http import (
     ResilientClient,
     RetryableHttpError,
 )
-from support_assets.resources.shapes import UnexpectedShape, describe_shape
+from support_assets.resources.shapes import UnexpectedShape, describe_shape, reconcile_total
 
 
 def shape_error(source: str, body: Any, expected: str) -> UnexpectedShape:
@@ -45,10 +45,6 @@ def objects(records: list[Any], source: str) -> list[dict[str, Any]]:
     if all(isinstance(record, dict) for record in records):
         return records
     raise shape_error(source, records, "a list of objects")
-
-
-class SourceTotalShortfall(RuntimeError):
-    """A listing read fewer distinct records than its source said it holds."""
 
 
 @dataclass
@@ -89,22 +85,14 @@ class SourceTotal:
             return 0
         return max(self.reported) - min(self.reported) + self.repeated
 
-    def metadata(self) -> dict[str, Any]:
+    def check(self) -> dict[str, Any]:
+        """The reconciliation's metadata (``total_reported``, ``distinct_fetched``, the records
+        read twice); `TotalShortfall` when the read fell short beyond what changed."""
+        total = max(self.reported) if self.reported else None
         return {
-            "source_total": self.reported[-1] if self.reported else "not reported",
-            "records_distinct": len(self.ids),
+            **reconcile_total(self.source, total, len(self.ids), self.tolerated),
             "records_read_twice": self.repeated,
         }
-
-    def check(self) -> None:
-        """Raise when the read fell short of the source's total beyond what changed."""
-        if self.shortfall > self.tolerated:
-            raise SourceTotalShortfall(
-                f"{self.source}: read {len(self.ids)} distinct records but the source reports "
-                f"{max(self.reported)} (totals seen {min(self.reported)}-{max(self.reported)}, "
-                f"{self.repeated} read twice): {self.shortfall - self.tolerated} missing "
-                "beyond what changed during the run"
-            )
 
 
 class CreateOutcomeUnknown(HttpError):

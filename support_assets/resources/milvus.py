@@ -34,12 +34,11 @@ from support_assets.identity import Document, document_or_reason
 from support_assets.resources.crm_http import (
     AdaptiveRateResource,
     SourceTotal,
-    SourceTotalShortfall,
     objects,
     send_create,
     shape_error,
 )
-from support_assets.resources.shapes import MILVUS_LIST
+from support_assets.resources.shapes import MILVUS_LIST, TotalShortfall
 
 MILVUS_API_URL = "https://apiintegracao.milvus.com.br/api"
 MAX_PAGE = 1000
@@ -137,7 +136,7 @@ class MilvusResource(AdaptiveRateResource):
                 # A page short of what the tenant says a page holds, before the last one:
                 # the records in between are never served. Fail before anything is written.
                 if len(records) < _page_number(per_page, source):
-                    raise SourceTotalShortfall(
+                    raise TotalShortfall(
                         f"{source}: page {page} of {last_page} brought {len(records)} records "
                         f"where a page holds {per_page}; the ones in between are never served"
                     )

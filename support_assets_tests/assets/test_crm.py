@@ -274,9 +274,9 @@ def test_one_run_converges_then_a_second_creates_nothing_and_a_late_one_catches_
     # Every listing shows the source's own total next to the distinct records read.
     for raw in (["raw", "ploomes_contacts"], ["raw", "milvus_clients"]):
         raw_meta = meta(first, raw)
-        assert raw_meta["records_distinct"] == raw_meta["records_fetched"], raw
-        expected = "not reported" if sandbox_config.divergent else raw_meta["records_distinct"]
-        assert raw_meta["source_total"] == expected, raw
+        assert raw_meta["distinct_fetched"] == raw_meta["records_fetched"], raw
+        expected = "not reported" if sandbox_config.divergent else raw_meta["distinct_fetched"]
+        assert raw_meta["total_reported"] == expected, raw
     assert meta(first, SYNC_PLOOMES_CONTACTS)["created"] == len(milvus_only)
     tickets_meta = meta(first, SYNC_MILVUS_TICKETS)
     assert tickets_meta["created"] == len(expected_tickets)
@@ -472,7 +472,7 @@ def test_a_listing_short_of_the_sources_own_total_fails_the_run_before_any_creat
         e for e in result.all_events if e.is_step_failure and e.step_key == "raw__milvus_clients"
     ]
     message = failure.event_specific_data.error.to_string()
-    assert f"read 5 distinct records but the source reports {total}" in message
+    assert f"reported {total} records but 5 distinct were fetched" in message
     # Nothing downstream ran: no client was created from a partial view of Milvus.
     assert creates(admin, "milvus") == {} and creates(admin, "ploomes") == {}
 
@@ -556,12 +556,12 @@ def test_with_2500_clients_in_milvus_none_is_created_again(
     assert result.success
     assert creates(admin, "milvus") == {"cliente/criar": len(ploomes_only)}
     raw_meta = meta(result, ["raw", "milvus_clients"])
-    assert raw_meta["records_fetched"] == raw_meta["records_distinct"] == 2524
+    assert raw_meta["records_fetched"] == raw_meta["distinct_fetched"] == 2524
     if sandbox_config.divergent:
         # No meta.paginate: read on until a page brings nothing new.
-        assert raw_meta["pages_fetched"] == 4 and raw_meta["source_total"] == "not reported"
+        assert raw_meta["pages_fetched"] == 4 and raw_meta["total_reported"] == "not reported"
     else:
-        assert raw_meta["pages_fetched"] == 3 and raw_meta["source_total"] == 2524
+        assert raw_meta["pages_fetched"] == 3 and raw_meta["total_reported"] == 2524
     after = World(admin, sandbox_config.seed)
     for index in before.pool:
         assert len(after.milvus_clients(index)) == max(len(before.milvus_clients(index)), 1)

@@ -15,13 +15,17 @@ from support_assets.resources.crm_http import (
     AdaptiveRate,
     CreateOutcomeUnknown,
     SourceTotal,
-    SourceTotalShortfall,
     objects,
 )
 from support_assets.resources.http import HttpError, ResilientClient
 from support_assets.resources.milvus import MilvusResource
 from support_assets.resources.ploomes import PloomesResource
-from support_assets.resources.shapes import MILVUS_LIST, PLOOMES_ODATA, UnexpectedShape
+from support_assets.resources.shapes import (
+    MILVUS_LIST,
+    PLOOMES_ODATA,
+    TotalShortfall,
+    UnexpectedShape,
+)
 from support_assets.sandbox.milvus import SANDBOX_MILVUS_API_TOKEN
 from support_assets.sandbox.ploomes import SANDBOX_PLOOMES_USER_KEY, TAG_INSTALACAO
 from support_assets.sandbox.server import SandboxConfig, SandboxServer
@@ -198,22 +202,22 @@ def test_source_total_tolerates_what_changed_during_the_read_and_fails_beyond_it
             totals.saw(record_id)
     # One record moved while paging (read twice), which may push one other out of the read.
     assert (totals.shortfall, totals.tolerated) == (2, 1)
-    with pytest.raises(SourceTotalShortfall, match="read 3 distinct records but the source"):
+    with pytest.raises(TotalShortfall, match="reported 5 records but 3 distinct were fetched"):
         totals.check()
     totals.saw("4")
     totals.check()
-    assert totals.metadata() == {
-        "source_total": 5,
-        "records_distinct": 4,
+    assert totals.check() == {
+        "total_reported": 5,
+        "distinct_fetched": 4,
         "records_read_twice": 1,
     }
     absent = SourceTotal("Milvus cliente/busca")
     absent.report(None)
     absent.report("12")
     absent.saw(1)
-    with pytest.raises(SourceTotalShortfall):
+    with pytest.raises(TotalShortfall):
         absent.check()
-    assert SourceTotal("x").metadata()["source_total"] == "not reported"
+    assert SourceTotal("x").check()["total_reported"] == "not reported"
 
 
 def test_a_divergent_tenant_is_read_to_the_end_and_its_lookups_checked_on_our_side(
@@ -226,8 +230,8 @@ def test_a_divergent_tenant_is_read_to_the_end_and_its_lookups_checked_on_our_si
     pages = list(resource.iter_clients(totals))
     # No meta.paginate: read on until a page brings nothing new.
     assert [len(p) for p in pages] == [1000, 1000, 50, 0]
-    assert totals.metadata()["records_distinct"] == 2050
-    assert totals.metadata()["source_total"] == "not reported"
+    assert totals.check()["distinct_fetched"] == 2050
+    assert totals.check()["total_reported"] == "not reported"
     client_id = resource.create_client(
         {"cliente_documento": CPF_WITH_ZERO, "cliente_pessoa_fisica": {"nome": "Ana"}}
     )
@@ -245,7 +249,7 @@ def test_a_divergent_tenant_is_read_to_the_end_and_its_lookups_checked_on_our_si
     assert contacts.lookup_stats == {"lookups": 1, "unrelated_results": 40, "full_listings": 0}
     listing = SourceTotal("Ploomes Contacts")
     assert sum(len(p) for p in contacts.iter_changed("Contacts", totals=listing)) == 41
-    assert listing.metadata()["source_total"] == "not reported"
+    assert listing.check()["total_reported"] == "not reported"
 
 
 def test_a_documented_ploomes_listing_reports_its_count(
@@ -256,9 +260,9 @@ def test_a_documented_ploomes_listing_reports_its_count(
         c for p in ploomes(server, page_size=7).iter_changed("Contacts", totals=totals) for c in p
     ]
     assert len(records) == 40
-    assert totals.metadata() == {
-        "source_total": 40,
-        "records_distinct": 40,
+    assert totals.check() == {
+        "total_reported": 40,
+        "distinct_fetched": 40,
         "records_read_twice": 0,
     }
     totals.check()
@@ -270,7 +274,7 @@ def test_a_milvus_page_short_of_what_a_page_holds_fails_before_anything_is_read_
     # The tenant serves 5 clients a page while meta.paginate counts pages of 10.
     admin.put("/milvus/page_cap", json={"records": 5}).raise_for_status()
     pages = milvus(server, page_size=10).iter_clients()
-    with pytest.raises(SourceTotalShortfall, match="page 1 of 205 brought 5 records where"):
+    with pytest.raises(TotalShortfall, match="page 1 of 205 brought 5 records where"):
         next(pages)
     admin.put("/milvus/page_cap", json={"records": None}).raise_for_status()
     assert [len(p) for p in milvus(server, page_size=1000).iter_clients()] == [1000, 1000, 50]
