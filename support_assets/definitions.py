@@ -16,6 +16,7 @@ from dagster import (
 )
 
 from support_assets.assets.crm import CRM_ASSETS, crm_resources
+from support_assets.assets.crm_migration import crm_legacy_import
 from support_assets.assets.helpdesk_web import (
     helpdesk_web_raw_tickets,
     staging_helpdesk_web_tickets,
@@ -259,6 +260,7 @@ ASSETS = [
     telegram_staging_messages,
     bot_insights,
     *CRM_ASSETS,
+    crm_legacy_import,
     service_events_raw,
     service_events_staging,
     *MARTS_ASSETS,

@@ -181,3 +181,15 @@ def test_a_refused_record_is_reported_and_anything_else_fails_the_run() -> None:
     for status in (401, 403, 404, 500):
         with pytest.raises(HttpError):
             create_or_refusal(lambda: [], lambda status=status: refuse(status))
+
+
+def test_ploomes_finds_tag_ids_by_name_whatever_the_accents_and_case(
+    server: SandboxServer, admin: httpx.Client
+) -> None:
+    resource = ploomes(server, page_size=3)
+    assert resource.find_tag_ids("INSTALAÇÃO") == [TAG_INSTALACAO]
+    admin.put("/ploomes/tags", json={str(TAG_INSTALACAO): "Instalacao", "40999": "instalação"})
+    assert resource.find_tag_ids("INSTALAÇÃO") == [TAG_INSTALACAO, 40999]
+    admin.put("/ploomes/tags", json={str(TAG_INSTALACAO): None, "40999": None})
+    assert resource.find_tag_ids("INSTALAÇÃO") == []
+    assert {t["Name"] for t in resource.list_tags()} == {"ENTREGA", "VISITA TÉCNICA", "COBRANÇA"}
