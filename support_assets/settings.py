@@ -107,6 +107,13 @@ SETTINGS: tuple[Setting, ...] = (
         "default credential chain.",
     ),
     Setting(
+        "SUPPORT_COMPAT_OCTADESK_VIEW",
+        "unset: no view",
+        "[dataset.]name of a view shaped like the old Octadesk script's table (Sac_Octadesk): "
+        "tickets and linked chats, cf_<key> custom fields as columns, upload = load time; "
+        "dataset compat (with BIGQUERY_DATASET_PREFIX on BigQuery) when none is given.",
+    ),
+    Setting(
         "DAGSTER_PG_HOST",
         "unset: SQLite under DAGSTER_HOME",
         "PostgreSQL server of the Dagster instance (runs, event logs, sensor cursors) that "
