@@ -25,6 +25,7 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
+from support_assets.assets.telegram import _landed_ids
 from support_assets.io_managers.lake import LakeIOManager
 from support_assets.landing import LandingZone
 
@@ -137,14 +138,6 @@ def _read_archive(
             seen.add(update["update_id"])
             by_day[moment.date()][update["update_id"]] = (moment, update)
     return by_day
-
-
-def _landed_ids(zone: LandingZone, day: dt.date) -> set[int]:
-    ids = set()
-    for record in zone.read(day):
-        if isinstance(record.payload, dict) and isinstance(record.payload.get("update_id"), int):
-            ids.add(record.payload["update_id"])
-    return ids
 
 
 def import_archive(
