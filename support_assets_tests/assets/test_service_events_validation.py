@@ -15,9 +15,11 @@ from support_assets.assets.service_events import (
     covid_test_result,
     event_document,
     parse_local_time,
+    staging_row,
     validate_event,
     validate_messages,
 )
+from support_assets.identity import PseudonymResource
 from support_assets.resources.stomp import ReceivedMessage
 from support_assets.sandbox.service_events import DEFECTS, generate_events
 
@@ -150,6 +152,21 @@ def test_covid_test_is_a_result_in_the_spellings_a_real_system_sends(
     payload = {k: v for k, v in {**EVENT, "covidTest": value}.items() if v is not None}
     assert validate_event(payload)["covid_test_result"] == result
     assert result in COVID_TEST_RESULTS
+
+
+def test_a_raw_document_stored_before_results_were_typed_is_read_from_its_payload() -> None:
+    """A document written when covidTest was a yes/no (covid_test: True) stages its result."""
+    document = {
+        **validate_event({**EVENT, "covidTest": "Positivo"}),
+        "event_key": "k",
+        "_loaded_at": datetime(2024, 1, 15, tzinfo=UTC),
+        "payload": {**EVENT, "covidTest": "Positivo"},
+    }
+    document.pop("covid_test_result")
+    document["covid_test"] = True
+    row = staging_row(document, PseudonymResource(key="test-key"))
+    assert row["covid_test_result"] == "positivo"
+    assert "covid_test" not in row
 
 
 def test_the_event_key_is_the_canonical_payload_and_ignores_key_order() -> None:
