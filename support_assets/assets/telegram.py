@@ -617,19 +617,21 @@ _MENTION = re.compile(r"@\w+")
 
 
 def mentions_bot(entities: Any) -> bool:
-    """True when a message's entities (staging JSON) mention a bot: Telegram bot usernames end
-    in "bot", and a customer in a group reaches the bot by mentioning it."""
-    if not isinstance(entities, str) or not entities:
-        return False
-    try:
-        items = json.loads(entities)
-    except ValueError:
+    """True when a message's entities (the staging list of structs; JSON text from older
+    partitions) mention a bot: Telegram bot usernames end in "bot", and a customer in a group
+    reaches the bot by mentioning it."""
+    if isinstance(entities, str):
+        try:
+            entities = json.loads(entities)
+        except ValueError:
+            return False
+    if entities is None or isinstance(entities, float):  # null (NaN once in pandas)
         return False
     return any(
         isinstance(e, dict)
         and e.get("type") == "mention"
         and str(e.get("text") or "").lower().endswith("bot")
-        for e in items
+        for e in entities
     )
 
 
