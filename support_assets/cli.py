@@ -247,15 +247,11 @@ def cmd_telegram_webhook(args: argparse.Namespace) -> int:
 def cmd_telegram_import(args: argparse.Namespace) -> int:
     """Land the old Lambda's archive of Telegram updates (a folder or s3://) once per update."""
     from support_assets.assets.telegram import telegram_partition_keys
+    from support_assets.io_managers.s3 import s3_resource_from_settings
     from support_assets.landing import LandingZoneResource
-    from support_assets.settings import local_value
     from support_assets.telegram_import import archive_filesystem, import_archive
 
-    fs, root = archive_filesystem(
-        args.archive,
-        s3_endpoint_url=local_value("SUPPORT_S3_ENDPOINT_URL", "", None) or None,
-        s3_region=local_value("SUPPORT_S3_REGION", "", None) or None,
-    )
+    fs, root = archive_filesystem(args.archive, s3_resource_from_settings(os.environ))
     try:
         stats = import_archive(
             fs, root, LandingZoneResource.from_settings("telegram").zone(), dry_run=args.dry_run

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow.fs as pafs
+from dagster_aws.s3 import S3Resource
 
 from support_assets.assets.telegram import _landed_ids
 from support_assets.io_managers.lake import LakeIOManager
@@ -54,11 +55,10 @@ class ImportStats:
             self.invalid_samples.append(f"{path}: {reason}")
 
 
-def archive_filesystem(
-    url: str, s3_endpoint_url: str | None = None, s3_region: str | None = None
-) -> tuple[pafs.FileSystem, str]:
-    """The archive's filesystem and root, resolved as the lake's are (``s3://`` or a folder)."""
-    lake = LakeIOManager(url=url, s3_endpoint_url=s3_endpoint_url, s3_region=s3_region)
+def archive_filesystem(url: str, s3: S3Resource | None = None) -> tuple[pafs.FileSystem, str]:
+    """The archive's filesystem and root, resolved as the lake's are (``s3://`` through ``s3``,
+    dagster-aws's resource, or a folder)."""
+    lake = LakeIOManager(url=url, s3=s3 or S3Resource())
     return lake.filesystem(), lake.root()
 
 

@@ -118,7 +118,6 @@ def test_the_view_answers_the_old_tables_columns_on_the_bigquery_emulator(
     for name, value in {
         "SUPPORT_WAREHOUSE": "bigquery",
         "BIGQUERY_PROJECT": bigquery_emulator.project,
-        "BIGQUERY_API_ENDPOINT": bigquery_emulator.endpoint,
         "BIGQUERY_DATASET_PREFIX": prefix,
         "SUPPORT_COMPAT_OCTADESK_VIEW": "Sac_Octadesk",
     }.items():
