@@ -57,6 +57,9 @@ system-deps:
 	@command -v chromium >/dev/null || { \
 	  echo "installing Debian's chromium for the browser tests"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+	@command -v node >/dev/null || command -v nodejs >/dev/null || { \
+	  echo "installing Debian's nodejs for the Apps Script test"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs >/dev/null; }
 
 # The local BigQuery emulator (its own Python 3.13 venv under .bigquery/; idempotent), and
 # Debian's ActiveMQ and PostgreSQL (idempotent; the tests start and stop their own brokers and

@@ -244,6 +244,41 @@ def cmd_telegram_webhook(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_telegram_import(args: argparse.Namespace) -> int:
+    """Land the old Lambda's archive of Telegram updates (a folder or s3://) once per update."""
+    from support_assets.assets.telegram import telegram_partition_keys
+    from support_assets.io_managers.s3 import s3_resource_from_settings
+    from support_assets.landing import LandingZoneResource
+    from support_assets.telegram_import import archive_filesystem, import_archive
+
+    fs, root = archive_filesystem(args.archive, s3_resource_from_settings(os.environ))
+    try:
+        stats = import_archive(
+            fs, root, LandingZoneResource.from_settings("telegram").zone(), dry_run=args.dry_run
+        )
+    except FileNotFoundError as exc:
+        print(f"cannot read the archive: {exc}", file=sys.stderr)
+        return 2
+    verb = "would land" if args.dry_run else "landed"
+    print(
+        f"{stats.files} file(s), {stats.updates} update(s): {verb} {stats.landed}, "
+        f"{stats.already_landed} already landed, {stats.duplicates_in_archive} repeated in the "
+        f"archive, {stats.invalid_files} file(s) not updates"
+    )
+    for sample in stats.invalid_samples:
+        print(f"  not an update: {sample}")
+    keys = telegram_partition_keys(stats.days)
+    if keys:
+        print(
+            f"materialize telegram_job for partitions {keys[0]}..{keys[-1]} ({len(keys)} days), "
+            "e.g. a backfill from the UI"
+        )
+    skipped = len(stats.days) - len(keys)
+    if skipped:
+        print(f"{skipped} day(s) fall outside the Telegram partitions and stay in the landing zone")
+    return 0
+
+
 def cmd_produce_events(args: argparse.Namespace) -> int:
     """Publish generated attendance events to the service-events topic (STOMP_* settings)."""
     from collections import Counter
@@ -334,6 +369,17 @@ def build_parser() -> argparse.ArgumentParser:
     telegram_webhook.add_argument("--url", help="public HTTPS URL of the receiver (set)")
     telegram_webhook.add_argument("--drop-pending-updates", action="store_true")
     telegram_webhook.set_defaults(func=cmd_telegram_webhook)
+
+    telegram_import = sub.add_parser(
+        "telegram-import",
+        help="land an archive of Telegram updates (one JSON file per update, in date folders; "
+        "a folder or s3://bucket/prefix) into the landing zone, each update_id once",
+    )
+    telegram_import.add_argument("archive", help="folder or s3://bucket/prefix of the archive")
+    telegram_import.add_argument(
+        "--dry-run", action="store_true", help="count what would land; write nothing"
+    )
+    telegram_import.set_defaults(func=cmd_telegram_import)
 
     produce = sub.add_parser(
         "produce-events",

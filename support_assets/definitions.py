@@ -15,7 +15,9 @@ from dagster import (
     multiprocess_executor,
 )
 
+from support_assets.assets.compat import CompatViewsSettings, octadesk_compat_view
 from support_assets.assets.crm import CRM_ASSETS, crm_resources
+from support_assets.assets.crm_migration import crm_legacy_import
 from support_assets.assets.helpdesk_web import (
     helpdesk_web_raw_tickets,
     staging_helpdesk_web_tickets,
@@ -245,6 +247,9 @@ def build_resources(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         **crm_resources(env),
         "stomp": stomp_resource(env),
         "pseudonym": pseudonym_resource(env),
+        "compat_views": CompatViewsSettings(
+            octadesk_view=local_value("SUPPORT_COMPAT_OCTADESK_VIEW", "", env) or None
+        ),
     }
 
 
@@ -253,12 +258,14 @@ ASSETS = [
     octadesk_raw_chats,
     staging_octadesk_chats,
     staging_octadesk_tickets,
+    octadesk_compat_view,
     helpdesk_web_raw_tickets,
     staging_helpdesk_web_tickets,
     telegram_raw_updates,
     telegram_staging_messages,
     bot_insights,
     *CRM_ASSETS,
+    crm_legacy_import,
     service_events_raw,
     service_events_staging,
     *MARTS_ASSETS,

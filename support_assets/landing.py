@@ -339,6 +339,27 @@ class LandingZone:
         path = self._writer.append(moment.date(), moment, data)
         return LandedBatch(moment.date(), path, len(lines), moment)
 
+    def append_timed(self, records: Sequence[tuple[Any, dt.datetime]], *, via: str) -> LandedBatch:
+        """Append ``(payload, received_at)`` records of one UTC day as one batch (an import of
+        history: each keeps its own time); returns once they are durable."""
+        if not records:
+            raise ValueError("append_timed needs at least one record")
+        moments = [moment.astimezone(dt.UTC) for _, moment in records]
+        day = moments[0].date()
+        if any(m.date() != day for m in moments):
+            raise ValueError("append_timed records must all fall on one UTC day")
+        lines = [
+            json.dumps(
+                {"received_at": format_received_at(m), "via": via, "payload": payload},
+                ensure_ascii=False,
+                separators=(",", ":"),
+            )
+            for (payload, _), m in zip(records, moments, strict=True)
+        ]
+        data = ("\n".join(lines) + "\n").encode("utf-8")
+        path = self._writer.append(day, max(moments), data)
+        return LandedBatch(day, path, len(lines), max(moments))
+
     def close(self) -> None:
         """Make the open segment durable and close it (appends after this open a new one)."""
         self._writer.close()

@@ -107,6 +107,13 @@ SETTINGS: tuple[Setting, ...] = (
         "default credential chain.",
     ),
     Setting(
+        "SUPPORT_COMPAT_OCTADESK_VIEW",
+        "unset: no view",
+        "[dataset.]name of a view shaped like the old Octadesk script's table (Sac_Octadesk): "
+        "tickets and linked chats, cf_<key> custom fields as columns, upload = load time; "
+        "dataset compat (with BIGQUERY_DATASET_PREFIX on BigQuery) when none is given.",
+    ),
+    Setting(
         "DAGSTER_PG_HOST",
         "unset: SQLite under DAGSTER_HOME",
         "PostgreSQL server of the Dagster instance (runs, event logs, sensor cursors) that "
@@ -271,13 +278,17 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "PLOOMES_TAG_INSTALACAO_ID",
-        "40001 (the sandbox's)",
-        "Ploomes tag id of INSTALAÇÃO: tasks and interactions carrying it become Milvus tickets.",
+        "looked up by name (40001 in the sandbox)",
+        "Ploomes tag id of INSTALAÇÃO: tasks and interactions carrying it become Milvus tickets. "
+        "Unset with PLOOMES_BASE_URL set: every tag Ploomes lists named INSTALAÇÃO (accents and "
+        "case aside); none found fails the run naming this setting. The sandbox's id is used "
+        "only while PLOOMES_BASE_URL is unset.",
     ),
     Setting(
         "PLOOMES_TAG_ENTREGA_ID",
-        "40002 (the sandbox's)",
-        "Ploomes tag id of ENTREGA: tasks and interactions carrying it become Milvus tickets.",
+        "looked up by name (40002 in the sandbox)",
+        "Ploomes tag id of ENTREGA, as PLOOMES_TAG_INSTALACAO_ID: looked up by the name ENTREGA "
+        "when unset with PLOOMES_BASE_URL set.",
     ),
     Setting(
         "MILVUS_BASE_URL",
@@ -319,6 +330,37 @@ SETTINGS: tuple[Setting, ...] = (
         "false",
         "true: the CRM sync looks things up and reports in its metadata what it would create, "
         "calls no create endpoint and leaves its cursors where they were.",
+    ),
+    Setting(
+        "CRM_LEGACY_SENT_COLLECTION",
+        "unset: no migration",
+        "MongoDB collection where the old Ploomes → Milvus script kept the CPF/CNPJ of the "
+        "clients it sent. Set: marts/crm_legacy_import runs once before the first sync, imports "
+        "it into crm_sync_state and links the tickets the script opened (no marker) to their "
+        "Ploomes items by client and creation time.",
+    ),
+    Setting(
+        "CRM_LEGACY_SENT_FIELD",
+        "cnpj_cpf",
+        "Field of that collection holding the CPF/CNPJ (formatted or bare).",
+    ),
+    Setting(
+        "CRM_LEGACY_MONGODB_URI",
+        "unset: the documents store",
+        "MongoDB server of the old script, when it is not the documents store (MONGODB_URI).",
+        secret=True,
+    ),
+    Setting(
+        "CRM_LEGACY_MONGODB_DATABASE",
+        "MONGODB_DATABASE",
+        "Database of the old script's collection.",
+    ),
+    Setting(
+        "CRM_LEGACY_TICKET_WINDOW_MINUTES",
+        "60",
+        "How long after a Ploomes task or interaction was created a Milvus ticket without a "
+        "marker, for the same client, is taken as the one the old script opened for it (from 5 "
+        "minutes before).",
     ),
     Setting(
         "TELEGRAM_BOT_TOKEN",

@@ -24,6 +24,7 @@ OCTADESK_KEYS = {
     AssetKey(["raw", "octadesk_chats_quarantine"]),
     AssetKey(["staging", "octadesk_tickets"]),
     AssetKey(["staging", "octadesk_chats"]),
+    AssetKey(["marts", "octadesk_compat_view"]),
 }
 LAYERS = ("raw", "staging", "marts")
 

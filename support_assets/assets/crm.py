@@ -115,6 +115,17 @@ STAGING_QUARANTINE = AssetKey(["staging", "crm_clients_quarantine"])
 SYNC_MILVUS_CLIENTS = AssetKey(["marts", "crm_milvus_clients_sync"])
 SYNC_PLOOMES_CONTACTS = AssetKey(["marts", "crm_ploomes_contacts_sync"])
 SYNC_MILVUS_TICKETS = AssetKey(["marts", "crm_milvus_tickets_sync"])
+#: The one-time import of the old script's state (``crm_migration``), read by the syncs.
+LEGACY_IMPORT = AssetKey(["marts", "crm_legacy_import"])
+LEGACY_COLUMNS = [
+    "kind", "key", "action", "milvus_ticket_id", "source_created_at", "ticket_created_at",
+    "imported_at",
+]  # fmt: skip
+#: State of a client the old script sent: linked when Milvus has it, never created again.
+LEGACY_SENT = "legacy_sent"
+LEGACY_SKIP_REASON = (
+    "the previous integration sent this client (legacy sent-state) and Milvus no longer has it"
+)
 #: The documents-store collection of the sync state.
 STATE_COLLECTION = "crm_sync_state"
 #: States an item is looked at again on every run, whatever the cursors say (a quarantined
@@ -127,6 +138,8 @@ OUTCOMES = ("created", "linked", "rejected", "ambiguous", "failed")
 CREATE_ATTEMPTS = 3
 TICKET_CATEGORIES = {"installation": "Instalação", "delivery": "Entrega"}
 TAG_LABELS = {"installation": "INSTALAÇÃO", "delivery": "ENTREGA"}
+#: The setting that gives each tag's id when its name is not looked up.
+TAG_SETTINGS = {"installation": "PLOOMES_TAG_INSTALACAO_ID", "delivery": "PLOOMES_TAG_ENTREGA_ID"}
 
 
 class CrmSyncSettings(ConfigurableResource):
@@ -137,8 +150,12 @@ class CrmSyncSettings(ConfigurableResource):
         default="2024-02-24",
         description="Tasks and interactions created before this São Paulo date are not synced.",
     )
-    installation_tag_id: int = Field(description="Ploomes tag id of INSTALAÇÃO.")
-    delivery_tag_id: int = Field(description="Ploomes tag id of ENTREGA.")
+    installation_tag_id: int | None = Field(
+        default=None, description="Ploomes tag id of INSTALAÇÃO; None: looked up by its name."
+    )
+    delivery_tag_id: int | None = Field(
+        default=None, description="Ploomes tag id of ENTREGA; None: looked up by its name."
+    )
     ticket_desk: str = Field(default="Mesa padrão", description="Milvus desk of new tickets.")
 
     def start(self) -> datetime:
@@ -146,9 +163,28 @@ class CrmSyncSettings(ConfigurableResource):
             tzinfo=SAO_PAULO
         )
 
-    def tags(self) -> dict[int, str]:
-        """Tag id → ``installation`` or ``delivery``."""
-        return {self.installation_tag_id: "installation", self.delivery_tag_id: "delivery"}
+    def tags(self, ploomes: PloomesResource) -> dict[int, str]:
+        """Tag id → ``installation`` or ``delivery``: the ids the settings give, else every tag
+        Ploomes lists under the name (``INSTALAÇÃO``, ``ENTREGA``, accents and case aside).
+        A tag neither set nor found fails the run naming its setting."""
+        configured = {"installation": self.installation_tag_id, "delivery": self.delivery_tag_id}
+        tags: dict[int, str] = {}
+        for kind, tag_id in configured.items():
+            ids = [tag_id] if tag_id is not None else ploomes.find_tag_ids(TAG_LABELS[kind])
+            if not ids:
+                raise ValueError(
+                    f"{TAG_SETTINGS[kind]} is not set and Ploomes lists no tag named "
+                    f"{TAG_LABELS[kind]}: set {TAG_SETTINGS[kind]} to the id of the tag whose "
+                    "tasks and interactions become Milvus tickets"
+                )
+            clash = [i for i in ids if i in tags]
+            if clash:
+                raise ValueError(
+                    f"tag id(s) {clash} stand for both INSTALAÇÃO and ENTREGA: check "
+                    f"{TAG_SETTINGS['installation']} and {TAG_SETTINGS['delivery']}"
+                )
+            tags.update(dict.fromkeys(ids, kind))
+        return tags
 
 
 class CrmRawConfig(Config):
@@ -806,6 +842,21 @@ class SyncState:
         )
 
 
+def legacy_plan(frame: pd.DataFrame | None, dry_run: bool) -> tuple[set[str], dict[str, int]]:
+    """What a dry run of the legacy import planned (the state holds nothing yet): customer keys
+    of sent clients, and item key -> Milvus ticket id. Empty outside a dry run."""
+    if not dry_run or frame is None or frame.empty:
+        return set(), {}
+    rows = frame.to_dict("records")
+    clients = {r["key"] for r in rows if r["kind"] == "client" and r["action"] == "would_import"}
+    tickets = {
+        r["key"]: int(r["milvus_ticket_id"])
+        for r in rows
+        if r["kind"] == "ticket" and r["action"] == "would_link"
+    }
+    return clients, tickets
+
+
 def create_without_duplicates(
     lookup: Callable[[], Any], create: Callable[[], Any], attempts: int = CREATE_ATTEMPTS
 ) -> tuple[str, Any]:
@@ -911,12 +962,18 @@ def _contacts_by_id(raw_contacts: pd.DataFrame) -> dict[int, dict[str, Any]]:
 # Sync: Ploomes → Milvus clients --------------------------------------------------------------
 
 
+def _ploomes_phones(contact: Mapping[str, Any]) -> list[str]:
+    phones = [p.get("PhoneNumber") for p in contact.get("Phones") or [] if isinstance(p, dict)]
+    return [str(p).strip() for p in phones if p not in (None, "") and str(p).strip()]
+
+
 def milvus_client_payload(
     contact: Mapping[str, Any], document: Document, document_as: str = "string"
 ) -> dict[str, Any]:
-    """``cliente/criar`` body for a Ploomes contact (person or company by the document)."""
+    """``cliente/criar`` body for a Ploomes contact (person or company by the document), with
+    its e-mail, phones (first as mobile, second as landline) and address when it has them."""
     name = contact.get("Name") or contact.get("LegalName") or "Cliente sem nome"
-    phones = [p.get("PhoneNumber") for p in contact.get("Phones") or [] if isinstance(p, dict)]
+    phones = _ploomes_phones(contact)
     payload: dict[str, Any] = {
         "cliente_documento": document_for_milvus(document, document_as),
         "cliente_site": contact.get("Website") or "",
@@ -929,18 +986,18 @@ def milvus_client_payload(
                 "contato_padrao": True,
                 "contato_descricao": name,
                 "contato_email": contact.get("Email") or "",
-                "contato_telefone": "",
+                "contato_telefone": phones[1] if len(phones) > 1 else "",
                 "contato_celular": phones[0] if phones else "",
                 "contato_observacao": "",
             }
         ],
     }
-    if contact.get("StreetAddress"):
+    if contact.get("StreetAddress") or contact.get("ZipCode"):
         payload["cliente_enderecos"] = [
             {
                 "endereco_padrao": True,
                 "endereco_descricao": "Principal",
-                "endereco_cep": contact.get("ZipCode") or "",
+                "endereco_cep": str(contact.get("ZipCode") or ""),
                 "endereco_logradouro": contact.get("StreetAddress") or "",
                 "endereco_numero": str(contact.get("StreetAddressNumber") or ""),
                 "endereco_complemento": contact.get("StreetAddressLine2") or "",
@@ -976,7 +1033,11 @@ SYNC_CLIENT_COLUMNS = [
     key=SYNC_MILVUS_CLIENTS,
     group_name=GROUP,
     io_manager_key=WAREHOUSE,
-    ins={"staging": AssetIn(STAGING_CLIENTS), "raw_contacts": AssetIn(RAW_CONTACTS)},
+    ins={
+        "staging": AssetIn(STAGING_CLIENTS),
+        "raw_contacts": AssetIn(RAW_CONTACTS),
+        "legacy": AssetIn(LEGACY_IMPORT),
+    },
     metadata={"write_mode": "merge", "primary_key": ["customer_key"]},
     owners=OWNERS,
     kinds={"python", "duckdb"},
@@ -986,8 +1047,9 @@ SYNC_CLIENT_COLUMNS = [
         "read), after looking it up by document there; selected by a cursor on the contacts' "
         "LastUpdateDate kept in this asset's metadata, plus what the sync state still holds "
         "as pending. The table records what the sync did per client (created, linked to an "
-        "existing Milvus client, would_create in dry-run, rejected) with Milvus's id and token; "
-        "the state lives in MongoDB (crm_sync_state)."
+        "existing Milvus client, would_create in dry-run, rejected, skipped when the previous "
+        "integration had sent it and Milvus no longer has it) with Milvus's id and token; the "
+        "state lives in MongoDB (crm_sync_state)."
     ),
 )
 def crm_milvus_clients_sync(
@@ -995,12 +1057,15 @@ def crm_milvus_clients_sync(
     config: CrmSyncConfig,
     staging: pd.DataFrame,
     raw_contacts: pd.DataFrame,
+    legacy: pd.DataFrame,
     milvus: MilvusResource,
     documents: MongoDBResource,
     crm_settings: CrmSyncSettings,
 ) -> Output:
     state = SyncState(documents, context.run_id)
     kind = "milvus_client"
+    legacy_sent = {d["key"] for d in state.collection.find({"kind": kind, "status": LEGACY_SENT})}
+    planned_sent, _ = legacy_plan(legacy, crm_settings.dry_run)
     previous = _cursor_value(context.instance, SYNC_MILVUS_CLIENTS)
     cursor = None if config.full_resync or previous is None else datetime.fromisoformat(previous)
     since = None if cursor is None else cursor - timedelta(minutes=config.lookback_minutes)
@@ -1021,6 +1086,7 @@ def crm_milvus_clients_sync(
             candidates.append(row)
     counts = {"candidates": len(candidates), **dict.fromkeys(OUTCOMES, 0)}
     failures: list[dict[str, Any]] = []
+    counts["skipped"] = 0
     would_create: list[dict[str, Any]] = []
     out: list[dict[str, Any]] = []
     if crm_settings.dry_run is False and milvus.document_as == "number":
@@ -1045,6 +1111,12 @@ def crm_milvus_clients_sync(
         def lookup(document: Document = document) -> list[dict[str, Any]]:
             return milvus.find_clients_by_document(document)
 
+        sent_before = row["document"] in legacy_sent or row["customer_key"] in planned_sent
+        if sent_before and not lookup():
+            counts["skipped"] += 1
+            result.update(action="skipped", reason=LEGACY_SKIP_REASON)
+            out.append(result)
+            continue
         if crm_settings.dry_run:
             found = lookup()
             if found:
@@ -1154,8 +1226,20 @@ def crm_milvus_clients_sync(
 # Sync: Milvus → Ploomes contacts ---------------------------------------------------------------
 
 
+def _default_first(items: Any) -> list[dict[str, Any]]:
+    """A Milvus list of contacts or addresses, the default (``*_padrao``) first."""
+    rows = [i for i in items or [] if isinstance(i, dict)] if isinstance(items, list) else []
+    return sorted(rows, key=lambda i: not (i.get("contato_padrao") or i.get("endereco_padrao")))
+
+
+def _text_of(*values: Any) -> str:
+    return next((str(v).strip() for v in values if v not in (None, "") and str(v).strip()), "")
+
+
 def ploomes_contact_payload(client: Mapping[str, Any], document: Document) -> dict[str, Any]:
-    """``POST /Contacts`` body for a Milvus client (type by the document, formatted)."""
+    """``POST /Contacts`` body for a Milvus client (type by the document, formatted), with the
+    e-mail, phones and address the Milvus record carries (``contatos``/``enderecos`` lists or
+    flat fields; Milvus's client listing often has none, and then none is sent)."""
     name = client.get("nome_fantasia") or client.get("razao_social") or "Cliente sem nome"
     payload: dict[str, Any] = {
         "Name": name,
@@ -1168,6 +1252,40 @@ def ploomes_contact_payload(client: Mapping[str, Any], document: Document) -> di
     else:
         payload["CNPJ"] = document.formatted
         payload["LegalName"] = client.get("razao_social") or name
+    contacts = _default_first(client.get("contatos") or client.get("cliente_contatos"))
+    contact = contacts[0] if contacts else {}
+    email = _text_of(contact.get("contato_email"), client.get("email"))
+    if email:
+        payload["Email"] = email
+    phones = [
+        _text_of(contact.get("contato_celular"), client.get("celular")),
+        _text_of(contact.get("contato_telefone"), client.get("telefone")),
+    ]
+    numbers = list(dict.fromkeys(p for p in phones if p))
+    if numbers:
+        payload["Phones"] = [{"PhoneNumber": number} for number in numbers]
+    addresses = _default_first(client.get("enderecos") or client.get("cliente_enderecos"))
+    address = addresses[0] if addresses else {}
+    fields = {
+        "StreetAddress": address.get("endereco_logradouro"),
+        "StreetAddressNumber": address.get("endereco_numero"),
+        "StreetAddressLine2": address.get("endereco_complemento"),
+        "Neighborhood": address.get("endereco_bairro"),
+        "ZipCode": address.get("endereco_cep"),
+    }
+    payload.update({k: _text_of(v) for k, v in fields.items() if _text_of(v)})
+    place = " / ".join(
+        p
+        for p in (
+            _text_of(address.get("endereco_cidade")),
+            _text_of(address.get("endereco_estado")),
+        )
+        if p
+    )
+    if place:
+        payload["Note"] += f". Cidade: {place}"
+    if _text_of(client.get("site")):
+        payload["Website"] = _text_of(client.get("site"))
     return payload
 
 
@@ -1459,6 +1577,7 @@ def ticket_payload(
         "raw_tasks": AssetIn(RAW_TASKS),
         "raw_interactions": AssetIn(RAW_INTERACTIONS),
         "clients_sync": AssetIn(SYNC_MILVUS_CLIENTS),
+        "legacy": AssetIn(LEGACY_IMPORT),
     },
     metadata={"write_mode": "merge", "primary_key": ["source", "source_id"]},
     owners=OWNERS,
@@ -1481,6 +1600,7 @@ def crm_milvus_tickets_sync(
     raw_tasks: pd.DataFrame,
     raw_interactions: pd.DataFrame,
     clients_sync: pd.DataFrame,
+    legacy: pd.DataFrame,
     milvus: MilvusResource,
     ploomes: PloomesResource,
     documents: MongoDBResource,
@@ -1492,7 +1612,7 @@ def crm_milvus_tickets_sync(
     cursor = None if config.full_resync or previous is None else datetime.fromisoformat(previous)
     since = None if cursor is None else cursor - timedelta(minutes=config.lookback_minutes)
     start = crm_settings.start()
-    tags = crm_settings.tags()
+    tags = crm_settings.tags(ploomes)
     contacts = _contacts_by_id(raw_contacts)
     staging_rows = _staging_rows(staging)
     by_contact: dict[int, dict[str, Any]] = {}
@@ -1530,6 +1650,8 @@ def crm_milvus_tickets_sync(
             items.append(WorkItem(source, record, kinds[0], created, updated))
     keys = [item.key for item in items]
     known = state.get([f"{kind}:{k}" for k in keys])
+    for key, ticket_id in legacy_plan(legacy, crm_settings.dry_run)[1].items():
+        known.setdefault(f"{kind}:{key}", {"status": "linked", "milvus_ticket_id": ticket_id})
     retry = {doc["key"] for doc in state.retry(kind)}
     selected = []
     for item in items:
@@ -1693,6 +1815,12 @@ def crm_milvus_tickets_sync(
                 "cursor": new_cursor or "",
                 "selected_since": since.isoformat() if since else "everything",
                 "start_date": crm_settings.start_date,
+                "tag_ids": MetadataValue.json(
+                    {
+                        label: sorted(i for i, v in tags.items() if v == k)
+                        for k, label in TAG_LABELS.items()
+                    }
+                ),
                 "quarantine_reasons": MetadataValue.json(quarantined),
                 "lookups": MetadataValue.json(dict(milvus.lookup_stats)),
                 "http_requests": MetadataValue.json(milvus.get_client().stats.as_dict()),
@@ -1745,6 +1873,19 @@ def crm_resources(env: Mapping[str, str]) -> dict[str, Any]:
             return EnvVar(name)
         return sandbox_value
 
+    def tag_id(name: str, sandbox_value: int) -> int | None:
+        """The setting's id; the sandbox's only while Ploomes is the sandbox; else None (the
+        sync looks the tag up by name)."""
+        value = local_value(name, "", env).strip()
+        if value:
+            try:
+                return int(value)
+            except ValueError:
+                raise ValueError(f"{name} must be a whole number, not {value!r}") from None
+        return None if is_set("PLOOMES_BASE_URL", env) else sandbox_value
+
+    from support_assets.assets.crm_migration import CrmLegacySettings
+
     start_date = local_value("CRM_SYNC_START_DATE", "2024-02-24", env).strip()
     try:
         date.fromisoformat(start_date)
@@ -1767,10 +1908,17 @@ def crm_resources(env: Mapping[str, str]) -> dict[str, Any]:
             dry_run=local_value("CRM_SYNC_DRY_RUN", "false", env).strip().lower()
             in ("1", "true", "yes", "on"),
             start_date=start_date,
-            installation_tag_id=int(
-                local_value("PLOOMES_TAG_INSTALACAO_ID", str(TAG_INSTALACAO), env)
-            ),
-            delivery_tag_id=int(local_value("PLOOMES_TAG_ENTREGA_ID", str(TAG_ENTREGA), env)),
+            installation_tag_id=tag_id("PLOOMES_TAG_INSTALACAO_ID", TAG_INSTALACAO),
+            delivery_tag_id=tag_id("PLOOMES_TAG_ENTREGA_ID", TAG_ENTREGA),
             ticket_desk=local_value("MILVUS_TICKET_DESK", "Mesa padrão", env),
+        ),
+        "crm_legacy": CrmLegacySettings(
+            sent_collection=local_value("CRM_LEGACY_SENT_COLLECTION", "", env) or None,
+            sent_field=local_value("CRM_LEGACY_SENT_FIELD", "cnpj_cpf", env),
+            mongodb_uri=EnvVar("CRM_LEGACY_MONGODB_URI")
+            if is_set("CRM_LEGACY_MONGODB_URI", env)
+            else None,
+            mongodb_database=local_value("CRM_LEGACY_MONGODB_DATABASE", "", env) or None,
+            ticket_window_minutes=int(local_value("CRM_LEGACY_TICKET_WINDOW_MINUTES", "60", env)),
         ),
     }

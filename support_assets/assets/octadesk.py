@@ -477,10 +477,24 @@ def build_staging_chats(raw_chats: pd.DataFrame) -> pd.DataFrame:
                 "message_count": len(messages),
                 "ticket_number": chat_ticket_number(chat, events),
                 "satisfaction_score": _satisfaction(events),
+                **_chat_custom_fields(chat),
             }
         )
-    frame = pd.DataFrame(rows, columns=_STAGING_CHAT_COLUMNS)
+    custom_columns = sorted({c for row in rows for c in row if c.startswith("cf_")})
+    frame = pd.DataFrame(rows, columns=[*_STAGING_CHAT_COLUMNS, *custom_columns])
     return frame.astype({"ticket_number": "Int64", "chat_number": "Int64"})
+
+
+def _chat_custom_fields(chat: dict[str, Any]) -> dict[str, str | None]:
+    """The chat's ``customFields`` (``key`` or ``name``, and ``value``) as ``cf_<key>`` text
+    columns, as the tickets' custom fields are."""
+    fields: dict[str, str | None] = {}
+    for custom in chat.get("customFields") or []:
+        key = (custom.get("key") or custom.get("name")) if isinstance(custom, dict) else None
+        if key:
+            value = custom.get("value")
+            fields[_custom_field_column(key)] = None if value is None else str(value)
+    return fields
 
 
 _STAGING_CHAT_COLUMNS = [
@@ -600,8 +614,8 @@ def build_staging_tickets(raw_tickets: pd.DataFrame, staging_chats: pd.DataFrame
     description=(
         "One row per Octadesk chat: channel, agent, bot or human (handled_by; a chat counts as "
         "human once it was transferred or an agent wrote), timestamps in UTC, first-response and "
-        "total durations in seconds, message count, the linked ticket number and the "
-        "satisfaction score (1-5)."
+        "total durations in seconds, message count, the linked ticket number, the "
+        "satisfaction score (1-5) and one cf_<key> column per chat custom field."
     ),
 )
 def staging_octadesk_chats(raw_chats: pd.DataFrame) -> pd.DataFrame:

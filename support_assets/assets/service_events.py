@@ -12,13 +12,15 @@ the event's canonical JSON) makes the second delivery a no-op: never a second do
 
 ``staging/service_events`` (warehouse) merges, on ``event_key``, the raw documents loaded since
 its last high-water mark: typed columns, answers as booleans, services as a list, the time in
-UTC, and the pseudonymous ``customer_key`` instead of the CPF (the name stays in raw).
+UTC, the COVID test result as one of ``COVID_TEST_RESULTS``, and the pseudonymous
+``customer_key`` instead of the CPF (the name stays in raw).
 """
 
 import base64
 import contextlib
 import json
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -76,16 +78,34 @@ REQUIRED_FIELDS = (
     "headache",
     "otherSymptoms",
     "covidContact",
-    "covidTest",
     "serviceScore",
     "solved",
 )
-#: Symptom answers: source field -> column.
+#: Yes/no answers: source field -> column.
 ANSWERS = {
     "headache": "headache",
     "otherSymptoms": "other_symptoms",
     "covidContact": "covid_contact",
-    "covidTest": "covid_test",
+}
+#: ``covidTest`` is a test result, not a yes/no answer; absent means not tested.
+COVID_TEST_FIELD = "covidTest"
+COVID_TEST_COLUMN = "covid_test_result"
+COVID_TEST_RESULTS = ("negativo", "positivo", "nao_testado")
+#: Spellings seen for each result, compared without accents, case, ``_``/``-`` or extra spaces.
+_COVID_TEST_SPELLINGS = {
+    "negativo": "negativo",
+    "neg": "negativo",
+    "nao reagente": "negativo",
+    "nao detectado": "negativo",
+    "positivo": "positivo",
+    "pos": "positivo",
+    "reagente": "positivo",
+    "detectado": "positivo",
+    "nao testado": "nao_testado",
+    "nao realizado": "nao_testado",
+    "nao fez": "nao_testado",
+    "nao": "nao_testado",
+    "": "nao_testado",
 }
 _YES = {"sim", "s"}
 _NO = {"nao", "não", "n"}
@@ -134,6 +154,30 @@ def _answer(value: Any, field: str) -> bool:
     if text in _NO:
         return False
     raise InvalidRecord(f"{field} must be sim or nao, got {value!r}")
+
+
+def _folded(text: str) -> str:
+    """``text`` without accents, case, ``_``/``-`` and repeated spaces: ``Não_Testado`` ->
+    ``nao testado``."""
+    bare = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return " ".join(bare.casefold().replace("_", " ").replace("-", " ").split())
+
+
+def covid_test_result(value: Any) -> str:
+    """One of ``COVID_TEST_RESULTS`` for a ``covidTest`` value; absent (None) is ``nao_testado``.
+
+    ``sim`` is refused: it says a test was done, not its result, and guessing one would be
+    worse than a quarantine row a person can read.
+    """
+    if value is None:
+        return "nao_testado"
+    result = _COVID_TEST_SPELLINGS.get(_folded(value)) if isinstance(value, str) else None
+    if result is None:
+        raise InvalidRecord(
+            f"{COVID_TEST_FIELD} must be a test result ({', '.join(COVID_TEST_RESULTS)}), "
+            f"got {value!r}"
+        )
+    return result
 
 
 def _whole(value: Any, field: str, low: int, high: int) -> int:
@@ -212,6 +256,10 @@ def validate_event(payload: Any) -> dict[str, Any]:
     field("date", lambda v: {"occurred_at": parse_local_time(v)})
     for source, column in ANSWERS.items():
         field(source, lambda v, s=source, c=column: {c: _answer(v, s)})
+    try:
+        event[COVID_TEST_COLUMN] = covid_test_result(payload.get(COVID_TEST_FIELD))
+    except InvalidRecord as exc:
+        reasons.append(str(exc))
     field("serviceScore", lambda v: {"service_score": _whole(v, "serviceScore", 0, 10)})
     field("solved", lambda v: {"solved": _answer(v, "solved")})
     if reasons:
@@ -389,7 +437,7 @@ STAGING_COLUMNS = (
     "headache",
     "other_symptoms",
     "covid_contact",
-    "covid_test",
+    COVID_TEST_COLUMN,
     "service_score",
     "solved",
     "message_id",
@@ -411,12 +459,22 @@ def staging_row(document: Mapping[str, Any], pseudonym: PseudonymResource) -> di
         "services": services,
         "service_count": len(services),
         **{column: bool(document[column]) for column in ANSWERS.values()},
+        COVID_TEST_COLUMN: _stored_covid_test(document),
         "service_score": document["service_score"],
         "solved": bool(document["solved"]),
         "message_id": document.get("message_id"),
         "published_at": document.get("published_at"),
         "raw_loaded_at": document["_loaded_at"],
     }
+
+
+def _stored_covid_test(document: Mapping[str, Any]) -> str:
+    """The result of a raw document; one written before results were typed is read again from
+    its payload."""
+    stored = document.get(COVID_TEST_COLUMN)
+    if stored in COVID_TEST_RESULTS:
+        return stored
+    return covid_test_result((document.get("payload") or {}).get(COVID_TEST_FIELD))
 
 
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -444,7 +502,8 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     description=(
         "One row per attendance event: occurred_at in UTC (source time zone America/Sao_Paulo), "
         "age, sex, channel, services (a list column) and service_count, symptom answers and "
-        "solved as booleans, service_score 0-10, and customer_key (HMAC of the CPF with "
+        "solved as booleans, covid_test_result (negativo, positivo or nao_testado; an absent "
+        "covidTest is nao_testado), service_score 0-10, and customer_key (HMAC of the CPF with "
         "SUPPORT_PSEUDONYM_KEY) instead of the CPF; no name. Merged on event_key from the raw "
         "documents loaded since the last high-water mark."
     ),
@@ -470,7 +529,8 @@ def service_events_staging(
         rows: list[dict[str, Any]] = []
         high_water_mark = datetime.fromisoformat(previous) if previous else None
         read = 0
-        for document in collection.find(query, {"_id": 0, "payload": 0, "name": 0}):
+        # The payload comes along for documents written before covid_test_result was typed.
+        for document in collection.find(query, {"_id": 0, "name": 0}):
             rows.append(staging_row(document, pseudonym))
             read += 1
             loaded = document["_loaded_at"]

@@ -612,6 +612,82 @@ def _share(part: float, whole: float) -> float | None:
     return None if not whole else round(part / whole, 4)
 
 
+GROUP_CHAT_TYPES = ("group", "supergroup")
+_MENTION = re.compile(r"@\w+")
+
+
+def mentions_bot(entities: Any) -> bool:
+    """True when a message's entities (the staging list of structs; JSON text from older
+    partitions) mention a bot: Telegram bot usernames end in "bot", and a customer in a group
+    reaches the bot by mentioning it."""
+    if isinstance(entities, str):
+        try:
+            entities = json.loads(entities)
+        except ValueError:
+            return False
+    if entities is None or isinstance(entities, float):  # null (NaN once in pandas)
+        return False
+    return any(
+        isinstance(e, dict)
+        and e.get("type") == "mention"
+        and str(e.get("text") or "").lower().endswith("bot")
+        for e in entities
+    )
+
+
+def _questions(texts: pd.DataFrame) -> pd.DataFrame:
+    """Texts with their normalised question (mentions removed) of at least 3 words."""
+    if texts.empty:
+        return texts.assign(question=pd.Series(dtype=object))
+    plain = texts["text"].map(lambda t: _MENTION.sub(" ", t))
+    asked = texts.assign(question=plain.map(normalise_question))
+    return asked[asked["question"].str.split().str.len() >= MIN_QUESTION_WORDS]
+
+
+def _top_questions(
+    asked: pd.DataFrame, insight: str, conversation: list[str], top: int
+) -> list[dict[str, Any]]:
+    """The ``top`` questions by messages; conversations counts distinct ``conversation`` keys."""
+    if asked.empty:
+        return []
+    keyed = asked.assign(conversation=asked[conversation].astype(str).agg(":".join, axis=1))
+    grouped = keyed.groupby("question")
+    ranked = (
+        grouped.agg(messages=("update_id", "size"), conversations=("conversation", "nunique"))
+        .reset_index()
+        .sort_values(["messages", "question"], ascending=[False, True])
+        .head(top)
+    )
+    examples = grouped["text"].agg(lambda s: s.value_counts().index[0])
+    return [
+        {
+            "insight": insight,
+            "rank": rank,
+            "question": item.question,
+            "example": examples[item.question],
+            "messages": int(item.messages),
+            "conversations": int(item.conversations),
+            "share": _share(item.messages, len(asked)),
+        }
+        for rank, item in enumerate(ranked.itertuples(index=False), start=1)
+    ]
+
+
+def _handoff_row(people: pd.DataFrame, conversation: list[str], insight: str) -> dict[str, Any]:
+    """Conversations (``conversation`` keys) and those where the customer asked for a person."""
+    command = people["command"].fillna("")
+    callback = people["callback_data"].fillna("")
+    asks_person = command.isin(HANDOFF_COMMANDS) | callback.str.startswith(HANDOFF_CALLBACK_PREFIX)
+    flags = people.assign(asks_person=asks_person).groupby(conversation)["asks_person"].any()
+    conversations, handed = len(flags), int(flags.sum())
+    return {
+        "insight": insight,
+        "conversations": conversations,
+        "handed_to_human": handed,
+        "share": _share(handed, conversations),
+    }
+
+
 def build_bot_insights(
     staging: pd.DataFrame, config: BotInsightsConfig, now: dt.datetime
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -631,38 +707,18 @@ def build_bot_insights(
     customer = frame[is_customer]
     rows: list[dict[str, Any]] = []
 
-    # Most frequent questions: customers' texts in private chats (no captions, no commands).
-    private_texts = customer[
-        (customer["chat_type"] == "private")
-        & customer["text"].notna()
-        & customer["media_kind"].isna()
-    ]
-    private_texts = private_texts[~private_texts["text"].str.startswith("/")]
-    normalised = private_texts["text"].map(normalise_question)
-    asked = private_texts.assign(question=normalised)
-    asked = asked[asked["question"].str.split().str.len() >= MIN_QUESTION_WORDS]
-    total_questions = len(asked)
-    if total_questions:
-        grouped = asked.groupby("question")
-        top = (
-            grouped.agg(messages=("update_id", "size"), conversations=("chat_id", "nunique"))
-            .reset_index()
-            .sort_values(["messages", "question"], ascending=[False, True])
-            .head(config.top_questions)
-        )
-        examples = grouped["text"].agg(lambda s: s.value_counts().index[0])
-        for rank, item in enumerate(top.itertuples(index=False), start=1):
-            rows.append(
-                {
-                    "insight": "top_question",
-                    "rank": rank,
-                    "question": item.question,
-                    "example": examples[item.question],
-                    "messages": int(item.messages),
-                    "conversations": int(item.conversations),
-                    "share": _share(item.messages, total_questions),
-                }
-            )
+    # Most frequent questions: customers' texts in private chats (no captions, no commands),
+    # and in groups the texts that mention a bot (how a customer addresses it there).
+    texts = customer[customer["text"].notna() & customer["media_kind"].isna()]
+    texts = texts[~texts["text"].str.startswith("/")]
+    private_asked = _questions(texts[texts["chat_type"] == "private"])
+    groups = texts[texts["chat_type"].isin(GROUP_CHAT_TYPES)]
+    group_asked = _questions(groups[groups["entities"].map(mentions_bot)])
+    total_questions = len(private_asked)
+    rows += _top_questions(private_asked, "top_question", ["chat_id"], config.top_questions)
+    rows += _top_questions(
+        group_asked, "top_group_question", ["chat_id", "sender_id"], config.top_questions
+    )
 
     # Volume: customer messages by local hour, weekday, and both.
     volume = len(customer)
@@ -697,23 +753,15 @@ def build_bot_insights(
             }
         )
 
-    # Hand-offs: private conversations (chat x local day) where the customer asked for a person.
-    private = frame[(frame["chat_type"] == "private") & not_bot]
-    private = private[private["kind"].isin(CUSTOMER_KINDS | {"callback_query"})]
-    command = private["command"].fillna("")
-    callback = private["callback_data"].fillna("")
-    asks_person = command.isin(HANDOFF_COMMANDS) | callback.str.startswith(HANDOFF_CALLBACK_PREFIX)
-    per_conversation = private.assign(asks_person=asks_person).groupby(["chat_id", "local_day"])
-    flags = per_conversation["asks_person"].any()
-    conversations, handed = len(flags), int(flags.sum())
-    rows.append(
-        {
-            "insight": "handoff",
-            "conversations": conversations,
-            "handed_to_human": handed,
-            "share": _share(handed, conversations),
-        }
-    )
+    # Hand-offs: private conversations (chat x local day), and in groups each customer's
+    # conversation (chat x sender x local day), where the customer asked for a person.
+    people = frame[not_bot & frame["kind"].isin(CUSTOMER_KINDS | {"callback_query"})]
+    private = people[people["chat_type"] == "private"]
+    handoff = _handoff_row(private, ["chat_id", "local_day"], "handoff")
+    conversations, handed = handoff["conversations"], handoff["handed_to_human"]
+    group_people = people[people["chat_type"].isin(GROUP_CHAT_TYPES)]
+    rows.append(handoff)
+    rows.append(_handoff_row(group_people, ["chat_id", "sender_id", "local_day"], "group_handoff"))
     out = pd.DataFrame(rows, columns=INSIGHT_COLUMNS)
     out["window_start"] = start
     out["window_end"] = end
@@ -735,6 +783,7 @@ def build_bot_insights(
         "conversations": conversations,
         "handed_to_human": handed,
         "handoff_share": _share(handed, conversations) or 0.0,
+        "group_questions": len(group_asked),
         "window": f"{start.isoformat()} .. {end.isoformat()} ({config.timezone})",
     }
     return out, metadata
@@ -765,7 +814,11 @@ def build_bot_insights(
         "one customer message or button press; it was handed to a human when, that day, the "
         "customer sent /atendente or /humano or pressed a button whose callback data starts "
         "with 'handoff' (the bot's 'Falar com um atendente' button); share = handed_to_human / "
-        "conversations."
+        "conversations. Groups and supergroups, where a company's bot often lives: "
+        "top_group_question counts customers' texts that mention a bot (Telegram bot usernames "
+        "end in 'bot'; the mention is left out of the question), conversations being distinct "
+        "customers in a group; group_handoff applies the hand-off rule to each customer's "
+        "conversation in a group on one local day."
     ),
 )
 def bot_insights(

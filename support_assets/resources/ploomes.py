@@ -21,6 +21,7 @@ are dropped and counted in ``lookup_stats``). Listings ask for ``$count=true`` a
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -54,6 +55,13 @@ def odata_time(value: datetime) -> str:
     """An OData date-time literal in UTC with its offset, e.g. ``2024-02-24T03:00:00.000Z``."""
     value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def tag_name_key(name: str) -> str:
+    """A tag name compared as people type it: no accents, case or extra spaces
+    (``Instalação`` and ``INSTALACAO`` are the same tag name)."""
+    bare = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return " ".join(bare.casefold().split())
 
 
 def odata_string(value: str) -> str:
@@ -174,3 +182,32 @@ class PloomesResource(AdaptiveRateResource):
         if len(records) != 1 or records[0].get("Id") in (None, ""):
             raise shape_error(source, body, "one contact with an Id under value")
         return records[0]
+
+    def list_tags(self) -> list[dict[str, Any]]:
+        """Every tag of the account as ``{"Id": int, "Name": str}``; a tag without a numeric
+        ``Id`` and a ``Name`` fails, naming the keys and types seen."""
+        tags = []
+        for page in self._pages("Tags", {"$top": self.page_size}):
+            for tag in page:
+                tag_id = tag.get("Id") if isinstance(tag, dict) else None
+                if isinstance(tag_id, str) and tag_id.strip().isdigit():
+                    tag_id = int(tag_id)
+                if (
+                    isinstance(tag_id, bool)
+                    or not isinstance(tag_id, int)
+                    or not (isinstance(tag.get("Name"), str))
+                ):
+                    shape = (
+                        {k: type(v).__name__ for k, v in tag.items()}
+                        if isinstance(tag, dict)
+                        else type(tag).__name__
+                    )
+                    raise ValueError(f"Ploomes Tags answered a tag without Id and Name: {shape}")
+                tags.append({**tag, "Id": tag_id})
+        return tags
+
+    def find_tag_ids(self, name: str) -> list[int]:
+        """Ids of the tags called ``name`` (compared by ``tag_name_key``), from the full list:
+        a server-side filter on names is not relied on."""
+        wanted = tag_name_key(name)
+        return sorted({t["Id"] for t in self.list_tags() if tag_name_key(t["Name"]) == wanted})

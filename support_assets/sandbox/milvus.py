@@ -38,8 +38,10 @@ creates to a length (a CPF-sized column): what a read-back after a create must c
 ``meta.paginate`` counts (the rest are never served): what reconciling with the total must catch.
 
 The admin API reports the world (``truth``, with each client's ``cliente_id_integracao``),
-``stats`` (create calls per endpoint, the rate limit's record), and holds a create's answer on
-demand (``hold``) so a test can kill the caller right after the create.
+``stats`` (create calls per endpoint, the rate limit's record), holds a create's answer on
+demand (``hold``) so a test can kill the caller right after the create, and adds tickets
+another integration opened earlier (``tickets``: a client token, subject, description and
+creation instant each; not counted as create calls).
 """
 
 from __future__ import annotations
@@ -58,7 +60,13 @@ from starlette.routing import Route
 
 from support_assets.sandbox import crm_world as crm
 from support_assets.sandbox import octadesk_data as words
-from support_assets.sandbox.base import SandboxConfig, Simulator, error, json_body
+from support_assets.sandbox.base import (
+    SandboxConfig,
+    Simulator,
+    error,
+    json_body,
+    parse_instant_ms,
+)
 
 #: The token every request to the simulated Milvus must carry in ``Authorization``.
 SANDBOX_MILVUS_API_TOKEN = "sandbox-milvus-api-token"
@@ -528,6 +536,7 @@ class MilvusSimulator(Simulator):
             Route("/rate_limit", self.admin_rate_limit, methods=["GET", "PUT"]),
             Route("/document_length", self.admin_document_length, methods=["GET", "PUT"]),
             Route("/page_cap", self.admin_page_cap, methods=["GET", "PUT"]),
+            Route("/tickets", self.admin_tickets, methods=["POST"]),
         ]
 
     def _guard(self, handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
@@ -685,6 +694,31 @@ class MilvusSimulator(Simulator):
             with self.world.lock:
                 self.world.document_length = length
         return JSONResponse({"length": self.world.document_length})
+    async def admin_tickets(self, request: Request) -> Response:
+        """``{"tickets": [{"token", "subject", "description", "created_at"}]}``: tickets opened
+        in the past by another integration (``created_at`` an ISO-8601 instant); answers ids."""
+        try:
+            body = await json_body(request)
+            tickets = body.get("tickets")
+            if not isinstance(tickets, list):
+                raise ValueError("tickets must be a list")
+            with self.world.lock:
+                ids = []
+                for item in tickets:
+                    client = self.world.by_token.get(item.get("token"))
+                    if client is None:
+                        raise ValueError(f"no client with token {item.get('token')!r}")
+                    ticket = self.world._add_ticket(
+                        client,
+                        subject=str(item["subject"]),
+                        description=str(item.get("description") or item["subject"]),
+                        technician=None,
+                        created_ms=parse_instant_ms(str(item["created_at"])),
+                    )
+                    ids.append(ticket["id"])
+        except (ValueError, KeyError, AttributeError) as exc:
+            return error(400, str(exc))
+        return JSONResponse({"ids": ids})
 
     async def admin_rate_limit(self, request: Request) -> Response:
         if request.method == "PUT":

@@ -1,5 +1,5 @@
 """The Ploomes simulator: the CRM's OData API (``Contacts``, ``Tasks``, ``InteractionRecords``,
-``Users``) over real HTTP, with the company's clients, tasks and interactions.
+``Users``, ``Tags``) over real HTTP, with the company's clients, tasks and interactions.
 
 Shapes follow ``notes/payloads/ploomes`` (the ``Contacts`` record of the public client's
 fixtures, ``OtherProperties`` rows as the official article shows them) and the type definitions
@@ -25,9 +25,10 @@ zeros lost) when they are digits; ids (``Id``) come back as strings; ``@odata.co
 missing.
 
 Dates are São Paulo time with their offset (``2022-12-15T14:59:45.13-03:00``). Tag ids are
-fixed (``TAG_IDS``); which of them mean INSTALAÇÃO and ENTREGA is the platform's setting. The
-admin API moves the world on (``advance``), reports it (``truth``, ``stats`` with create-call
-counts and the rate limit's record) and holds a create's answer on demand (``hold``).
+fixed (``TAG_IDS``) and listed by ``Tags`` with their names; which of them mean INSTALAÇÃO and
+ENTREGA is the platform's setting or its lookup by name. The admin API moves the world on
+(``advance``), renames or removes tags (``tags``), reports it (``truth``, ``stats`` with
+create-call counts and the rate limit's record) and holds a create's answer on demand (``hold``).
 """
 
 from __future__ import annotations
@@ -95,6 +96,13 @@ _INTERACTION_PROPS = {
     "Date": "date", "CreateDate": "date", "LastUpdateDate": "date", "CreatorId": "int",
 }  # fmt: skip
 _USER_PROPS = {"Id": "int", "Name": "str", "Email": "str"}
+#: Address properties a created contact may carry (stored as sent).
+ADDRESS_PROPS = (
+    "StreetAddress", "StreetAddressNumber", "StreetAddressLine2", "Neighborhood", "ZipCode",
+)  # fmt: skip
+_TAG_PROPS = {"Id": "int", "Name": "str", "EntityId": "int", "Color": "str"}
+#: Ploomes's entity id of tags on tasks (interactions share them in this account).
+TAG_ENTITY_TASKS = 12
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,7 @@ ENTITY_SETS = {
     "Tasks": EntitySet("Tasks", _TASK_PROPS, ("Tags",)),
     "InteractionRecords": EntitySet("InteractionRecords", _INTERACTION_PROPS, ("Tags",)),
     "Users": EntitySet("Users", _USER_PROPS, ()),
+    "Tags": EntitySet("Tags", _TAG_PROPS, ()),
 }
 
 
@@ -292,6 +301,10 @@ class PloomesWorld:
             }
             for uid, name, email in USERS
         ]
+        self.tags = {
+            tag_id: {"Id": tag_id, "Name": name, "EntityId": TAG_ENTITY_TASKS, "Color": "#1e88e5"}
+            for tag_id, name in TAG_IDS.items()
+        }
         self.contacts: dict[int, dict[str, Any]] = {}
         self.tasks: dict[int, dict[str, Any]] = {}
         self.interactions: dict[int, dict[str, Any]] = {}
@@ -532,6 +545,8 @@ class PloomesWorld:
             return "task", self.tasks
         if name == "InteractionRecords":
             return "interaction", self.interactions
+        if name == "Tags":
+            return "tag", self.tags
         return "user", {u["Id"]: u for u in self.users}
 
     def value_getter(self, kind: str, entity: EntitySet) -> Callable[[dict, str], Any]:
@@ -556,6 +571,7 @@ class PloomesWorld:
         if type_id not in (TYPE_COMPANY, TYPE_PERSON):
             raise ODataError("TypeId must be 1 (company) or 2 (person)")
         allowed = set(_CONTACT_PROPS) | {"Phones", "OtherProperties", "Note", "Website"}
+        allowed |= set(ADDRESS_PROPS)
         unknown = sorted(set(body) - allowed - {"Id"})
         if unknown:
             raise ODataError(f"unknown properties: {', '.join(unknown)}")
@@ -572,7 +588,7 @@ class PloomesWorld:
             other_properties=body.get("OtherProperties") or [],
             phones=body.get("Phones") or [],
         )
-        for extra in ("Note", "Website", "OwnerId"):
+        for extra in ("Note", "Website", "OwnerId", *ADDRESS_PROPS):
             if extra in body:
                 record[extra] = body[extra]
         record["CreatorId"] = INTEGRATION_USER_ID
@@ -624,7 +640,7 @@ class PloomesWorld:
             "tasks": [copy.deepcopy(t) for _, t in sorted(self.tasks.items())],
             "interactions": [copy.deepcopy(i) for _, i in sorted(self.interactions.items())],
             "users": copy.deepcopy(self.users),
-            "tags": {str(k): v for k, v in TAG_IDS.items()},
+            "tags": {str(k): v["Name"] for k, v in sorted(self.tags.items())},
             "pool_of_contact": {str(k): v for k, v in sorted(self.pool_of_contact.items())},
             "invalid_contacts": list(self.invalid_contacts),
             "clock": crm.ploomes_time(self.clock_ms),
@@ -711,6 +727,7 @@ class PloomesSimulator(Simulator):
                 methods=["GET"],
             ),
             Route("/Users", self._guard(self.list_entity("Users")), methods=["GET"]),
+            Route("/Tags", self._guard(self.list_entity("Tags")), methods=["GET"]),
         ]
 
     def admin_routes(self) -> list[Route]:
@@ -718,6 +735,7 @@ class PloomesSimulator(Simulator):
             Route("/truth", self.admin_truth, methods=["GET"]),
             Route("/stats", self.admin_stats, methods=["GET", "DELETE"]),
             Route("/advance", self.admin_advance, methods=["POST"]),
+            Route("/tags", self.admin_tags, methods=["PUT"]),
             Route("/hold", self.admin_hold, methods=["GET", "PUT", "DELETE"]),
             Route("/rate_limit", self.admin_rate_limit, methods=["GET", "PUT"]),
         ]
@@ -823,6 +841,23 @@ class PloomesSimulator(Simulator):
             self.records_served.clear()
             self.limit.configure(self.limit.per_second)
         return JSONResponse(self.stats())
+
+    async def admin_tags(self, request: Request) -> Response:
+        """``{"<tag id>": "new name" | null}``: renames tags, or removes them (null); answers
+        the tags as ``Tags`` lists them."""
+        try:
+            body = await json_body(request)
+            changes = {int(k): v for k, v in body.items()}
+        except (ValueError, AttributeError) as exc:
+            return JSONResponse({"error": f"body must map tag ids to names: {exc}"}, 400)
+        with self.world.lock:
+            for tag_id, name in changes.items():
+                if name is None:
+                    self.world.tags.pop(tag_id, None)
+                else:
+                    default = {"Id": tag_id, "EntityId": TAG_ENTITY_TASKS, "Color": "#1e88e5"}
+                    self.world.tags.setdefault(tag_id, default)["Name"] = str(name)
+            return JSONResponse([copy.deepcopy(t) for _, t in sorted(self.world.tags.items())])
 
     async def admin_advance(self, request: Request) -> Response:
         try:

@@ -5,7 +5,10 @@ One event per service: a JSON object whose values are all strings, as in the ori
     {"name": "Luíza Araújo", "document": "390.533.447-05", "age": "34", "sex": "feminino",
      "channel": "whatsapp", "services": {"1": "agendar consulta", "2": "resultado de exame"},
      "date": "02/08/2021 11:35:42", "headache": "nao", "otherSymptoms": "sim",
-     "covidContact": "nao", "covidTest": "nao", "serviceScore": "9", "solved": "sim"}
+     "covidContact": "nao", "covidTest": "negativo", "serviceScore": "9", "solved": "sim"}
+
+``covidTest`` is a test result in the spellings a real attendance system sends (``Negativo``,
+``POSITIVO``, ``não testado``, ``nao_testado``...), or absent when no test was done.
 
 ``generate_events`` makes ``count`` distinct bodies from a seed, a share of them broken on
 purpose in one of the ways ``DEFECTS`` lists (each says what the platform must quarantine).
@@ -38,7 +41,14 @@ SERVICES = (
     "atualização cadastral",
     "reclamação",
 )
-ANSWER_FIELDS = ("headache", "otherSymptoms", "covidContact", "covidTest")
+ANSWER_FIELDS = ("headache", "otherSymptoms", "covidContact")
+#: Spellings of each COVID test result; ``None`` leaves the field out (not tested).
+COVID_TEST_SPELLINGS = {
+    "negativo": ("negativo", "Negativo", "NEGATIVO", " negativo "),
+    "positivo": ("positivo", "Positivo", "POSITIVO"),
+    "nao_testado": ("nao_testado", "não testado", "Não Testado", "NAO TESTADO", None),
+}
+#: Fields whose absence the platform refuses (``covidTest`` may be absent).
 REQUIRED_FIELDS = (
     "name",
     "document",
@@ -60,6 +70,7 @@ DEFECTS = {
     "missing_field": "a required field is absent",
     "not_json": "the body is not JSON",
     "bad_answer": "solved or a symptom answer that is neither sim nor nao",
+    "bad_covid_test": "a covidTest that is not a test result (sim, talvez, inconclusivo)",
 }
 
 
@@ -77,7 +88,8 @@ def event_payload(rng: random.Random, now: datetime) -> dict:
     services = rng.sample(SERVICES, k=rng.choice((1, 1, 1, 2, 2, 3)))
     local = (now - timedelta(seconds=rng.randint(60, 7 * 24 * 3600))).astimezone(SAO_PAULO)
     symptomatic = rng.random() < 0.3
-    return {
+    covid_test = rng.choices(tuple(COVID_TEST_SPELLINGS), weights=(6, 1, 3))[0]
+    payload = {
         "name": f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)} {rng.choice(LAST_NAMES)}",
         "document": valid_cpf(rng),
         "age": str(rng.randint(0, 95)),
@@ -88,10 +100,11 @@ def event_payload(rng: random.Random, now: datetime) -> dict:
         "headache": "sim" if symptomatic and rng.random() < 0.6 else "nao",
         "otherSymptoms": "sim" if symptomatic and rng.random() < 0.5 else "nao",
         "covidContact": "sim" if rng.random() < 0.1 else "nao",
-        "covidTest": "sim" if rng.random() < 0.15 else "nao",
+        "covidTest": rng.choice(COVID_TEST_SPELLINGS[covid_test]),
         "serviceScore": str(rng.choices(range(11), weights=(1, 1, 1, 1, 2, 3, 4, 6, 8, 8, 7))[0]),
         "solved": "sim" if rng.random() < 0.8 else "nao",
     }
+    return {k: v for k, v in payload.items() if v is not None}
 
 
 def break_event(payload: dict, defect: str, rng: random.Random) -> str:
@@ -111,6 +124,8 @@ def break_event(payload: dict, defect: str, rng: random.Random) -> str:
         del event[rng.choice(REQUIRED_FIELDS)]
     elif defect == "bad_answer":
         event[rng.choice(("solved", *ANSWER_FIELDS))] = rng.choice(("talvez", "", "yes"))
+    elif defect == "bad_covid_test":
+        event["covidTest"] = rng.choice(("sim", "talvez", "inconclusivo"))
     elif defect == "not_json":
         text = json.dumps(event, ensure_ascii=False)
         return rng.choice((text[: len(text) // 2], f"name={event['name']};cpf={event['document']}"))

@@ -446,6 +446,10 @@ class UpdateFactory:
         if scenario == "text":
             if rng.random() < 0.8:
                 msg["text"], meta["question"] = self.question_text()
+                if in_group:  # in a group a customer reaches the bot by mentioning it
+                    mention = f"@{BOT_USER['username']}"
+                    msg["text"] = f"{mention} {msg['text']}"
+                    msg["entities"] = [{"offset": 0, "length": len(mention), "type": "mention"}]
             else:
                 msg["text"] = rng.choice(SMALL_TALK + GROUP_CHATTER if in_group else SMALL_TALK)
         elif scenario == "entities":

@@ -124,6 +124,11 @@ def assert_matches_truth(
     }
     staging_chats = table(env, "staging.octadesk_chats").set_index("chat_id")
     assert set(staging_chats.index) == set(chats)
+    # Chat custom fields are columns, as the tickets' are.
+    chat_fields = [(i, f) for i, c in chats.items() for f in c.get("customFields") or []]
+    assert chat_fields, "the sandbox's chats carry custom fields"
+    for chat_id, custom in chat_fields:
+        assert staging_chats.loc[chat_id, "cf_" + custom["key"]] == str(custom["value"])
     for chat_id, events in world["chat_events"].items():
         if chat_id not in chats:
             continue

@@ -371,8 +371,9 @@ def test_staging_is_typed_in_utc_and_pseudonymous(
         "whatsapp",
         9,
     )
-    answers = ["headache", "other_symptoms", "covid_contact", "covid_test", "solved"]
-    assert [bool(row[c]) for c in answers] == [False, True, False, False, True]
+    answers = ["headache", "other_symptoms", "covid_contact", "solved"]
+    assert [bool(row[c]) for c in answers] == [False, True, False, True]
+    assert row["covid_test_result"] == "nao_testado"
     assert str(table["solved"].dtype) == "bool"
     # No CPF and no name outside the raw layer.
     assert not {"cpf", "document", "name"} & set(table.columns)
@@ -380,6 +381,47 @@ def test_staging_is_typed_in_utc_and_pseudonymous(
     assert not re.search(r"390\.?533\.?447-?05", text) and "Luíza" not in text
     checks = second.get_asset_check_evaluations()
     assert checks and all(c.passed for c in checks)
+
+
+#: covidTest as real attendance systems send it -> the result staging keeps (None: absent).
+COVID_TEST_SPELLINGS = {
+    "negativo": "negativo",
+    "Negativo": "negativo",
+    "NEGATIVO": "negativo",
+    "positivo": "positivo",
+    "Positivo": "positivo",
+    "não testado": "nao_testado",
+    "NÃO TESTADO": "nao_testado",
+    "nao_testado": "nao_testado",
+    None: "nao_testado",
+}
+
+
+def test_each_covid_test_result_lands_in_staging_and_none_is_quarantined_for_it(
+    env: dict[str, str], stomp: StompResource, instance: DagsterInstance, documents: Any
+) -> None:
+    """One event per spelling, each a different attendance (its services say which spelling);
+    plus a yes/no ``sim``, which names no result and is the only one quarantined."""
+    bodies = {
+        spelling: event(covidTest=spelling, services={"1": f"caso {n}"})
+        for n, spelling in enumerate(COVID_TEST_SPELLINGS)
+    }
+    assert "covidTest" not in json.loads(bodies[None])
+    not_a_result = event(covidTest="sim", services={"1": "sem resultado"})
+    stomp.publish([*bodies.values(), not_a_result])
+
+    meta = materialization(run_job(instance), RAW)
+    assert meta["messages_received"] == len(bodies) + 1
+    assert meta["documents_inserted"] == len(bodies)
+    [refused] = quarantined(documents)
+    assert json.loads(refused["payload"])["body"] == not_a_result
+    assert "covidTest must be a test result" in refused["reason"]
+
+    table = staging(env).set_index("event_key")
+    assert len(table) == len(bodies)
+    for spelling, body in bodies.items():
+        assert table.loc[key_of(body), "covid_test_result"] == COVID_TEST_SPELLINGS[spelling]
+    assert set(table["covid_test_result"]) == {"negativo", "positivo", "nao_testado"}
 
 
 def test_a_failed_write_acknowledges_nothing(

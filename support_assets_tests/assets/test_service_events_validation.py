@@ -11,11 +11,15 @@ import pytest
 
 from support_assets.assets.common import InvalidRecord
 from support_assets.assets.service_events import (
+    COVID_TEST_RESULTS,
+    covid_test_result,
     event_document,
     parse_local_time,
+    staging_row,
     validate_event,
     validate_messages,
 )
+from support_assets.identity import PseudonymResource
 from support_assets.resources.stomp import ReceivedMessage
 from support_assets.sandbox.service_events import DEFECTS, generate_events
 
@@ -55,7 +59,7 @@ def test_a_valid_event_is_typed() -> None:
         "headache": True,
         "other_symptoms": False,
         "covid_contact": False,
-        "covid_test": False,
+        "covid_test_result": "nao_testado",
         "service_score": 0,
         "solved": False,
     }
@@ -110,6 +114,9 @@ def test_impossible_dates_are_refused(value: object, reason: str) -> None:
         ({"serviceScore": "10.0"}, "serviceScore must be a whole number from 0 to 10"),
         ({"serviceScore": True}, "serviceScore must be a whole number from 0 to 10"),
         ({"solved": "yes"}, "solved must be sim or nao"),
+        ({"covidTest": "sim"}, "covidTest must be a test result (negativo, positivo, nao_testado)"),
+        ({"covidTest": "inconclusivo"}, "covidTest must be a test result"),
+        ({"covidTest": True}, "covidTest must be a test result"),
         ({"name": None, "date": None}, "missing fields: name, date"),
     ],
 )
@@ -117,6 +124,49 @@ def test_each_problem_has_a_readable_reason(changes: dict, reason: str) -> None:
     with pytest.raises(InvalidRecord) as caught:
         validate_event({**EVENT, **changes})
     assert reason in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "result"),
+    [
+        ("negativo", "negativo"),
+        ("Negativo", "negativo"),
+        (" NEGATIVO ", "negativo"),
+        ("não reagente", "negativo"),
+        ("positivo", "positivo"),
+        ("POSITIVO", "positivo"),
+        ("Reagente", "positivo"),
+        ("nao_testado", "nao_testado"),
+        ("não testado", "nao_testado"),
+        ("Não-Testado", "nao_testado"),
+        ("NÃO  TESTADO", "nao_testado"),
+        ("não", "nao_testado"),
+        ("", "nao_testado"),
+        (None, "nao_testado"),
+    ],
+)
+def test_covid_test_is_a_result_in_the_spellings_a_real_system_sends(
+    value: str | None, result: str
+) -> None:
+    assert covid_test_result(value) == result
+    payload = {k: v for k, v in {**EVENT, "covidTest": value}.items() if v is not None}
+    assert validate_event(payload)["covid_test_result"] == result
+    assert result in COVID_TEST_RESULTS
+
+
+def test_a_raw_document_stored_before_results_were_typed_is_read_from_its_payload() -> None:
+    """A document written when covidTest was a yes/no (covid_test: True) stages its result."""
+    document = {
+        **validate_event({**EVENT, "covidTest": "Positivo"}),
+        "event_key": "k",
+        "_loaded_at": datetime(2024, 1, 15, tzinfo=UTC),
+        "payload": {**EVENT, "covidTest": "Positivo"},
+    }
+    document.pop("covid_test_result")
+    document["covid_test"] = True
+    row = staging_row(document, PseudonymResource(key="test-key"))
+    assert row["covid_test_result"] == "positivo"
+    assert "covid_test" not in row
 
 
 def test_the_event_key_is_the_canonical_payload_and_ignores_key_order() -> None:
@@ -143,6 +193,8 @@ def test_a_quarantined_message_keeps_its_body_exactly() -> None:
 
 def test_the_generator_breaks_exactly_the_events_it_says() -> None:
     events = generate_events(400, invalid_share=0.25, seed=3)
+    tests = {json.loads(e.body).get("covidTest") for e in events if e.valid}
+    assert {"Negativo", "POSITIVO", "não testado", None} <= tests  # results, spelled variously
     assert len({e.body for e in events}) == 400
     assert sum(not e.valid for e in events) == 100
     assert {e.defect for e in events if not e.valid} == set(DEFECTS)

@@ -292,3 +292,13 @@ def test_a_crm_answer_in_an_unknown_shape_fails_naming_keys_and_types_never_valu
     message = str(raised.value)
     assert message.startswith("Milvus cliente/busca") and "390" not in message
     assert "a list of objects" in message
+def test_ploomes_finds_tag_ids_by_name_whatever_the_accents_and_case(
+    server: SandboxServer, admin: httpx.Client
+) -> None:
+    resource = ploomes(server, page_size=3)
+    assert resource.find_tag_ids("INSTALAÇÃO") == [TAG_INSTALACAO]
+    admin.put("/ploomes/tags", json={str(TAG_INSTALACAO): "Instalacao", "40999": "instalação"})
+    assert resource.find_tag_ids("INSTALAÇÃO") == [TAG_INSTALACAO, 40999]
+    admin.put("/ploomes/tags", json={str(TAG_INSTALACAO): None, "40999": None})
+    assert resource.find_tag_ids("INSTALAÇÃO") == []
+    assert {t["Name"] for t in resource.list_tags()} == {"ENTREGA", "VISITA TÉCNICA", "COBRANÇA"}
