@@ -694,6 +694,7 @@ class MilvusSimulator(Simulator):
             with self.world.lock:
                 self.world.document_length = length
         return JSONResponse({"length": self.world.document_length})
+
     async def admin_tickets(self, request: Request) -> Response:
         """``{"tickets": [{"token", "subject", "description", "created_at"}]}``: tickets opened
         in the past by another integration (``created_at`` an ISO-8601 instant); answers ids."""

@@ -292,6 +292,8 @@ def test_a_crm_answer_in_an_unknown_shape_fails_naming_keys_and_types_never_valu
     message = str(raised.value)
     assert message.startswith("Milvus cliente/busca") and "390" not in message
     assert "a list of objects" in message
+
+
 def test_ploomes_finds_tag_ids_by_name_whatever_the_accents_and_case(
     server: SandboxServer, admin: httpx.Client
 ) -> None:
