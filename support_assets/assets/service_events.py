@@ -65,7 +65,9 @@ RAW_COLLECTION = collection_name(RAW.path)
 SOURCE_TIME_ZONE = "America/Sao_Paulo"
 _SAO_PAULO = ZoneInfo(SOURCE_TIME_ZONE)
 _DATE = re.compile(r"^(\d{2})/(\d{2})/(\d{4}) (\d{2}):(\d{2}):(\d{2})$")
-_WHOLE = re.compile(r"^[+-]?\d+$")
+_WHOLE = re.compile(r"^[+-]?[0-9]{1,6}$")
+#: Nesting a body may have: Telegram-like payloads are shallow; MongoDB refuses past 100 levels.
+MAX_BODY_DEPTH = 32
 
 REQUIRED_FIELDS = (
     "name",
@@ -201,7 +203,7 @@ def _text(value: Any, field: str) -> str:
 def _services(value: Any) -> list[str]:
     """``{"1": "agendar consulta", "2": ...}`` in key order (or a list) as a list of names."""
     if isinstance(value, Mapping):
-        if not all(isinstance(k, str) and k.strip().isdigit() for k in value):
+        if not all(isinstance(k, str) and _WHOLE.match(k.strip()) for k in value):
             raise InvalidRecord(f"services keys must be numbers, got {sorted(value)!r}")
         items = [value[k] for k in sorted(value, key=lambda k: int(k))]
     elif isinstance(value, list):
@@ -289,6 +291,22 @@ def quarantine_payload(message: ReceivedMessage) -> dict[str, Any]:
     return payload
 
 
+def json_depth(value: Any, limit: int) -> int:
+    """How deeply ``value`` nests (a scalar is 0), counted without recursion up to ``limit + 1``."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping | list):
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+            stack.extend(
+                (child, depth) for child in (item.values() if isinstance(item, Mapping) else item)
+            )
+    return deepest
+
+
 def event_document(message: ReceivedMessage) -> dict[str, Any]:
     """The raw document of one message, or ``InvalidRecord`` with the reasons."""
     text, utf8 = _body_text(message)
@@ -300,6 +318,12 @@ def event_document(message: ReceivedMessage) -> dict[str, Any]:
         raise InvalidRecord(
             f"body is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None
+    except RecursionError:
+        raise InvalidRecord("body is not JSON this reader can take: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise InvalidRecord(f"body is not JSON this reader can take: {exc}") from None
+    if json_depth(payload, MAX_BODY_DEPTH) > MAX_BODY_DEPTH:
+        raise InvalidRecord(f"body nests deeper than {MAX_BODY_DEPTH} levels")
     typed = validate_event(payload)
     return {
         "event_key": payload_sha256(payload),
@@ -312,15 +336,23 @@ def event_document(message: ReceivedMessage) -> dict[str, Any]:
 
 
 def validate_messages(messages: list[ReceivedMessage]) -> DocumentBatch:
-    """Valid events for the collection, the rest for quarantine (reason + original message)."""
+    """Valid events for the collection, the rest for quarantine (reason + original message).
+
+    Whatever validating one message raises quarantines that message, never the batch: a poison
+    message that failed the run would stay unacknowledged and block every later run."""
     batch = DocumentBatch()
     for message in messages:
         try:
             batch.valid.append(event_document(message))
         except InvalidRecord as exc:
-            batch.quarantined.append(
-                QuarantinedDocument(str(exc), quarantine_payload(message), message.message_id)
-            )
+            reason = str(exc)
+        except Exception as exc:  # noqa: BLE001 - anything a validator raises is a reason
+            reason = f"could not be validated ({type(exc).__name__}): {str(exc)[:300]}"
+        else:
+            continue
+        batch.quarantined.append(
+            QuarantinedDocument(reason, quarantine_payload(message), message.message_id)
+        )
     return batch
 
 

@@ -203,7 +203,10 @@ def check_document(document: Any, key: tuple[str, ...]) -> tuple[dict[str, Any] 
     """
     if not isinstance(document, Mapping):
         return None, f"not a document: {type(document).__name__}"
-    bad = _bad_field_name(document)
+    try:
+        bad = _bad_field_name(document)
+    except RecursionError:
+        return None, "cannot be stored as BSON: nested too deeply"
     if bad:
         return None, bad
     for name in key:
@@ -219,6 +222,8 @@ def check_document(document: Any, key: tuple[str, ...]) -> tuple[dict[str, Any] 
         normalized = bson.decode(bson.encode(document, codec_options=_CODEC), codec_options=_CODEC)
     except (bson.errors.InvalidDocument, OverflowError, TypeError, ValueError) as exc:
         return None, f"cannot be stored as BSON: {exc}"
+    except RecursionError:
+        return None, "cannot be stored as BSON: nested too deeply"
     return normalized, ""
 
 

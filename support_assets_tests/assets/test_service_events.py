@@ -504,3 +504,35 @@ def test_no_broker_fails_the_run_only_when_one_is_configured(
     local = run_job(instance, raise_on_error=False)
     assert local.success
     assert materialization(local, RAW) is None and materialization(local, STAGING) is None
+
+
+def test_a_batch_with_poison_messages_lands_the_rest_and_is_acknowledged(
+    env: dict[str, str], stomp: StompResource, instance: DagsterInstance, documents: Any
+) -> None:
+    """Poison among good events: the good ones land, each poison message is quarantined whole
+    with its reason, the batch is acknowledged, and the next run finds nothing pending."""
+    events = generate_events(20, invalid_share=0.0, seed=41)
+    good = json.loads(events[0].body)
+    poison = [
+        '{"age": ' + "9" * 5000 + "}",  # int() refuses more than 4300 digits
+        json.dumps({**good, "services": {"²": "agendar consulta"}}, ensure_ascii=False),
+        "[" * 50_000 + "]" * 50_000,  # RecursionError in the JSON decoder
+    ]
+    bodies = [e.body for e in events[:10]] + poison + [e.body for e in events[10:]]
+    stomp.publish(bodies)
+
+    result = run_job(instance)
+    assert result.success
+    meta = materialization(result, RAW)
+    assert meta is not None and meta["messages_received"] == 23
+    assert set(raw_keys(documents)) == {key_of(e.body) for e in events}
+    bad = quarantined(documents)
+    assert sorted(json.loads(q["payload"])["body"] for q in bad) == sorted(poison)
+    assert all(q["reason"] for q in bad)
+    [acked] = [
+        e.event_specific_data.asset_observation.metadata["messages_acknowledged"].value
+        for e in result.get_asset_observation_events()
+    ]
+    assert acked == 23
+    assert stomp.pending(wait_seconds=1) == 0
+    assert materialization(run_job(instance, first_wait_seconds=1.0), RAW) is None

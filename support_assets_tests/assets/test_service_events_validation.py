@@ -202,3 +202,28 @@ def test_the_generator_breaks_exactly_the_events_it_says() -> None:
     accepted = {json.dumps(d["payload"], ensure_ascii=False) for d in batch.valid}
     assert accepted == {e.body for e in events if e.valid}
     assert len(batch.quarantined) == 100
+
+
+#: Bodies that made the validator raise something other than InvalidRecord (before, the run
+#: failed before its acknowledgement, so the broker redelivered them to every later run).
+POISON = {
+    "a number of 5000 digits": '{"age": ' + "7" * 5000 + "}",
+    "an age of 5000 digits as text": json.dumps({**EVENT, "age": "7" * 5000}),
+    "a services key that is a superscript digit": json.dumps(
+        {**EVENT, "services": {"²": "agendar consulta"}}, ensure_ascii=False
+    ),
+    "a body nested 100000 deep": "[" * 100_000 + "]" * 100_000,
+    "an extra field nested 200 deep": json.dumps(
+        {**EVENT, "extra": json.loads("[" * 200 + "]" * 200)}
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(POISON))
+def test_a_poison_message_is_quarantined_and_the_rest_is_kept(name: str) -> None:
+    good = message(json.dumps(EVENT), 1)
+    batch = validate_messages([good, message(POISON[name], 2), message(json.dumps(EVENT), 3)])
+    assert [d["message_id"] for d in batch.valid] == ["ID:test-1", "ID:test-3"]
+    [poison] = batch.quarantined
+    assert poison.record_id == "ID:test-2" and poison.reason
+    assert poison.payload["body"] == POISON[name]
