@@ -78,7 +78,14 @@ from support_assets.sensors import (
     service_events_sensor,
     telegram_landing_sensor,
 )
-from support_assets.settings import data_dir, env_or, is_set, local_value, sandbox_url
+from support_assets.settings import (
+    data_dir,
+    env_or,
+    http_bounds,
+    is_set,
+    local_value,
+    sandbox_url,
+)
 
 
 def helpdesk_web_resource(env: Mapping[str, str], data: str) -> HelpdeskWebResource:
@@ -115,6 +122,7 @@ def helpdesk_web_resource(env: Mapping[str, str], data: str) -> HelpdeskWebResou
             timeout_seconds=float(local_value("OTP_TIMEOUT_SECONDS", "180", env)),
         ),
         session_state_dir=data,
+        **http_bounds(env),
     )
 
 
@@ -130,6 +138,7 @@ def telegram_resource(environ: Mapping[str, str] | None = None) -> TelegramResou
         base_url=local_value("TELEGRAM_API_BASE_URL", default_url, env),
         bot_token=EnvVar("TELEGRAM_BOT_TOKEN") if real else SANDBOX_TELEGRAM_BOT_TOKEN,
         poll_timeout_seconds=int(local_value("TELEGRAM_POLL_TIMEOUT_SECONDS", "30", env)),
+        **http_bounds(env),
     )
 
 
@@ -233,6 +242,7 @@ def build_resources(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
             rate_limit_per_second=float(local_value("OCTADESK_RATE_LIMIT_PER_SECOND", "20", env)),
             max_concurrency=int(local_value("OCTADESK_MAX_CONCURRENCY", "4", env)),
             timeout_seconds=float(local_value("OCTADESK_TIMEOUT_SECONDS", "30", env)),
+            **http_bounds(env),
         ),
         "helpdesk_web": helpdesk_web_resource(env, data),
         "warehouse_io_manager": warehouse_io_manager(env, data),

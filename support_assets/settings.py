@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from dagster import EnvVar
 
@@ -158,6 +159,26 @@ SETTINGS: tuple[Setting, ...] = (
         "$SUPPORT_DATA_DIR/documents",
         "Folder of the embedded documents store (litemongo: one SQLite file per collection), "
         "used while MONGODB_URI is unset.",
+    ),
+    Setting(
+        "SUPPORT_HTTP_MAX_PAGES",
+        "100000",
+        "Most pages one listing of any HTTP API may take; a listing that goes on (a server "
+        "ignoring the page parameter, a repeated next link, an enormous page count) fails the "
+        "run naming this setting. A page equal to one already read fails it at once.",
+    ),
+    Setting(
+        "SUPPORT_HTTP_MAX_RESPONSE_BYTES",
+        "67108864",
+        "Most bytes of one HTTP response body (after decompression); the body is streamed and "
+        "reading stops there, failing the run.",
+    ),
+    Setting(
+        "SUPPORT_HTTP_REQUEST_DEADLINE_SECONDS",
+        "300",
+        "Most seconds one HTTP request may take in total, body included (the per-read timeouts "
+        "alone let a server that drips bytes hold a run for ever); a request over it is retried "
+        "like a timeout, then fails the run.",
     ),
     Setting(
         "OCTADESK_BASE_URL",
@@ -472,3 +493,14 @@ def local_value(name: str, default: str, environ: Mapping[str, str] | None = Non
         raise KeyError(f"{name} is not a documented non-secret setting")
     env = os.environ if environ is None else environ
     return env.get(name) or default
+
+
+def http_bounds(env: Mapping[str, str]) -> dict[str, Any]:
+    """The bounds every HTTP API resource reads with (SUPPORT_HTTP_*)."""
+    return {
+        "max_pages": int(local_value("SUPPORT_HTTP_MAX_PAGES", "100000", env)),
+        "max_response_bytes": int(local_value("SUPPORT_HTTP_MAX_RESPONSE_BYTES", "67108864", env)),
+        "request_deadline_seconds": float(
+            local_value("SUPPORT_HTTP_REQUEST_DEADLINE_SECONDS", "300", env)
+        ),
+    }

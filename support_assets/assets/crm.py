@@ -1866,7 +1866,7 @@ def crm_resources(env: Mapping[str, str]) -> dict[str, Any]:
         TAG_ENTREGA,
         TAG_INSTALACAO,
     )
-    from support_assets.settings import env_or, is_set, local_value, sandbox_url
+    from support_assets.settings import env_or, http_bounds, is_set, local_value, sandbox_url
 
     def secret(name: str, url_setting: str, sandbox_value: str) -> str | EnvVar:
         if is_set(name, env) or is_set(url_setting, env):
@@ -1897,12 +1897,14 @@ def crm_resources(env: Mapping[str, str]) -> dict[str, Any]:
             base_url=env_or("PLOOMES_BASE_URL", f"{sandbox_url(env)}/ploomes", env),
             user_key=secret("PLOOMES_USER_KEY", "PLOOMES_BASE_URL", SANDBOX_PLOOMES_USER_KEY),
             rate_limit_per_second=float(local_value("PLOOMES_RATE_LIMIT_PER_SECOND", "2", env)),
+            **http_bounds(env),
         ),
         "milvus": MilvusResource(
             base_url=env_or("MILVUS_BASE_URL", f"{sandbox_url(env)}/milvus/api", env),
             api_token=secret("MILVUS_API_TOKEN", "MILVUS_BASE_URL", SANDBOX_MILVUS_API_TOKEN),
             rate_limit_per_second=float(local_value("MILVUS_RATE_LIMIT_PER_SECOND", "3", env)),
             document_as=milvus_document_as(local_value("MILVUS_DOCUMENT_AS", "string", env)),
+            **http_bounds(env),
         ),
         "crm_settings": CrmSyncSettings(
             dry_run=local_value("CRM_SYNC_DRY_RUN", "false", env).strip().lower()

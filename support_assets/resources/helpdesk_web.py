@@ -41,7 +41,6 @@ from support_assets.resources.http import (
     HttpError,
     Redactor,
     ResilientClient,
-    RetryPolicy,
 )
 from support_assets.resources.otp_sheet import OtpReading, OtpSheetResource
 from support_assets.resources.shapes import (
@@ -256,18 +255,9 @@ class HelpdeskWebResource(HttpApiResource):
     ) -> ResilientClient:
         """A client like `get_client`'s, with extra headers and extra secrets to redact."""
         return ResilientClient(
-            api_name=self._api_name(),
-            base_url=self.base_url,
             headers={**self._headers(), **(headers or {})},
             secrets=[*self._secrets(), *(secrets or [])],
-            timeout_seconds=self.timeout_seconds,
-            rate_limit_per_second=self.rate_limit_per_second,
-            burst=max(1, self.max_concurrency),
-            retry=RetryPolicy(
-                max_attempts=self.max_attempts,
-                backoff_initial=self.backoff_initial_seconds,
-                retry_after_cap=self.retry_after_cap_seconds,
-            ),
+            **self.client_options(),
         )
 
     # ----- the session ---------------------------------------------------------------------

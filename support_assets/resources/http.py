@@ -4,11 +4,20 @@ httpx underneath; on top of it: timeouts, retries with exponential backoff and j
 5xx, timeouts and connection errors (honouring ``Retry-After`` in seconds or as an HTTP date,
 capped), a token-bucket rate limit per API, pagination helpers for the shapes the sources use,
 and redaction of credentials in every log line and error message.
+
+Every loop over a remote answer is bounded (:class:`Bounds`): pages per listing (a server that
+ignores ``page`` or repeats a ``@odata.nextLink`` is caught when a page repeats, an enormous
+``X-Total-Pages`` or ``last_page`` is refused), bytes per response (the body is streamed and
+the read stops at the cap) and total seconds per request, not only per read. Exceeding a bound
+raises :class:`BoundExceeded` naming the bound and the setting that raises it. Credentials
+only go to the configured origin: an absolute link to another scheme, host or port is refused.
 """
 
 from __future__ import annotations
 
 import email.utils
+import hashlib
+import json
 import logging
 import random
 import threading
@@ -18,7 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 from dagster import ConfigurableResource, InitResourceContext, get_dagster_logger
@@ -69,6 +78,86 @@ class RetryableHttpError(HttpError):
     ) -> None:
         super().__init__(message, status_code, body)
         self.retry_after = retry_after
+
+
+class BoundExceeded(HttpError):
+    """A remote answer went past one of the client's bounds; the message names the setting."""
+
+
+class ForeignOriginError(HttpError):
+    """A link points outside the configured origin: credentials are not sent there."""
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Limits on every loop over a remote answer; each names the setting that changes it."""
+
+    max_pages: int = 100_000
+    max_response_bytes: int = 64 * 1024 * 1024
+    request_deadline_seconds: float = 300.0
+
+    SETTINGS = {
+        "max_pages": "SUPPORT_HTTP_MAX_PAGES",
+        "max_response_bytes": "SUPPORT_HTTP_MAX_RESPONSE_BYTES",
+        "request_deadline_seconds": "SUPPORT_HTTP_REQUEST_DEADLINE_SECONDS",
+    }
+
+    def name(self, bound: str) -> str:
+        return f"{bound} = {getattr(self, bound)}, setting {self.SETTINGS[bound]}"
+
+
+def path_segment(value: object) -> str:
+    """One URL path segment holding ``value``, escaped (``/``, ``?``, ``#``, ``..`` included)."""
+    text = str(value)
+    if text in ("", ".", ".."):
+        raise ValueError(f"{text!r} cannot be an id in a URL path")
+    return quote(text, safe="")
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    return scheme, (parts.hostname or "").lower(), port
+
+
+class PageGuard:
+    """Counts the pages of one listing and fails it when a bound says it cannot end: more pages
+    than ``max_pages``, or a non-empty page equal to one already read (a server ignoring the
+    page parameter, or a repeated next link)."""
+
+    def __init__(self, client: ResilientClient, what: str) -> None:
+        self.client = client
+        self.what = what
+        self.pages = 0
+        self._seen: set[str] = set()
+
+    def _fail(self, problem: str, bound: str = "max_pages") -> None:
+        raise BoundExceeded(
+            f"{self.client.api_name} {self.client.redact(self.what)}: {problem} "
+            f"({self.client.bounds.name(bound)})"
+        )
+
+    def expect(self, total: int, source: str) -> None:
+        """Refuses a page count the server announced beyond ``max_pages``."""
+        if total > self.client.bounds.max_pages:
+            self._fail(f"the server announced {total} pages in {source}, more than allowed")
+
+    def see(self, items: Any) -> None:
+        self.pages += 1
+        if self.pages > self.client.bounds.max_pages:
+            self._fail("more pages than allowed; the listing does not end")
+        if not items:
+            return
+        digest = hashlib.sha256(
+            json.dumps(items, sort_keys=True, default=str).encode("utf-8", "surrogatepass")
+        ).hexdigest()
+        if digest in self._seen:
+            self._fail(
+                f"page {self.pages} repeats an earlier page (the server ignores the page "
+                "parameter or repeats its next link); stopped"
+            )
+        self._seen.add(digest)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -170,9 +259,12 @@ class ResilientClient:
         retry: RetryPolicy | None = None,
         logger: logging.Logger | None = None,
         transport: httpx.BaseTransport | None = None,
+        bounds: Bounds | None = None,
     ) -> None:
         self.api_name = api_name
         self.base_url = base_url.rstrip("/") + "/"
+        self.origin = _origin(self.base_url)
+        self.bounds = bounds or Bounds()
         self.redact = Redactor(secrets)
         self.retry = retry or RetryPolicy()
         self.limiter = RateLimiter(rate_limit_per_second, burst)
@@ -199,16 +291,66 @@ class ResilientClient:
         self.close()
 
     def url(self, path: str) -> str:
-        if path.startswith(("http://", "https://")):
-            return path
-        return urljoin(self.base_url, path.lstrip("/"))
+        """The absolute URL of ``path``; an absolute link must stay on the configured origin
+        (scheme, host and port), or it is refused before any credential is sent."""
+        url = urljoin(self.base_url, path if "://" in path else path.lstrip("/"))
+        if _origin(url) != self.origin:
+            scheme, host, port = _origin(url)
+            raise ForeignOriginError(
+                f"{self.api_name}: refused to follow a link to {scheme}://{host}:{port}, "
+                f"which is not the configured origin {self.origin[0]}://{self.origin[1]}:"
+                f"{self.origin[2]}; credentials are only sent to the configured base URL"
+            )
+        return url
+
+    def _read_bounded(self, response: httpx.Response, where: str, deadline: float) -> bytes:
+        """The (decoded) body, read in chunks, stopped at the byte cap or the deadline."""
+        limit = self.bounds.max_response_bytes
+        declared = response.headers.get("Content-Length", "")
+        if (
+            declared.isdigit()
+            and int(declared) > limit
+            and not response.headers.get("Content-Encoding")
+        ):
+            raise BoundExceeded(
+                f"{where}: the response declares {declared} bytes "
+                f"({self.bounds.name('max_response_bytes')})"
+            )
+        body = bytearray()
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > limit:
+                raise BoundExceeded(
+                    f"{where}: the response is over {limit} bytes; stopped reading "
+                    f"({self.bounds.name('max_response_bytes')})"
+                )
+            if time.monotonic() > deadline:
+                raise RetryableHttpError(
+                    f"{where}: took longer than {self.bounds.request_deadline_seconds}s "
+                    f"({self.bounds.name('request_deadline_seconds')})"
+                )
+        return bytes(body)
+
+    def _exchange(self, method: str, url: str, where: str, **kwargs: Any) -> httpx.Response:
+        """One request whose body is streamed under the byte cap and the total deadline."""
+        deadline = time.monotonic() + self.bounds.request_deadline_seconds
+        with self._http.stream(method, url, **kwargs) as streamed:
+            body = self._read_bounded(streamed, where, deadline)
+        headers = [
+            (k, v)
+            for k, v in streamed.headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(
+            streamed.status_code, headers=headers, content=body, request=streamed.request
+        )
 
     def _send_once(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         self.limiter.acquire()
         self.stats.add(requests=1)
         where = f"{self.api_name} {method} {self.redact(httpx.URL(url).path)}"
         try:
-            response = self._http.request(method, url, **kwargs)
+            response = self._exchange(method, url, where, **kwargs)
         except httpx.TimeoutException:
             raise RetryableHttpError(f"{where}: timed out") from None
         except httpx.TransportError as exc:
@@ -293,12 +435,14 @@ class ResilientClient:
         Without the header, pages are read until one comes back short.
         """
         base = dict(params or {})
+        guard = PageGuard(self, f"GET {path}")
 
         def fetch(page: int) -> httpx.Response:
             return self.get(path, params={**base, page_param: page, limit_param: limit})
 
         first = fetch(1)
         first_items = items(first)
+        guard.see(first_items)
         yield first_items
         total_header = first.headers.get(total_pages_header)
         if total_header is None:
@@ -306,16 +450,20 @@ class ResilientClient:
             while len(last) >= limit:
                 page += 1
                 last = items(fetch(page))
+                guard.see(last)
                 if last:
                     yield last
             return
         total_pages = int(total_header)
+        guard.expect(total_pages, total_pages_header)
         if total_pages <= 1:
             return
         pages = range(2, total_pages + 1)
         if concurrency <= 1:
             for page in pages:
-                yield items(fetch(page))
+                page_items = items(fetch(page))
+                guard.see(page_items)
+                yield page_items
             return
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=self.api_name) as pool:
             pending: list[Future[httpx.Response]] = []
@@ -329,7 +477,9 @@ class ResilientClient:
                 next_page = next(queue, None)
                 if next_page is not None:
                     pending.append(pool.submit(fetch, next_page))
-                yield items(response)
+                page_items = items(response)
+                guard.see(page_items)
+                yield page_items
 
     def paginate_offset(
         self,
@@ -344,9 +494,11 @@ class ResilientClient:
     ) -> Iterator[list[Any]]:
         """Offset pagination; ``offset_counts_pages`` for APIs whose offset is a page number."""
         base = dict(params or {})
+        guard = PageGuard(self, f"GET {path}")
         offset = 1 if offset_counts_pages else 0
         while True:
             page = items(self.get(path, params={**base, offset_param: offset, limit_param: limit}))
+            guard.see(page)
             if page:
                 yield page
             if len(page) < limit:
@@ -356,13 +508,21 @@ class ResilientClient:
     def paginate_odata(
         self, path: str, params: Mapping[str, Any] | None = None
     ) -> Iterator[list[Any]]:
-        """OData pagination: ``value`` lists, following ``@odata.nextLink`` until it is absent."""
+        """OData pagination: ``value`` lists, following ``@odata.nextLink`` until it is absent.
+
+        A next link seen before, or one to another origin, fails the listing."""
+        guard = PageGuard(self, f"GET {path}")
         body = self.get(path, params=dict(params or {})).json()
+        links: set[str] = set()
         while True:
+            guard.see(body.get("value", []))
             yield body.get("value", [])
             next_link = body.get("@odata.nextLink")
             if not next_link:
                 return
+            if next_link in links:
+                guard._fail(f"@odata.nextLink repeats after {guard.pages} pages; stopped")
+            links.add(next_link)
             body = self.get(next_link).json()
 
     def paginate_numbered(
@@ -380,13 +540,17 @@ class ResilientClient:
     ) -> Iterator[list[Any]]:
         """Numbered pages with the last page number in the body (strings accepted)."""
         base = dict(params or {})
+        guard = PageGuard(self, f"{method} {path}")
         page = 1
         while True:
             body = self.request(method, path, params={**base, page_param: page}, json=json).json()
-            yield items(body)
+            page_items = items(body)
+            guard.see(page_items)
+            yield page_items
             last = last_page(body)
             if last is None or page >= int(last):
                 return
+            guard.expect(int(last), "last_page")
             page += 1
 
 
@@ -400,6 +564,9 @@ class HttpApiResource(ConfigurableResource):
     retry_after_cap_seconds: float = 120.0
     rate_limit_per_second: float | None = None
     max_concurrency: int = 4
+    max_pages: int = Bounds.max_pages
+    max_response_bytes: int = Bounds.max_response_bytes
+    request_deadline_seconds: float = Bounds.request_deadline_seconds
 
     _client: ResilientClient | None = PrivateAttr(default=None)
 
@@ -412,22 +579,31 @@ class HttpApiResource(ConfigurableResource):
     def _secrets(self) -> list[str]:
         return []
 
+    def client_options(self) -> dict[str, Any]:
+        """What every client of this resource is built with (timeouts, retries, bounds)."""
+        return {
+            "api_name": self._api_name(),
+            "base_url": self.base_url,
+            "timeout_seconds": self.timeout_seconds,
+            "rate_limit_per_second": self.rate_limit_per_second,
+            "burst": max(1, self.max_concurrency),
+            "retry": RetryPolicy(
+                max_attempts=self.max_attempts,
+                backoff_initial=self.backoff_initial_seconds,
+                retry_after_cap=self.retry_after_cap_seconds,
+            ),
+            "bounds": Bounds(
+                max_pages=self.max_pages,
+                max_response_bytes=self.max_response_bytes,
+                request_deadline_seconds=self.request_deadline_seconds,
+            ),
+        }
+
     def get_client(self) -> ResilientClient:
         """The resource's client, built on first use and reused for the rest of the run."""
         if self._client is None:
             self._client = ResilientClient(
-                api_name=self._api_name(),
-                base_url=self.base_url,
-                headers=self._headers(),
-                secrets=self._secrets(),
-                timeout_seconds=self.timeout_seconds,
-                rate_limit_per_second=self.rate_limit_per_second,
-                burst=max(1, self.max_concurrency),
-                retry=RetryPolicy(
-                    max_attempts=self.max_attempts,
-                    backoff_initial=self.backoff_initial_seconds,
-                    retry_after_cap=self.retry_after_cap_seconds,
-                ),
+                headers=self._headers(), secrets=self._secrets(), **self.client_options()
             )
         return self._client
 

@@ -24,7 +24,7 @@ import httpx
 import numpy as np
 from pydantic import Field
 
-from support_assets.resources.http import HttpApiResource
+from support_assets.resources.http import HttpApiResource, path_segment
 from support_assets.resources.shapes import OCTADESK_LIST
 
 Entity = Literal["tickets", "chat"]
@@ -227,11 +227,12 @@ class OctadeskResource(HttpApiResource):
 
     def chat_events(self, chat_id: str) -> list[dict[str, Any]]:
         """A chat's events (created, transferred, ticket, satisfaction, closed)."""
-        return OCTADESK_LIST.records(self.get_client().get(f"chat/{chat_id}/events").json())
+        path = f"chat/{path_segment(chat_id)}/events"
+        return OCTADESK_LIST.records(self.get_client().get(path).json())
 
     def chat_messages(self, chat_id: str) -> list[dict[str, Any]]:
         """All messages of a chat, every page."""
         messages: list[dict[str, Any]] = []
-        for page in self._pages(f"chat/{chat_id}/messages", {}, 1, []):
+        for page in self._pages(f"chat/{path_segment(chat_id)}/messages", {}, 1, []):
             messages.extend(page)
         return messages

@@ -34,7 +34,6 @@ from support_assets.resources.http import (
     HttpError,
     ResilientClient,
     RetryableHttpError,
-    RetryPolicy,
 )
 from support_assets.resources.shapes import TELEGRAM_UPDATES
 
@@ -132,18 +131,9 @@ class TelegramResource(HttpApiResource):
     def get_client(self) -> ResilientClient:
         if self._client is None:
             self._client = TelegramClient(
-                api_name=self._api_name(),
-                base_url=self.base_url,
                 headers={"Accept": "application/json"},
                 secrets=self._secrets(),
-                timeout_seconds=self.timeout_seconds,
-                rate_limit_per_second=self.rate_limit_per_second,
-                burst=max(1, self.max_concurrency),
-                retry=RetryPolicy(
-                    max_attempts=self.max_attempts,
-                    backoff_initial=self.backoff_initial_seconds,
-                    retry_after_cap=self.retry_after_cap_seconds,
-                ),
+                **self.client_options(),
             )
         return self._client
 
