@@ -214,7 +214,7 @@ def cmd_webhook(args: argparse.Namespace) -> int:
 
     print(f"Telegram webhook receiver on http://{args.host}:{args.port}/telegram/webhook")
     try:
-        serve(args.host, args.port)
+        serve(args.host, args.port, sandbox=args.sandbox)
     except ValueError as exc:  # a missing or malformed TELEGRAM_WEBHOOK_SECRET
         print(f"refusing to start: {exc}", file=sys.stderr)
         return 2
@@ -352,6 +352,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     webhook.add_argument("--host", default="127.0.0.1")
     webhook.add_argument("--port", type=int, default=8088)
+    webhook.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="sandbox/demo only: without TELEGRAM_WEBHOOK_SECRET, use the sandbox's published one",
+    )
     webhook.set_defaults(func=cmd_webhook)
 
     poll = sub.add_parser(

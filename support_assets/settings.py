@@ -397,10 +397,10 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "TELEGRAM_WEBHOOK_SECRET",
-        "the sandbox's secret while TELEGRAM_BOT_TOKEN is unset",
+        "none: required by the receiver (the sandbox's only with webhook --sandbox)",
         "Secret token given to setWebhook and required in X-Telegram-Bot-Api-Secret-Token by "
-        "the webhook receiver (1-256 of A-Z a-z 0-9 _ -); required once TELEGRAM_BOT_TOKEN is "
-        "set.",
+        "the webhook receiver (1-256 of A-Z a-z 0-9 _ -, nothing else, no trailing newline). "
+        "The receiver refuses to start without it, unless started with --sandbox.",
         secret=True,
     ),
     Setting(

@@ -16,8 +16,16 @@ Anything that dies before step 4 completes loses nothing: Telegram only forgets 
 it got a 2xx. A crash after step 4 but before the answer means the update is landed twice; the
 raw asset deduplicates by ``update_id``.
 
-``GET /health`` answers 200 with counters while the landing folder exists or can be created,
-else 503.
+``GET /health`` answers ``{"ok": true}`` (200) or ``{"ok": false}`` (503) and nothing else: the
+receiver is public, so where it lands and what it counted stay private (``app.state.counts``,
+the log). It makes no storage call per request: the landing zone is checked once at start-up,
+and after that health follows the outcome of the last landing.
+
+The secret is compared as exact bytes in constant time; a configured secret with anything
+outside ``A-Z a-z 0-9 _ -`` (a trailing newline from a secrets file included) refuses to start.
+Without ``TELEGRAM_WEBHOOK_SECRET`` the receiver refuses to start, unless it was started in
+sandbox mode on purpose (``support-assets webhook --sandbox``), which uses the sandbox's
+published secret.
 
 Test hook (used only by the crash tests, never set in production):
 ``SUPPORT_ASSETS_TEST_WEBHOOK_PAUSE`` = ``before_landing`` | ``after_landing`` makes the receiver
@@ -57,7 +65,7 @@ HEALTH_PATH = "/health"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 LANDING_SOURCE = "telegram"
-_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 PAUSE_ENV = "SUPPORT_ASSETS_TEST_WEBHOOK_PAUSE"
 PAUSE_UPDATE_ENV = "SUPPORT_ASSETS_TEST_WEBHOOK_PAUSE_UPDATE_ID"
@@ -133,8 +141,8 @@ class RefusedUpdate(ValueError):
 
 
 def secret_matches(supplied: str, expected: bytes) -> bool:
-    """The secret header equals the configured secret (compared in constant time)."""
-    return hmac.compare_digest(supplied.encode(), expected)
+    """The secret header equals the configured secret: exact bytes, compared in constant time."""
+    return hmac.compare_digest(supplied.encode("latin-1", "replace"), expected)
 
 
 def parse_update(body: bytes) -> dict:
@@ -151,7 +159,7 @@ def parse_update(body: bytes) -> dict:
 
 
 def check_secret(secret: str) -> str:
-    if not secret or not _SECRET.match(secret):
+    if not secret or not _SECRET.fullmatch(secret):
         raise ValueError(
             "the webhook secret must be 1-256 characters of A-Z, a-z, 0-9, _ and - "
             "(TELEGRAM_WEBHOOK_SECRET)"
@@ -170,6 +178,12 @@ def build_app(
     expected = check_secret(secret).encode()
     counts: Counter[str] = Counter()
     lock = threading.Lock()
+    healthy = {"ok": True}
+    try:  # once, at start-up: the landing folder exists or can be created where the lake lives
+        landing.fs.create_dir(landing.base, recursive=True)
+    except OSError as exc:
+        healthy["ok"] = False
+        logger.error("the landing zone cannot be written: %s", exc)
 
     def count(name: str) -> None:
         with lock:
@@ -199,32 +213,19 @@ def build_app(
         try:
             await run_in_threadpool(landing.append, [update], via="webhook")
         except (LandingWriteError, OSError) as exc:
+            healthy["ok"] = False
             count("landing_failed")
             logger.error("could not land update %d: %s; answering 503", update_id, exc)
             return _problem(503, "Could not store the update; send it again later")
+        healthy["ok"] = True
         count("landed")
         if test_pause is not None:
             await test_pause.maybe_hang("after_landing", update_id)
         return Response(status_code=200)
 
     async def health(request: Request) -> Response:
-        try:  # the landing folder exists or can be created where the lake lives
-            await run_in_threadpool(landing.fs.create_dir, landing.base, recursive=True)
-            ok = True
-        except OSError:
-            ok = False
-        with lock:
-            snapshot = dict(counts)
-        return JSONResponse(
-            {
-                "ok": ok,
-                "landing": landing.base,
-                "durable_by": "fsync" if landing.durable_by_fsync else "completed upload",
-                "max_body_bytes": max_body_bytes,
-                "counts": snapshot,
-            },
-            status_code=200 if ok else 503,
-        )
+        ok = healthy["ok"]
+        return JSONResponse({"ok": ok}, status_code=200 if ok else 503)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -243,18 +244,24 @@ def build_app(
     return app
 
 
-def receiver_settings(environ: Mapping[str, str]) -> tuple[str, int]:
-    """The secret (``TELEGRAM_WEBHOOK_SECRET``; the sandbox's only while no bot token is set)
-    and the body limit (``TELEGRAM_WEBHOOK_MAX_BODY_BYTES``) every receiver checks."""
-    from support_assets.settings import is_set, local_value
+def receiver_settings(environ: Mapping[str, str], *, sandbox: bool = False) -> tuple[str, int]:
+    """The secret (``TELEGRAM_WEBHOOK_SECRET``) and the body limit
+    (``TELEGRAM_WEBHOOK_MAX_BODY_BYTES``) every receiver checks.
+
+    Without the secret a receiver refuses to start: its own environment usually lacks
+    ``TELEGRAM_BOT_TOKEN`` (only the poller and the assets need it), so that absence says
+    nothing about being a sandbox. ``sandbox=True`` (``webhook --sandbox``) is the only way to
+    the sandbox's published secret."""
+    from support_assets.settings import local_value
 
     env = environ
     secret = env.get("TELEGRAM_WEBHOOK_SECRET")
     if not secret:
-        if is_set("TELEGRAM_BOT_TOKEN", env):
+        if not sandbox:
             raise ValueError(
-                "TELEGRAM_WEBHOOK_SECRET is not set: a receiver for a real bot must check the "
-                "secret token Telegram sends (give the same value to setWebhook)"
+                "TELEGRAM_WEBHOOK_SECRET is not set: the receiver must check the secret token "
+                "Telegram sends (give the same value to setWebhook). For the sandbox only, start "
+                "it with --sandbox to use the sandbox's published secret"
             )
         from support_assets.sandbox.telegram import SANDBOX_TELEGRAM_WEBHOOK_SECRET
 
@@ -263,17 +270,21 @@ def receiver_settings(environ: Mapping[str, str]) -> tuple[str, int]:
     return check_secret(secret), max_body
 
 
-def app_from_settings(environ: Mapping[str, str] | None = None) -> Starlette:
+def app_from_settings(
+    environ: Mapping[str, str] | None = None, *, sandbox: bool = False
+) -> Starlette:
     """The receiver configured from the settings (``TELEGRAM_WEBHOOK_SECRET``, the lake's)."""
     env = os.environ if environ is None else environ
-    secret, max_body = receiver_settings(env)
+    secret, max_body = receiver_settings(env, sandbox=sandbox)
     landing = LandingZoneResource.from_settings(LANDING_SOURCE, env).zone()
     return build_app(landing, secret, max_body_bytes=max_body, test_pause=TestPause.from_env(env))
 
 
-def serve(host: str, port: int, environ: Mapping[str, str] | None = None) -> None:
+def serve(
+    host: str, port: int, environ: Mapping[str, str] | None = None, *, sandbox: bool = False
+) -> None:
     """Run the receiver in the foreground until interrupted (for the CLI)."""
-    app = app_from_settings(environ)
+    app = app_from_settings(environ, sandbox=sandbox)
     landing: LandingZone = app.state.landing
     logger.info(
         "telegram webhook receiver on http://%s:%d%s, landing in %s", host, port, WEBHOOK_PATH,

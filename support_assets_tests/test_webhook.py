@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from support_assets.landing import LandingZone
 from support_assets.sandbox.server import SandboxConfig, SandboxServer
@@ -17,7 +18,7 @@ from support_assets.sandbox.telegram import (
     SANDBOX_TELEGRAM_BOT_TOKEN,
     SANDBOX_TELEGRAM_WEBHOOK_SECRET,
 )
-from support_assets.webhook import SECRET_HEADER, build_app
+from support_assets.webhook import SECRET_HEADER, app_from_settings, build_app
 from support_assets_tests.loopback import serve_app
 
 SECRET = "s3cr3t_Token-for-tests"
@@ -39,8 +40,13 @@ def zone(tmp_path: Path) -> LandingZone:
 
 
 @pytest.fixture
-def receiver(zone: LandingZone) -> Iterator[httpx.Client]:
-    with serve_app(build_app(zone, SECRET, max_body_bytes=4096)) as url:
+def app(zone: LandingZone) -> Starlette:
+    return build_app(zone, SECRET, max_body_bytes=4096)
+
+
+@pytest.fixture
+def receiver(app: Starlette) -> Iterator[httpx.Client]:
+    with serve_app(app) as url:
         with httpx.Client(base_url=url, timeout=10) as client:
             yield client
 
@@ -58,14 +64,14 @@ def post(client: httpx.Client, body: object, secret: str | None = SECRET, **kw) 
 
 
 def test_a_wrong_or_missing_secret_gets_403_and_lands_nothing(
-    receiver: httpx.Client, zone: LandingZone
+    receiver: httpx.Client, zone: LandingZone, app: Starlette
 ) -> None:
     for secret in (None, "", "wrong", SECRET.upper(), SECRET + "x", SECRET[:-1]):
         response = post(receiver, UPDATE, secret=secret)
         assert response.status_code == 403, secret
     assert zone.days() == [] and landed(zone) == []
-    health = receiver.get("/health").json()
-    assert health["counts"]["forbidden"] == 6 and "landed" not in health["counts"]
+    # Counters stay in the process (health is public and shows none of them).
+    assert app.state.counts["forbidden"] == 6 and "landed" not in app.state.counts
 
     assert post(receiver, UPDATE).status_code == 200
     assert landed(zone) == [UPDATE]
@@ -126,7 +132,7 @@ def test_bodies_over_the_limit_get_413_and_non_updates_400(
 
 
 def test_200_only_once_the_update_is_durable(
-    receiver: httpx.Client, zone: LandingZone, monkeypatch: pytest.MonkeyPatch
+    receiver: httpx.Client, zone: LandingZone, app: Starlette, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An update answered 200 is already on disk and fsync'd; if it cannot be made durable the
     answer is 503 (Telegram retries), never 200."""
@@ -143,20 +149,76 @@ def test_200_only_once_the_update_is_durable(
     second = {**UPDATE, "update_id": UPDATE["update_id"] + 1}
     response = post(receiver, second)
     assert response.status_code == 503
-    assert receiver.get("/health").json()["counts"]["landing_failed"] == 1
+    assert app.state.counts["landing_failed"] == 1
+    assert receiver.get("/health").status_code == 503  # until a landing succeeds again
 
     monkeypatch.setattr(os, "fsync", real_fsync)
     assert post(receiver, second).status_code == 200  # Telegram's retry
+    assert receiver.get("/health").json() == {"ok": True}
     assert [u["update_id"] for u in landed(zone)].count(second["update_id"]) >= 1
 
 
-def test_health(receiver: httpx.Client, zone: LandingZone) -> None:
+def test_health(receiver: httpx.Client, zone: LandingZone, app: Starlette) -> None:
     health = receiver.get("/health")
     assert health.status_code == 200
     body = health.json()
-    assert body["ok"] is True and body["durable_by"] == "fsync"
-    assert body["landing"] == zone.base and body["max_body_bytes"] == 4096
+    assert body["ok"] is True and zone.durable_by_fsync
+    assert app.state.landing.base == zone.base
     assert receiver.get("/telegram/webhook").status_code == 405
+
+
+def test_health_shows_nothing_private_and_makes_no_storage_call(
+    receiver: httpx.Client, zone: LandingZone, app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/health is on the public port: no path, bucket, limits or counters, and no call to the
+    lake per request (on S3 each would be a billed request anyone could trigger)."""
+    assert post(receiver, UPDATE).status_code == 200
+    calls: list[str] = []
+
+    class CountingFileSystem:
+        def __init__(self, real: object) -> None:
+            self.real = real
+
+        def __getattr__(self, name: str) -> object:
+            calls.append(name)
+            return getattr(self.real, name)
+
+    monkeypatch.setattr(zone, "fs", CountingFileSystem(zone.fs))
+    for _ in range(5):
+        response = receiver.get("/health")
+        assert response.status_code == 200 and response.json() == {"ok": True}
+        text = response.text
+        assert zone.base not in text and "lake" not in text and "count" not in text
+    assert calls == []
+
+
+def test_the_secret_is_compared_as_exact_bytes(zone: LandingZone) -> None:
+    """A configured secret with a trailing newline (a secrets file) is refused at start-up, and a
+    supplied secret with anything around it is refused per request."""
+    for bad in (SECRET + "\n", SECRET + "\r\n", " " + SECRET, SECRET + "\x00"):
+        with pytest.raises(ValueError, match="TELEGRAM_WEBHOOK_SECRET"):
+            build_app(zone, bad)
+    with serve_app(build_app(zone, SECRET)) as url, httpx.Client(base_url=url) as client:
+        for supplied in (SECRET + " x", (SECRET + "\u00e9").encode()):  # bytes as sent
+            assert post(client, UPDATE, secret=supplied).status_code == 403
+        assert post(client, UPDATE).status_code == 200
+
+
+def test_the_receiver_never_falls_back_to_the_sandbox_secret(tmp_path: Path) -> None:
+    """A careful deployment runs the receiver without TELEGRAM_BOT_TOKEN in its environment: it
+    must not accept the sandbox's published secret then."""
+    env = {"SUPPORT_LAKE_URL": str(tmp_path / "lake")}
+    with pytest.raises(ValueError, match="TELEGRAM_WEBHOOK_SECRET is not set"):
+        app_from_settings(env)
+    with pytest.raises(ValueError, match="TELEGRAM_WEBHOOK_SECRET is not set"):
+        app_from_settings({**env, "TELEGRAM_BOT_TOKEN": "123:abc"})
+    sandbox = app_from_settings(env, sandbox=True)  # explicitly asked for
+    with serve_app(sandbox) as url, httpx.Client(base_url=url) as client:
+        assert post(client, UPDATE, secret=SANDBOX_TELEGRAM_WEBHOOK_SECRET).status_code == 200
+    configured = app_from_settings({**env, "TELEGRAM_WEBHOOK_SECRET": SECRET})
+    with serve_app(configured) as url, httpx.Client(base_url=url) as client:
+        assert post(client, UPDATE, secret=SANDBOX_TELEGRAM_WEBHOOK_SECRET).status_code == 403
+        assert post(client, UPDATE).status_code == 200
 
 
 def test_health_is_503_when_the_landing_zone_cannot_be_written(tmp_path: Path) -> None:
