@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetKey, DagsterInstance, get_dagster_logger
 
 # The common status set every helpdesk's statuses map to.
 COMMON_STATUSES = ("open", "pending", "in_progress", "solved", "rejected", "cancelled")
@@ -69,6 +69,30 @@ def last_materialization_value(
     return None if entry is None else entry.value
 
 
+#: How far ahead of this clock a source's timestamp may run before it counts as in the future.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def cap_high_water_mark(
+    mark: datetime | None, what: str, now: datetime | None = None
+) -> datetime | None:
+    """``mark``, but never later than now: one record dated in the future (a typo, a wrong
+    clock) would otherwise stop every incremental read until real time caught up. Warns."""
+    if mark is None:
+        return None
+    now = now or datetime.now(UTC)
+    if mark <= now + CLOCK_SKEW:
+        return mark
+    get_dagster_logger("support_assets.high_water_mark").warning(
+        f"{what}: a record is dated {mark.isoformat()}, in the future; the high-water mark "
+        f"stays at the current time {now.isoformat()} so later changes are still read"
+    )
+    return now
+
+
 def last_high_water_mark(instance: DagsterInstance, asset_key: AssetKey) -> datetime | None:
     value = last_materialization_value(instance, asset_key, "high_water_mark")
-    return None if not value else datetime.fromisoformat(value).astimezone(UTC)
+    if not value:
+        return None
+    mark = datetime.fromisoformat(value).astimezone(UTC)
+    return cap_high_water_mark(mark, asset_key.to_user_string())

@@ -72,6 +72,7 @@ from pydantic import Field
 from support_assets.assets.common import (
     QUARANTINE_METADATA,
     InvalidRecord,
+    cap_high_water_mark,
     last_materialization_value,
     parse_iso_utc,
     quarantine_row,
@@ -334,6 +335,7 @@ class PloomesExtraction:
         hwm = self.high_water_mark or self.previous_hwm
         if hwm is not None and self.previous_hwm is not None:
             hwm = max(hwm, self.previous_hwm)
+        hwm = cap_high_water_mark(hwm, f"ploomes {self.entity}")
         return {
             "high_water_mark": hwm.isoformat() if hwm else "",
             "fetched_since": self.since.isoformat() if self.since else "everything",
@@ -355,6 +357,7 @@ def _ploomes_raw(
 ) -> Output:
     previous = _cursor_value(context.instance, key, "high_water_mark")
     previous_hwm = datetime.fromisoformat(previous).astimezone(UTC) if previous else None
+    previous_hwm = cap_high_water_mark(previous_hwm, key.to_user_string())
     since = (
         None
         if config.full_refresh or previous_hwm is None
@@ -1068,6 +1071,7 @@ def crm_milvus_clients_sync(
     planned_sent, _ = legacy_plan(legacy, crm_settings.dry_run)
     previous = _cursor_value(context.instance, SYNC_MILVUS_CLIENTS)
     cursor = None if config.full_resync or previous is None else datetime.fromisoformat(previous)
+    cursor = cap_high_water_mark(cursor, context.asset_key.to_user_string())
     since = None if cursor is None else cursor - timedelta(minutes=config.lookback_minutes)
     contacts = _contacts_by_id(raw_contacts)
     rows = _staging_rows(staging)
@@ -1199,6 +1203,7 @@ def crm_milvus_clients_sync(
         )
         result.update(action=action, milvus_client_id=client_id, milvus_token=client.get("token"))
         out.append(result)
+    frontier = cap_high_water_mark(frontier, context.asset_key.to_user_string())
     new_cursor = previous if crm_settings.dry_run else (frontier.isoformat() if frontier else "")
     context.log.info("Milvus clients sync: %s", counts)
     return Output(
@@ -1610,6 +1615,7 @@ def crm_milvus_tickets_sync(
     kind = "milvus_ticket"
     previous = _cursor_value(context.instance, SYNC_MILVUS_TICKETS)
     cursor = None if config.full_resync or previous is None else datetime.fromisoformat(previous)
+    cursor = cap_high_water_mark(cursor, context.asset_key.to_user_string())
     since = None if cursor is None else cursor - timedelta(minutes=config.lookback_minutes)
     start = crm_settings.start()
     tags = crm_settings.tags(ploomes)
@@ -1803,6 +1809,7 @@ def crm_milvus_tickets_sync(
         state.mark(kind, item.key, action, milvus_ticket_id=ticket_id, milvus_token=token)
         result.update(action=action, milvus_ticket_id=ticket_id)
         out.append(result)
+    frontier = cap_high_water_mark(frontier, context.asset_key.to_user_string())
     new_cursor = previous if crm_settings.dry_run else (frontier.isoformat() if frontier else "")
     context.log.info("Milvus tickets sync: %s", counts)
     return Output(

@@ -29,6 +29,7 @@ from pydantic import Field
 from support_assets.assets.common import (
     QUARANTINE_METADATA,
     InvalidRecord,
+    cap_high_water_mark,
     last_high_water_mark,
     parse_iso_utc,
     parse_optional_iso_utc,
@@ -191,6 +192,7 @@ class IncrementalExtraction:
         hwm = self.high_water_mark or self.previous_hwm
         if hwm is not None and self.previous_hwm is not None:
             hwm = max(hwm, self.previous_hwm)
+        hwm = cap_high_water_mark(hwm, f"octadesk {self.entity}")
         sort_honoured = self.listing.sort_honoured and all(r.sort_honoured for r in self.catch_up)
         return {
             "high_water_mark": hwm.isoformat() if hwm else "",
