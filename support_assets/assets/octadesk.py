@@ -287,11 +287,32 @@ def _raw_outs(key: AssetKey, description: str) -> dict[str, AssetOut]:
     }
 
 
+ENRICHMENT_OK = "ok"
+ENRICHMENT_NOT_FOUND = "not_found"
+ENRICHED_COLUMNS = ["events", "messages"]
+
+
+def without_missing_enrichment(frame: pd.DataFrame) -> Iterator[pd.DataFrame]:
+    """Chats whose events or messages answered 404 go in a chunk of their own without those
+    columns, so the merge keeps what an earlier run captured for them instead of writing [];
+    their ``enrichment`` column says ``not_found``."""
+    if "enrichment" not in frame.columns:
+        yield frame
+        return
+    missing = frame["enrichment"] == ENRICHMENT_NOT_FOUND
+    if (~missing).any():
+        yield frame[~missing].reset_index(drop=True)
+    if missing.any():
+        kept = frame[missing].drop(columns=[c for c in ENRICHED_COLUMNS if c in frame.columns])
+        yield kept.reset_index(drop=True)
+
+
 def _run_extraction(
     context: AssetExecutionContext, extraction: IncrementalExtraction
 ) -> Iterator[Output]:
     def frames() -> Iterator[pd.DataFrame]:
-        yield from extraction.frames()
+        for frame in extraction.frames():
+            yield from without_missing_enrichment(frame)
         metadata = extraction.metadata()
         if not metadata["server_sort_honoured"]:
             context.log.warning(
@@ -353,8 +374,14 @@ def _chat_enricher(
         except HttpError as exc:
             if exc.status_code != 404:
                 raise
-            events, messages = [], []
-        return {**row, "events": to_json(events), "messages": to_json(messages)}
+            # Not "no events": what an earlier run captured stays (see without_missing_enrichment).
+            return {**row, "enrichment": ENRICHMENT_NOT_FOUND}
+        return {
+            **row,
+            "events": to_json(events),
+            "messages": to_json(messages),
+            "enrichment": ENRICHMENT_OK,
+        }
 
     def enrich(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         with ThreadPoolExecutor(max_workers=max(1, octadesk.max_concurrency)) as pool:
@@ -369,7 +396,8 @@ def _chat_enricher(
     outs=_raw_outs(
         RAW_CHATS,
         "Octadesk chats as received, each with its events and messages as JSON. Incremental on "
-        "updatedAt with a lookback window; merged on id.",
+        "updatedAt with a lookback window; merged on id. When a chat's events or messages "
+        "answer 404, what an earlier run captured is kept and enrichment says not_found.",
     ),
     can_subset=False,
 )
