@@ -26,6 +26,7 @@ Everything goes through the filesystem and root the lake IO manager resolves
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 import json
 import os
@@ -48,6 +49,20 @@ from support_assets.io_managers.s3 import s3_resource_from_settings
 LANDING_PREFIX = "landing"
 DATE_FOLDER = "date="
 SUFFIX = ".jsonl"
+#: Folder (under the source's landing folder) of bodies that could not be landed as records;
+#: readers and the sensor never list it (it is not a ``date=`` folder).
+QUARANTINE_FOLDER = "_quarantine"
+
+
+def landing_line(record: Mapping[str, Any]) -> str:
+    """One JSON line; text JSON cannot carry as UTF-8 (a lone surrogate) goes as ``\\u``
+    escapes, so the line stays valid UTF-8 and reads back to the same value."""
+    try:
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        line.encode("utf-8")
+        return line
+    except UnicodeEncodeError:
+        return json.dumps(record, ensure_ascii=True, separators=(",", ":"))
 
 
 def _utc_now() -> dt.datetime:
@@ -325,14 +340,7 @@ class LandingZone:
         """
         moment = (received_at or self.clock()).astimezone(dt.UTC)
         stamp = format_received_at(moment)
-        lines = [
-            json.dumps(
-                {"received_at": stamp, "via": via, "payload": payload},
-                ensure_ascii=False,
-                separators=(",", ":"),
-            )
-            for payload in payloads
-        ]
+        lines = [landing_line({"received_at": stamp, "via": via, "payload": p}) for p in payloads]
         if not lines:
             return LandedBatch(moment.date(), "", 0, moment)
         data = ("\n".join(lines) + "\n").encode("utf-8")
@@ -349,16 +357,48 @@ class LandingZone:
         if any(m.date() != day for m in moments):
             raise ValueError("append_timed records must all fall on one UTC day")
         lines = [
-            json.dumps(
-                {"received_at": format_received_at(m), "via": via, "payload": payload},
-                ensure_ascii=False,
-                separators=(",", ":"),
-            )
+            landing_line({"received_at": format_received_at(m), "via": via, "payload": payload})
             for (payload, _), m in zip(records, moments, strict=True)
         ]
         data = ("\n".join(lines) + "\n").encode("utf-8")
         path = self._writer.append(day, max(moments), data)
         return LandedBatch(day, path, len(lines), max(moments))
+
+    def quarantine(
+        self, body: bytes, reason: str, *, via: str, received_at: dt.datetime | None = None
+    ) -> str:
+        """Keeps, durably, a body that cannot be landed as a record (not parseable, nested too
+        deeply), whole and with the reason, under ``_quarantine/date=<day>/``; returns its path.
+        The source may then be acknowledged: nothing is lost, and nothing blocks."""
+        moment = (received_at or self.clock()).astimezone(dt.UTC)
+        record = {
+            "received_at": format_received_at(moment),
+            "via": via,
+            "reason": reason,
+            "body": body.decode("utf-8", errors="replace"),
+            "body_sha256": hashlib.sha256(body).hexdigest(),
+        }
+        folder = posixpath.join(
+            self.base, QUARANTINE_FOLDER, f"{DATE_FOLDER}{moment.date().isoformat()}"
+        )
+        name = f"{moment:%Y%m%dT%H%M%S%f}-{os.getpid()}-{secrets.token_hex(4)}{SUFFIX}"
+        path = posixpath.join(folder, name)
+        data = (landing_line(record) + "\n").encode("utf-8")
+        try:
+            self.fs.create_dir(folder, recursive=True)
+            with self.fs.open_output_stream(path) as out:
+                out.write(data)
+            os_path = _os_path(self.fs, path)
+            if os_path is not None:
+                fd = os.open(os_path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                _fsync_dir(os.path.dirname(os_path))
+        except (OSError, ValueError) as exc:
+            raise LandingWriteError(f"landing quarantine write failed: {exc}") from exc
+        return path
 
     def close(self) -> None:
         """Make the open segment durable and close it (appends after this open a new one)."""
@@ -428,7 +468,7 @@ class LandingZone:
                         file=landing_file.path,
                         line=number,
                     )
-                except (ValueError, KeyError, TypeError, AttributeError):
+                except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
                     stats.invalid_lines += 1
                     if len(stats.invalid_samples) < 5:
                         stats.invalid_samples.append(f"{landing_file.path}:{number}")

@@ -145,13 +145,22 @@ def secret_matches(supplied: str, expected: bytes) -> bool:
     return hmac.compare_digest(supplied.encode("latin-1", "replace"), expected)
 
 
+class UnreadableUpdate(RefusedUpdate):
+    """JSON the parser cannot take (nested too deeply, a number of thousands of digits): the
+    webhook keeps the body whole in the landing quarantine instead of refusing it."""
+
+
 def parse_update(body: bytes) -> dict:
     """The update in ``body``: a JSON object with an integer ``update_id`` (its kind is not
-    checked); otherwise :class:`RefusedUpdate` with 400."""
+    checked); otherwise :class:`RefusedUpdate` with 400 (:class:`UnreadableUpdate` when it may
+    be JSON the parser cannot take)."""
     try:
         update = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError):
         raise RefusedUpdate(400, "Bad Request: the body is not JSON") from None
+    except (ValueError, RecursionError) as exc:
+        reason = f"not readable as JSON: {type(exc).__name__}: {exc}"
+        raise UnreadableUpdate(400, reason[:500]) from None
     update_id = update.get("update_id") if isinstance(update, dict) else None
     if isinstance(update_id, bool) or not isinstance(update_id, int):
         raise RefusedUpdate(400, "Bad Request: not a Telegram update (no integer update_id)")
@@ -189,6 +198,20 @@ def build_app(
         with lock:
             counts[name] += 1
 
+    async def quarantine(body: bytes, reason: str) -> Response:
+        """Keeps a body that cannot be a landed record whole, then 200: answering an error
+        would only make Telegram send it again and again."""
+        try:
+            path = await run_in_threadpool(landing.quarantine, body, reason[:500], via="webhook")
+        except (LandingWriteError, OSError) as exc:
+            healthy["ok"] = False
+            count("landing_failed")
+            logger.error("could not quarantine a webhook body: %s; answering 503", exc)
+            return _problem(503, "Could not store the update; send it again later")
+        count("quarantined")
+        logger.warning("quarantined a webhook body (%s) in %s", reason[:200], path)
+        return Response(status_code=200)
+
     async def receive(request: Request) -> Response:
         count("requests")
         supplied = request.headers.get(SECRET_HEADER, "")
@@ -204,6 +227,8 @@ def build_app(
             return _problem(413, f"Request body over {max_body_bytes} bytes")
         try:
             update = parse_update(body)
+        except UnreadableUpdate as unreadable:  # JSON, but past what the parser takes
+            return await quarantine(body, unreadable.description)
         except RefusedUpdate as refused:
             count("bad_request")
             return _problem(refused.status, refused.description)
@@ -212,6 +237,8 @@ def build_app(
             await test_pause.maybe_hang("before_landing", update_id)
         try:
             await run_in_threadpool(landing.append, [update], via="webhook")
+        except (RecursionError, ValueError) as exc:  # parsed, but cannot be written back
+            return await quarantine(body, f"cannot be landed: {type(exc).__name__}: {exc}")
         except (LandingWriteError, OSError) as exc:
             healthy["ok"] = False
             count("landing_failed")

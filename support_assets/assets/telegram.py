@@ -159,13 +159,21 @@ STAGING_SCHEMA = pa.schema(
 )
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON; text Parquet cannot hold (lone surrogates) goes as ``\\u`` escapes."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if _LONE_SURROGATE.search(text):
+        return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+    return text
 
 
 def update_kind(update: dict[str, Any]) -> str:
     """The update's kind: its one field besides ``update_id`` (several are joined by ``+``)."""
-    keys = sorted(k for k in update if k != "update_id")
+    keys = sorted(_str(k) or "" for k in update if k != "update_id")
     return "+".join(keys) if keys else "(empty)"
 
 
@@ -197,11 +205,17 @@ def build_raw_updates(
     stats = ReadStats()
     kept: dict[int, Any] = {}
     duplicates = owned_earlier = invalid = 0
+    unrepresentable: list[str] = []
     for record in zone.read(day, stats):
         payload = record.payload
-        update_id = _int(payload.get("update_id")) if isinstance(payload, dict) else None
+        raw_id = payload.get("update_id") if isinstance(payload, dict) else None
+        update_id = _int(raw_id)
         if update_id is None:
-            invalid += 1
+            if isinstance(raw_id, int) and not isinstance(raw_id, bool):
+                # Beyond int64: Parquet cannot hold it; the landing line keeps the update.
+                unrepresentable.append(f"{record.file}:{record.line}")
+            else:
+                invalid += 1
             continue
         if update_id in earlier:
             owned_earlier += 1
@@ -215,6 +229,11 @@ def build_raw_updates(
     rows: list[dict[str, Any]] = []
     for update_id in sorted(kept):
         record = kept[update_id]
+        try:
+            update_json = _json(record.payload)
+        except (RecursionError, ValueError):  # nested past what the encoder takes
+            unrepresentable.append(f"{record.file}:{record.line}")
+            continue
         kind = update_kind(record.payload)
         kinds[kind] += 1
         rows.append(
@@ -223,7 +242,7 @@ def build_raw_updates(
                 "kind": kind,
                 "received_at": record.received_at,
                 "via": record.via,
-                "update_json": _json(record.payload),
+                "update_json": update_json,
                 "landing_file": record.file,
                 "landing_line": record.line,
             }
@@ -239,6 +258,13 @@ def build_raw_updates(
         "received_earlier_dropped": owned_earlier,
         "incomplete_tails_skipped": stats.incomplete_tails,
         "invalid_lines": stats.invalid_lines + invalid,
+        "quarantined_updates": len(unrepresentable),
+        "quarantined_samples": MetadataValue.json(
+            {
+                "reason": "update_id outside int64, or nested too deeply to write as JSON",
+                "landing_lines": unrepresentable[:20],
+            }
+        ),
         "kinds": MetadataValue.json(dict(sorted(kinds.items()))),
         "unknown_kind_updates": sum(unknown.values()),
         "unknown_kinds": MetadataValue.json(unknown),
@@ -252,11 +278,16 @@ def build_raw_updates(
 
 
 def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """An int64 column's value; anything else (a bool, text, a number past int64) is None."""
+    if isinstance(value, int) and not isinstance(value, bool) and INT64_MIN <= value <= INT64_MAX:
+        return value
+    return None
 
 
 def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+    """Text for a column; a lone surrogate (valid JSON, not UTF-8) becomes U+FFFD (the raw
+    layer keeps the exact text as a JSON escape)."""
+    return _LONE_SURROGATE.sub("\ufffd", value) if isinstance(value, str) else None
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -264,8 +295,14 @@ def _dict(value: Any) -> dict[str, Any]:
 
 
 def _time(value: Any) -> dt.datetime | None:
+    """A Unix time as UTC; one no calendar date holds (e.g. 10**12 s, year 33658) is None."""
     seconds = _int(value)
-    return None if seconds is None else dt.datetime.fromtimestamp(seconds, dt.UTC)
+    if seconds is None:
+        return None
+    try:
+        return dt.datetime.fromtimestamp(seconds, dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def utf16_slice(text: str, offset: int, length: int) -> str:
@@ -506,6 +543,11 @@ def telegram_raw_updates(
         f"telegram {day}: {table.num_rows} updates from {metadata['landing_files']} landing "
         f"file(s); {metadata['duplicates_dropped']} redeliveries dropped"
     )
+    if metadata["quarantined_updates"]:
+        context.log.warning(
+            f"telegram {day}: {metadata['quarantined_updates']} update(s) cannot be stored in "
+            "Parquet and were left out; their landing lines are in quarantined_samples"
+        )
     if metadata["unknown_kind_updates"]:
         context.log.warning(
             f"telegram {day}: {metadata['unknown_kind_updates']} update(s) of kinds this code "

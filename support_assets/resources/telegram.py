@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from support_assets.landing import LandingWriteError, LandingZone
 from support_assets.resources.http import (
@@ -38,6 +39,7 @@ from support_assets.resources.http import (
 from support_assets.resources.shapes import TELEGRAM_UPDATES
 
 logger = logging.getLogger(__name__)
+_UPDATE_ID = re.compile(r'"update_id"\s*:\s*(-?[0-9]{1,30})')
 
 TELEGRAM_API_URL = "https://api.telegram.org"
 
@@ -81,6 +83,15 @@ class TelegramApiError(HttpError):
         self.description = description
 
 
+class UnreadableAnswer(TelegramApiError):
+    """An answer that is JSON but past what the parser takes (nested too deeply, a number of
+    too many digits); ``body`` is the answer exactly as received."""
+
+    def __init__(self, method: str, body: bytes, reason: str) -> None:
+        super().__init__(method, None, f"the answer cannot be read: {reason}")
+        self.body = body
+
+
 class WebhookActiveError(RuntimeError):
     """``getUpdates`` cannot run while a webhook is set."""
 
@@ -120,6 +131,14 @@ class TelegramResource(HttpApiResource):
     poll_limit: int = Field(default=100, ge=1, le=100, description="Updates per getUpdates call.")
     rate_limit_per_second: float | None = 30.0
 
+    # The last answer's body as received (the poller quarantines it whole when it cannot be
+    # landed record by record).
+    _last_answer: bytes = PrivateAttr(default=b"")
+
+    @property
+    def last_answer(self) -> bytes:
+        return self._last_answer
+
     def _api_name(self) -> str:
         return "telegram"
 
@@ -155,7 +174,12 @@ class TelegramResource(HttpApiResource):
         try:
             # "./": "bot123:ABC/..." alone would parse as a URL with the scheme "bot123".
             response = client.post(f"./bot{self.bot_token}/{method}", json=body, **extra)
+            self._last_answer = response.content
             answer = response.json()
+        except json.JSONDecodeError:
+            raise TelegramApiError(method, None, "the answer is not JSON") from None
+        except (RecursionError, ValueError) as exc:
+            raise UnreadableAnswer(method, response.content, type(exc).__name__) from None
         except HttpError as exc:
             description = exc.body
             try:
@@ -163,8 +187,6 @@ class TelegramResource(HttpApiResource):
             except (ValueError, AttributeError):
                 pass
             raise TelegramApiError(method, exc.status_code, client.redact(description)) from None
-        except ValueError:
-            raise TelegramApiError(method, None, "the answer is not JSON") from None
         if not isinstance(answer, dict) or not answer.get("ok"):
             answer = answer if isinstance(answer, dict) else {}
             raise TelegramApiError(
@@ -276,11 +298,21 @@ class TelegramPoller:
         Returns how many updates were landed. The new offset is only used by the next call.
         """
         wait = self.telegram.poll_timeout_seconds if timeout is None else timeout
-        updates = self._get(wait)
+        try:
+            updates = self._get(wait)
+        except UnreadableAnswer as exc:
+            return self._isolate(exc.body, exc.description)
         if not updates:
             return 0
-        self.landing.append(updates, via="polling")
-        ids = [u["update_id"] for u in updates if isinstance(u.get("update_id"), int)]
+        try:
+            self.landing.append(updates, via="polling")
+        except (RecursionError, ValueError) as exc:  # parsed, but cannot be written back
+            return self._isolate(self.telegram.last_answer, type(exc).__name__)
+        ids = [
+            u["update_id"]
+            for u in updates
+            if isinstance(u, dict) and isinstance(u.get("update_id"), int)
+        ]
         self.stats.batches += 1
         self.stats.updates += len(updates)
         if ids:
@@ -289,6 +321,63 @@ class TelegramPoller:
         if self.on_landed is not None:
             self.on_landed(updates)
         return len(updates)
+
+    def _isolate(self, body: bytes, reason: str) -> int:
+        """A batch that cannot be landed: the updates it holds are fetched one at a time, so
+        only the one that cannot be landed is quarantined; returns how many were handled."""
+        ids = [int(i) for i in _UPDATE_ID.findall(body.decode("utf-8", errors="replace"))]
+        if len(ids) <= 1:
+            return self._quarantine_answer(body, reason)
+        handled, last = 0, max(ids)
+        while self.offset is None or self.offset <= last:
+            try:
+                [update] = self._get(timeout=0, limit=1) or [None]
+            except UnreadableAnswer as exc:
+                handled += self._quarantine_answer(exc.body, exc.description)
+                continue
+            if update is None:
+                break
+            try:
+                self.landing.append([update], via="polling")
+            except (RecursionError, ValueError) as exc:
+                handled += self._quarantine_answer(self.telegram.last_answer, type(exc).__name__)
+                continue
+            update_id = update.get("update_id") if isinstance(update, dict) else None
+            if not isinstance(update_id, int) or isinstance(update_id, bool):
+                handled += self._quarantine_answer(self.telegram.last_answer, "no update_id")
+                continue
+            self.stats.batches += 1
+            self.stats.updates += 1
+            self.stats.last_update_id = update_id
+            self.offset = update_id + 1
+            handled += 1
+            if self.on_landed is not None:
+                self.on_landed([update])
+        return handled
+
+    def _quarantine_answer(self, body: bytes, reason: str) -> int:
+        """Keeps a getUpdates answer that cannot be landed whole in the landing quarantine,
+        then moves the offset past the update ids it holds, so the poller never fetches the
+        same batch for ever. Without a readable update id it cannot move on: it raises."""
+        ids = [int(i) for i in _UPDATE_ID.findall(body.decode("utf-8", errors="replace"))]
+        if not ids:
+            raise TelegramApiError(
+                "getUpdates", None, f"an answer that cannot be read ({reason}) and holds no "
+                "update_id: it cannot be confirmed"
+            )  # fmt: skip
+        path = self.landing.quarantine(body, f"getUpdates answer: {reason}", via="polling")
+        logger.warning(
+            "telegram polling: an answer with update ids %d..%d cannot be landed as records "
+            "(%s); kept whole in %s and confirmed",
+            min(ids),
+            max(ids),
+            reason,
+            path,
+        )
+        self.stats.batches += 1
+        self.stats.last_update_id = max(ids)
+        self.offset = max(ids) + 1
+        return len(ids)
 
     def confirm(self) -> None:
         """Tell Telegram everything landed so far is done (``getUpdates`` with the offset).
