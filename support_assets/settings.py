@@ -181,6 +181,14 @@ SETTINGS: tuple[Setting, ...] = (
         "like a timeout, then fails the run.",
     ),
     Setting(
+        "SUPPORT_RATE_LIMIT_STATE",
+        "$DAGSTER_HOME/rate_limits.sqlite (else $SUPPORT_DATA_DIR/rate_limits.sqlite)",
+        "SQLite file holding each API's request budget, shared by every process of the "
+        "deployment (the multiprocess executor runs steps side by side); a 429 with "
+        "Retry-After pauses them all. off: a budget per process. Steps on other machines (k8s "
+        "executor) need Dagster concurrency pools instead.",
+    ),
+    Setting(
         "OCTADESK_BASE_URL",
         "$SUPPORT_SANDBOX_URL/octadesk",
         "Octadesk tenant API, e.g. https://<tenant>.api004.octadesk.services.",
@@ -496,11 +504,21 @@ def local_value(name: str, default: str, environ: Mapping[str, str] | None = Non
 
 
 def http_bounds(env: Mapping[str, str]) -> dict[str, Any]:
-    """The bounds every HTTP API resource reads with (SUPPORT_HTTP_*)."""
+    """What every HTTP API resource reads with: bounds (SUPPORT_HTTP_*) and the shared
+    request budget (SUPPORT_RATE_LIMIT_STATE)."""
     return {
         "max_pages": int(local_value("SUPPORT_HTTP_MAX_PAGES", "100000", env)),
         "max_response_bytes": int(local_value("SUPPORT_HTTP_MAX_RESPONSE_BYTES", "67108864", env)),
         "request_deadline_seconds": float(
             local_value("SUPPORT_HTTP_REQUEST_DEADLINE_SECONDS", "300", env)
         ),
+        "rate_limit_state": rate_limit_state(env),
     }
+
+
+def rate_limit_state(env: Mapping[str, str]) -> str | None:
+    """Where the shared request budgets live (SUPPORT_RATE_LIMIT_STATE), None when off."""
+    home = env.get("DAGSTER_HOME")
+    default = f"{home}/rate_limits.sqlite" if home else f"{data_dir(env)}/rate_limits.sqlite"
+    value = local_value("SUPPORT_RATE_LIMIT_STATE", default, env).strip()
+    return None if value.lower() in ("off", "none", "") else value

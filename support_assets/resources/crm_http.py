@@ -103,6 +103,7 @@ def send_create(client: ResilientClient, path: str, json: Any) -> httpx.Response
     """POSTs a create once; retries only 429s (nothing was done), honouring ``Retry-After``."""
     url = client.url(path)
     attempt = 0
+    counts: dict[str, int] = {}
     while True:
         attempt += 1
         try:
@@ -113,11 +114,14 @@ def send_create(client: ResilientClient, path: str, json: Any) -> httpx.Response
                 raise CreateOutcomeUnknown(
                     f"{exc}; the create may have happened", exc.status_code, exc.body
                 ) from None
-            if attempt >= client.retry.max_attempts:
+            # A 429 with Retry-After is waited out, not counted as a failed attempt.
+            if client.retry.gives_up(exc, counts):
                 raise HttpError(
                     f"{exc} (gave up after {attempt} attempts)", exc.status_code, exc.body
                 ) from None
             wait = client.retry.wait_seconds(attempt, exc.retry_after)
+            if exc.is_rate_limit_with_wait:
+                client.limiter.pause_for(wait)
             client.stats.add(retries=1)
             client.log.warning("%s; create retried in %.2fs", client.redact(exc), wait)
             time.sleep(wait)

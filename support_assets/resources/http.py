@@ -36,7 +36,6 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception,
-    stop_after_attempt,
 )
 
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -78,6 +77,11 @@ class RetryableHttpError(HttpError):
     ) -> None:
         super().__init__(message, status_code, body)
         self.retry_after = retry_after
+
+    @property
+    def is_rate_limit_with_wait(self) -> bool:
+        """A 429 that said how long to wait: the API refused before doing anything."""
+        return self.status_code == 429 and self.retry_after is not None
 
 
 class BoundExceeded(HttpError):
@@ -188,6 +192,11 @@ class RateLimiter:
         self._last = time.monotonic()
         self._lock = threading.Lock()
 
+    def pause_for(self, seconds: float) -> None:
+        """No request goes for ``seconds`` (the API answered 429 with a ``Retry-After``)."""
+        with self._lock:
+            self._tokens = min(self._tokens, 0.0) - seconds * (self.rate or 0.0)
+
     def acquire(self) -> float:
         """Blocks until a request may go; returns the seconds waited."""
         if self.rate is None:
@@ -214,6 +223,17 @@ class RetryPolicy:
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
     retry_after_cap: float = 120.0
+    #: 429s that said how long to wait are waited out, not counted as failed attempts; this
+    #: many of them in one request still end it.
+    max_rate_limited_waits: int = 30
+
+    def gives_up(self, exc: BaseException | None, counts: dict[str, int]) -> bool:
+        """Counts one failed try of a request; True when it is the last one allowed."""
+        if isinstance(exc, RetryableHttpError) and exc.is_rate_limit_with_wait:
+            counts["waited"] = counts.get("waited", 0) + 1
+            return counts["waited"] >= self.max_rate_limited_waits
+        counts["failed"] = counts.get("failed", 0) + 1
+        return counts["failed"] >= self.max_attempts
 
     def wait_seconds(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -260,6 +280,7 @@ class ResilientClient:
         logger: logging.Logger | None = None,
         transport: httpx.BaseTransport | None = None,
         bounds: Bounds | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.api_name = api_name
         self.base_url = base_url.rstrip("/") + "/"
@@ -267,7 +288,7 @@ class ResilientClient:
         self.bounds = bounds or Bounds()
         self.redact = Redactor(secrets)
         self.retry = retry or RetryPolicy()
-        self.limiter = RateLimiter(rate_limit_per_second, burst)
+        self.limiter = limiter or RateLimiter(rate_limit_per_second, burst)
         self.stats = RequestStats()
         self.log = logger or get_dagster_logger("support_assets.http")
         # httpx logs every full URL at INFO (a token in a path would leak); our own log lines
@@ -387,13 +408,20 @@ class ResilientClient:
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         retry_after = exc.retry_after if isinstance(exc, RetryableHttpError) else None
-        return self.retry.wait_seconds(state.attempt_number, retry_after)
+        wait = self.retry.wait_seconds(state.attempt_number, retry_after)
+        if isinstance(exc, RetryableHttpError) and exc.is_rate_limit_with_wait:
+            self.limiter.pause_for(wait)  # every request to this API waits, not just this one
+        return wait
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """Sends a request, retrying what is worth retrying; raises ``HttpError`` otherwise."""
+        """Sends a request, retrying what is worth retrying; raises ``HttpError`` otherwise.
+
+        A 429 with ``Retry-After`` is waited out and not counted as a failed attempt (up to
+        ``max_rate_limited_waits`` of them)."""
         url = self.url(path)
+        counts: dict[str, int] = {}
         retrying = Retrying(
-            stop=stop_after_attempt(self.retry.max_attempts),
+            stop=lambda state: self.retry.gives_up(state.outcome.exception(), counts),
             wait=self._wait,
             retry=retry_if_exception(lambda e: isinstance(e, RetryableHttpError)),
             before_sleep=self._before_sleep,
@@ -402,8 +430,10 @@ class ResilientClient:
         try:
             return retrying(self._send_once, method, url, **kwargs)
         except RetryableHttpError as exc:
+            waits = counts.get("waited", 0)
             raise HttpError(
-                f"{exc} (gave up after {self.retry.max_attempts} attempts)",
+                f"{exc} (gave up after {counts.get('failed', 0)} attempts"
+                + (f" and {waits} waits for Retry-After)" if waits else ")"),
                 status_code=exc.status_code,
                 body=exc.body,
             ) from None
@@ -567,6 +597,7 @@ class HttpApiResource(ConfigurableResource):
     max_pages: int = Bounds.max_pages
     max_response_bytes: int = Bounds.max_response_bytes
     request_deadline_seconds: float = Bounds.request_deadline_seconds
+    rate_limit_state: str | None = None
 
     _client: ResilientClient | None = PrivateAttr(default=None)
 
@@ -597,7 +628,20 @@ class HttpApiResource(ConfigurableResource):
                 max_response_bytes=self.max_response_bytes,
                 request_deadline_seconds=self.request_deadline_seconds,
             ),
+            "limiter": self._shared_limiter(),
         }
+
+    def _shared_limiter(self) -> RateLimiter | None:
+        """The API's budget shared by every process (``rate_limit_state``), or None."""
+        if not self.rate_limit_state:
+            return None
+        from support_assets.resources.rate_limit import SharedRateLimiter
+
+        scheme, host, port = _origin(self.base_url.rstrip("/") + "/")
+        key = f"{self._api_name()} {scheme}://{host}:{port}"
+        return SharedRateLimiter(
+            self.rate_limit_state, key, self.rate_limit_per_second, max(1, self.max_concurrency)
+        )
 
     def get_client(self) -> ResilientClient:
         """The resource's client, built on first use and reused for the rest of the run."""

@@ -119,6 +119,19 @@ def quarantined(documents: Any) -> list[dict[str, Any]]:
     return list(documents["raw_service_events_quarantine"].find({}, {"_id": 0}))
 
 
+def assert_acknowledged_and_drained(
+    result: ExecuteInProcessResult, count: int, stomp: StompResource, instance: DagsterInstance
+) -> None:
+    """The run acknowledged ``count`` messages, and a next run finds nothing pending."""
+    [acked] = [
+        e.event_specific_data.asset_observation.metadata["messages_acknowledged"].value
+        for e in result.get_asset_observation_events()
+    ]
+    assert acked == count
+    assert stomp.pending(wait_seconds=1) == 0
+    assert materialization(run_job(instance, first_wait_seconds=1.0), RAW) is None
+
+
 def staging(env: dict[str, str]) -> pd.DataFrame:
     with duckdb.connect(env["SUPPORT_DUCKDB_PATH"], read_only=True) as con:
         return con.execute("select * from staging.service_events").df()
@@ -235,13 +248,7 @@ def test_consumer_killed_after_write_before_ack_gets_the_batch_again_without_dup
     assert len(quarantined(documents)) == 6
     assert len(staging(env)) == 54
     # This time it was acknowledged, after the write (the observation follows the output).
-    [acked] = [
-        e.event_specific_data.asset_observation.metadata["messages_acknowledged"].value
-        for e in result.get_asset_observation_events()
-    ]
-    assert acked == 60
-    assert stomp.pending(wait_seconds=1) == 0
-    assert materialization(run_job(instance, first_wait_seconds=1.0), RAW) is None
+    assert_acknowledged_and_drained(result, 60, stomp, instance)
 
 
 def test_events_published_while_no_consumer_runs_survive_a_broker_restart(
@@ -529,10 +536,4 @@ def test_a_batch_with_poison_messages_lands_the_rest_and_is_acknowledged(
     bad = quarantined(documents)
     assert sorted(json.loads(q["payload"])["body"] for q in bad) == sorted(poison)
     assert all(q["reason"] for q in bad)
-    [acked] = [
-        e.event_specific_data.asset_observation.metadata["messages_acknowledged"].value
-        for e in result.get_asset_observation_events()
-    ]
-    assert acked == 23
-    assert stomp.pending(wait_seconds=1) == 0
-    assert materialization(run_job(instance, first_wait_seconds=1.0), RAW) is None
+    assert_acknowledged_and_drained(result, 23, stomp, instance)
