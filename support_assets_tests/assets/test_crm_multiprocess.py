@@ -14,6 +14,7 @@ from support_assets.definitions import build_definitions
 from support_assets.sandbox.server import SandboxConfig
 
 RUNS = 5
+STEPS_AT_ONCE = 6
 
 
 @pytest.fixture
@@ -59,7 +60,14 @@ def test_the_crm_group_succeeds_five_runs_out_of_five_under_the_multiprocess_exe
         (run_dir / "dagster").mkdir(parents=True)
         (run_dir / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         with instance_for_test(temp_dir=str(run_dir / "dagster")) as instance:
-            result = execute_job(reconstructable(crm_job), instance=instance, raise_on_error=False)
+            result = execute_job(
+                reconstructable(crm_job),
+                instance=instance,
+                raise_on_error=False,
+                # As many steps side by side as a bigger server runs, not just this machine's
+                # core count (the multiprocess executor's default).
+                run_config={"execution": {"config": {"max_concurrent": STEPS_AT_ONCE}}},
+            )
             failures = [
                 e.message
                 for e in instance.all_logs(result.run_id)
