@@ -94,8 +94,9 @@ class Hostile:
         return StreamingResponse(chunks(), media_type="application/json")
 
     async def echo_path(self, request: Request) -> Response:
+        """A list of one record holding the path as received (raw, still escaped)."""
         self.count()
-        return JSONResponse({"path": request.scope["raw_path"].decode()})
+        return JSONResponse([{"path": request.scope["raw_path"].decode()}])
 
     def app(self) -> Starlette:
         return Starlette(
@@ -189,7 +190,7 @@ def test_credentials_never_follow_a_link_to_another_origin(hostile: Hostile) -> 
         for link in ("https://evil.example/x", url.replace("http://", "https://") + "/x"):
             with pytest.raises(ForeignOriginError):
                 client.get(link)
-        assert client.get(f"{url}/chat/x/events").json()["path"] == "/chat/x/events"
+        assert client.get(f"{url}/chat/x/events").json() == [{"path": "/chat/x/events"}]
     assert hostile.calls == 2
 
 
@@ -197,6 +198,7 @@ def test_credentials_never_follow_a_link_to_another_origin(hostile: Hostile) -> 
 def test_ids_in_url_paths_are_escaped(hostile: Hostile, chat_id: str) -> None:
     with serve_app(hostile.app()) as url:
         octadesk = OctadeskResource(base_url=url, api_key=SECRET, agent_email="a@example.com")
-        path = octadesk.chat_events(chat_id)["path"]
+        [record] = octadesk.chat_events(chat_id)
+        path = record["path"]
     assert path == f"/chat/{path_segment(chat_id)}/events"
     assert path.count("/") == 3 and "?" not in path and "#" not in path
