@@ -40,6 +40,8 @@ def crm_job() -> JobDefinition:
     return build_definitions().resolve_job_def("crm_job")
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(3600)  # five whole runs, a process per step: about 20 minutes on 2 cores
 def test_the_crm_group_succeeds_five_runs_out_of_five_under_the_multiprocess_executor(
     platform_env: dict[str, str],
     admin: httpx.Client,
