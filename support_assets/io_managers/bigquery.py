@@ -779,6 +779,12 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
             totals.rows_inserted = inserted
             totals.rows_updated = totals.rows_written - inserted
 
+    def _abort_write(self, target: Target) -> None:
+        """A stream that failed half-way sends nothing: its spilled chunks are removed."""
+        pending: _PendingWrite | None = target.stats.pop(_WRITE, None)
+        if pending is not None:
+            pending.close()
+
     def _replace_atomically(
         self, client: bigquery.Client, target: Target, pending: _PendingWrite
     ) -> None:

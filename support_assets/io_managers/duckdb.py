@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -26,12 +27,15 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from support_assets.io_managers.base import TableRef
 from support_assets.io_managers.store import Target
 from support_assets.io_managers.warehouse import WarehouseIOManager, quote_identifier
 
 logger = logging.getLogger(__name__)
 
 _CHUNK = "__support_assets_chunk"
+#: ``target.stats`` key of the staging table a ``replace`` writes its chunks to.
+_STAGING = "duckdb_replace_staging"
 
 
 def is_lock_error(exc: BaseException) -> bool:
@@ -41,6 +45,11 @@ def is_lock_error(exc: BaseException) -> bool:
 
 def _table(target: Target) -> str:
     return f"{quote_identifier(target.ref.schema)}.{quote_identifier(target.ref.name)}"
+
+
+def _staging(target: Target, name: str) -> Target:
+    """The unpartitioned table ``name`` beside the target, where a replace stages its rows."""
+    return Target(TableRef(target.ref.schema, name), target.key_path, None, target.run_id)
 
 
 def _partition_filter(target: Target) -> tuple[str, list[Any]]:
@@ -181,6 +190,37 @@ class DuckDBWarehouseIOManager(WarehouseIOManager):
     ) -> int:
         with self._registered(tx, data) as chunk:
             return merge_into(tx, _table(target), chunk, data.column_names, key)
+
+    def _stage(self, tx: duckdb.DuckDBPyConnection, target: Target, data: pa.Table) -> None:
+        """Append the chunk to the table the replace collects its chunks in
+        (``_<table>__replace_<id>``, same schema), created by the first chunk."""
+        if _STAGING not in target.stats:
+            target.stats[_STAGING] = f"_{target.ref.name}__replace_{uuid.uuid4().hex[:12]}"
+        staging = _staging(target, target.stats[_STAGING])
+        self._append(tx, staging, self._ensure_columns(tx, staging, data))
+
+    def _swap_in(self, tx: duckdb.DuckDBPyConnection, target: Target) -> None:
+        self._delete(tx, target)
+        name = target.stats.get(_STAGING)
+        if name is None:
+            return
+        staging = _staging(target, name)
+        columns = ", ".join(quote_identifier(c) for c in self._describe(tx, staging) or {})
+        tx.execute(
+            f"INSERT INTO {_table(target)} ({columns}) SELECT {columns} FROM {_table(staging)}"
+        )
+        tx.execute(f"DROP TABLE {_table(staging)}")
+
+    def _discard_staged(self, target: Target) -> None:
+        name = target.stats.pop(_STAGING, None)
+        if name is None:
+            return
+        staging = _staging(target, name)
+        try:
+            with self._transaction(staging) as tx:
+                tx.execute(f"DROP TABLE IF EXISTS {_table(staging)}")
+        except duckdb.Error as exc:
+            logger.warning("%s: could not drop the staging table %s: %s", target.ref, name, exc)
 
     def _count(self, tx: duckdb.DuckDBPyConnection, target: Target) -> int:
         where, params = _partition_filter(target)

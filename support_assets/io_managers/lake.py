@@ -7,7 +7,10 @@ builds a different filesystem, configured by dagster-aws's ``S3Resource``.
 
 Object stores have no transactions, so a write is staged: new files are written first and the
 files they replace are deleted only when the chunk succeeded; on failure the new files are
-removed and the old ones stay.
+removed and the old ones stay. A ``replace`` keeps every chunk under a hidden name
+(``.part-….parquet.staged``, which readers skip) until the last chunk is written, then renames
+them and deletes the old files; a stream failing half-way deletes its hidden files and leaves
+the old ones in place.
 """
 
 from __future__ import annotations
@@ -46,6 +49,9 @@ logger = logging.getLogger(__name__)
 
 #: The Hive partition key of daily partitions (folder ``date=YYYY-MM-DD``).
 PARTITION_KEY = "date"
+#: ``target.stats`` key of the hidden files a ``replace`` wrote so far.
+_STAGED = "lake_replace_staged"
+_STAGED_SUFFIX = ".staged"
 _HIVE = ds.partitioning(pa.schema([(PARTITION_KEY, pa.date32())]), flavor="hive")
 
 
@@ -205,7 +211,8 @@ class LakeIOManager(TableStoreIOManager):
             tx.rollback()
             raise
         tx.commit()
-        target.stats["files_written"] = target.stats.get("files_written", 0) + len(tx.written)
+        visible = [path for path in tx.written if _is_data_file(path)]
+        target.stats["files_written"] = target.stats.get("files_written", 0) + len(visible)
 
     def _ensure_columns(self, tx: LakeTransaction, target: Target, data: pa.Table) -> pa.Table:
         """Parquet files carry their own schema; reads unify the schemas of all files. Only a
@@ -253,14 +260,22 @@ class LakeIOManager(TableStoreIOManager):
             parts = {d: t.drop_columns([PARTITION_KEY]) for d, t in parts.items()}
         return parts
 
-    def _write_file(self, tx: LakeTransaction, folder: str, target: Target, data: pa.Table) -> None:
+    def _write_file(
+        self, tx: LakeTransaction, folder: str, target: Target, data: pa.Table, hidden: bool = False
+    ) -> str:
+        """Write one Parquet file; ``hidden`` leaves it under its staged name for a replace."""
         tx.fs.create_dir(folder, recursive=True)
         name = f"part-{target.run_id}-{target.chunk_index}.parquet"
         final = posixpath.join(folder, name)
-        staging = posixpath.join(folder, f".{name}.tmp")
-        pq.write_table(data, staging, filesystem=tx.fs)
-        tx.fs.move(staging, final)
+        if hidden:
+            final = posixpath.join(folder, f".{name}{_STAGED_SUFFIX}")
+            pq.write_table(data, final, filesystem=tx.fs)
+        else:
+            staging = posixpath.join(folder, f".{name}.tmp")
+            pq.write_table(data, staging, filesystem=tx.fs)
+            tx.fs.move(staging, final)
         tx.written.append(final)
+        return final
 
     def _delete(self, tx: LakeTransaction, target: Target) -> None:
         tx.replaced.update(self._target_files(tx, target))
@@ -270,6 +285,36 @@ class LakeIOManager(TableStoreIOManager):
         for day, part in self._split(target, data).items():
             if part.num_rows:
                 self._write_file(tx, dirs[day], target, part)
+
+    def _stage(self, tx: LakeTransaction, target: Target, data: pa.Table) -> None:
+        dirs = self._dirs(target)
+        staged = target.stats.setdefault(_STAGED, [])
+        for day, part in self._split(target, data).items():
+            if part.num_rows:
+                staged.append(self._write_file(tx, dirs[day], target, part, hidden=True))
+
+    def _swap_in(self, tx: LakeTransaction, target: Target) -> None:
+        """Rename the hidden files to their final names; the commit then deletes the old files
+        (and a failed rename deletes the renamed ones, leaving the old files untouched)."""
+        tx.replaced.update(self._target_files(tx, target))
+        for path in target.stats.get(_STAGED, []):
+            folder, name = posixpath.split(path)
+            final = posixpath.join(folder, name[1 : -len(_STAGED_SUFFIX)])
+            tx.fs.move(path, final)
+            tx.written.append(final)
+
+    def _discard_staged(self, target: Target) -> None:
+        staged = target.stats.pop(_STAGED, [])
+        if not staged:
+            return
+        fs = self.filesystem()
+        for path in staged:
+            try:
+                fs.delete_file(path)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                logger.warning("%s: could not delete staged file %s: %s", target.ref, path, exc)
 
     def _merge(
         self, tx: LakeTransaction, target: Target, data: pa.Table, key: tuple[str, ...]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from abc import abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -117,6 +117,18 @@ class TableStoreIOManager(ConfigurableIOManager):
     def _read(self, tx: Any, target: Target) -> pa.Table:
         """The table (or the partition) as Arrow."""
 
+    def _stage(self, tx: Any, target: Target, data: pa.Table) -> None:
+        """Keep a chunk of a ``replace`` where readers of the target do not see it yet."""
+        raise NotImplementedError(f"{type(self).__name__} does not stage replace chunks")
+
+    def _swap_in(self, tx: Any, target: Target) -> None:
+        """Delete the target's rows (or its partition's) and make every staged chunk visible,
+        atomically: either the old rows or the new ones are there, never a mix or nothing."""
+        raise NotImplementedError(f"{type(self).__name__} does not stage replace chunks")
+
+    def _discard_staged(self, target: Target) -> None:
+        """Remove what a ``replace`` staged before it failed (best effort, never raises)."""
+
     def _location_metadata(self, target: Target) -> dict[str, Any]:
         """Metadata naming where the data landed (table name, URI)."""
         return {}
@@ -127,8 +139,15 @@ class TableStoreIOManager(ConfigurableIOManager):
         A backend that only collects chunks in ``_write_chunk`` and writes them once per run
         (BigQuery: one load job, and one MERGE, per asset per run) writes them here and sets
         ``totals.rows_inserted`` / ``totals.rows_updated``, which its ``_write_chunk`` could only
-        estimate. Default: nothing (every chunk was written already).
+        estimate. Default: a ``replace`` that wrote chunks swaps its staged rows in.
         """
+        if spec.mode == "replace" and totals.rows_written:
+            with self._transaction(target) as tx:
+                self._swap_in(tx, target)
+
+    def _abort_write(self, target: Target) -> None:
+        """Called when a write fails before it finished: drop what it staged."""
+        self._discard_staged(target)
 
     # ---- shared logic ---------------------------------------------------------------------
 
@@ -176,13 +195,12 @@ class TableStoreIOManager(ConfigurableIOManager):
     def _write_chunk(
         self, target: Target, data: pa.Table, mode: WriteMode, spec: WriteSpec
     ) -> tuple[int, int]:
-        """Write one normalised chunk; return (inserted, updated)."""
+        """Write one normalised chunk (a ``replace``'s is staged); return (inserted, updated)."""
         with self._transaction(target) as tx:
             data = self._ensure_columns(tx, target, data)
-            if mode == "replace":
-                self._delete(tx, target)
+            if spec.mode == "replace":
                 if data.num_rows:
-                    self._append(tx, target, data)
+                    self._stage(tx, target, data)
                 return data.num_rows, 0
             if not data.num_rows:
                 return 0, 0
@@ -193,15 +211,18 @@ class TableStoreIOManager(ConfigurableIOManager):
             updated = self._merge(tx, target, data, key)
             return data.num_rows - updated, updated
 
-    def handle_output(self, context: OutputContext, obj: Any) -> None:
-        """Write what the asset returned, chunk by chunk, and report what was written."""
-        spec = WriteSpec.from_context(context, default_mode=self.default_write_mode)
-        target = self._target(context, spec)
-        stream = as_stream(obj)
+    def _write_stream(
+        self,
+        context: OutputContext,
+        spec: WriteSpec,
+        target: Target,
+        frames: Iterable[Any],
+        totals: WriteTotals,
+    ) -> None:
+        """Normalise and write every chunk, counting into ``totals``."""
         loaded_at = dt.datetime.now(dt.UTC)
-        totals = WriteTotals()
         replaced = False
-        for index, frame in enumerate(stream.frames):
+        for index, frame in enumerate(frames):
             data, dropped = prepare_chunk(
                 frame,
                 spec,
@@ -240,7 +261,19 @@ class TableStoreIOManager(ConfigurableIOManager):
                     self._delete(tx, target)
             if spec.allow_empty_replace is not None:
                 context.log.info(f"{target.ref}: empty replace: {spec.allow_empty_replace}")
-        self._finish_write(target, spec, totals)
+
+    def handle_output(self, context: OutputContext, obj: Any) -> None:
+        """Write what the asset returned, chunk by chunk, and report what was written."""
+        spec = WriteSpec.from_context(context, default_mode=self.default_write_mode)
+        target = self._target(context, spec)
+        stream = as_stream(obj)
+        totals = WriteTotals()
+        try:
+            self._write_stream(context, spec, target, stream.frames, totals)
+            self._finish_write(target, spec, totals)
+        except BaseException:
+            self._abort_write(target)
+            raise
         with self._transaction(target) as tx:
             stored = self._describe(tx, target)
             row_count = self._count(tx, target) if stored is not None else 0

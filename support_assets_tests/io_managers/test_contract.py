@@ -484,6 +484,44 @@ def test_table_stream_writes_every_chunk_and_reports_its_metadata(backend: Backe
     assert "| id |" in meta["preview"]
 
 
+@pytest.mark.parametrize("partitioned", [False, True], ids=["table", "partition"])
+def test_a_replace_failing_on_a_later_chunk_keeps_the_old_rows(
+    backend: Backend, partitioned: bool
+) -> None:
+    """Pages 1..N-1 written and page N failing must not leave a half-replaced target."""
+    day = dt.date(2024, 1, 4)
+    spec = {"write_mode": "replace", "partition_column": "date"}
+    partition = day.isoformat() if partitioned else None
+
+    def rows(ids: list[int], label: str) -> pd.DataFrame:
+        return pd.DataFrame({"id": ids, "date": [day] * len(ids), "v": label})
+
+    write(backend, rows([1, 2], "old"), partition=partition, **spec)
+
+    def frames():
+        yield rows([10, 11], "new")
+        yield rows([12], "new").assign(extra=1.5)  # a new column on a later chunk, too
+        raise RuntimeError("page 3 failed (injected)")
+
+    definition = table_asset(
+        lambda context: TableStream(frames()), metadata=spec, partitioned=partitioned
+    )
+    result = materialize(
+        [definition],
+        resources={"io_manager": backend.io_manager},
+        partition_key=partition,
+        raise_on_error=False,
+    )
+
+    assert not result.success
+    stored = by_id(backend.read("things", partition))
+    assert stored[["id", "v"]].to_dict("records") == [{"id": 1, "v": "old"}, {"id": 2, "v": "old"}]
+    # The next replace works and leaves exactly its own rows.
+    meta = write(backend, rows([20], "next"), partition=partition, **spec)
+    assert meta["dagster/row_count"] == 1
+    assert by_id(backend.read("things", partition))["id"].tolist() == [20]
+
+
 def test_merge_stream_counts_updates_across_chunks(backend: Backend) -> None:
     stream = TableStream(
         [
