@@ -125,6 +125,9 @@ def parse_document(value: Any, hint: Kind | str | None = None) -> Document:
 
     ``hint`` ("cpf"/"person" or "cnpj"/"company") only breaks a tie between two valid readings.
     """
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 10**CNPJ_LENGTH:
+        # Checked before turning it into text: Python refuses ints of over 4,300 digits.
+        raise InvalidDocument(f"document has more than {CNPJ_LENGTH} digits")
     number = compact_document(value)
     if not number:
         raise InvalidDocument("document is missing")
@@ -193,7 +196,21 @@ def customer_key(document: Document | str | int, secret: str) -> str:
     return hmac.new(secret.encode(), doc.number.encode(), hashlib.sha256).hexdigest()
 
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+def is_email(text: str) -> bool:
+    """One ``@`` with something before it, a domain with a dot that is neither its first nor its
+    last character, and no whitespace anywhere.
+
+    Checked by splitting, in linear time: the regular expression it replaces
+    (``^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$``, same answers) backtracked quadratically on long
+    text without an answer (5.7 s on 32k characters), and this runs on text end users type.
+    """
+    local, at, domain = text.partition("@")
+    return (
+        bool(at and local)
+        and "@" not in domain
+        and "." in domain[1:-1]
+        and not any(c.isspace() for c in text)
+    )
 
 
 def normalize_email(value: Any) -> str | None:
@@ -204,7 +221,7 @@ def normalize_email(value: Any) -> str | None:
     text = value.strip().casefold()
     if text.startswith("mailto:"):
         text = text[len("mailto:") :]
-    return text if _EMAIL.match(text) else None
+    return text if is_email(text) else None
 
 
 def normalize_phone(value: Any, region: str = "BR") -> str | None:
