@@ -12,8 +12,12 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from support_assets.settings import SANDBOX_HOST, SANDBOX_PORT
+
+if TYPE_CHECKING:
+    from dagster import Definitions
 
 log = logging.getLogger("support_assets.cli")
 
@@ -63,11 +67,14 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
-def materialize_all(selection: str | None = None) -> bool:
-    """Runs the whole asset graph (or a selection) once in this process; True on success."""
+def materialize_all(selection: str | None = None, defs: Definitions | None = None) -> bool:
+    """Runs the whole asset graph (or a selection) once in this process; True on success.
+
+    ``defs``: the Definitions to run (default: the code location's, built at import)."""
     from dagster import AssetSelection, DagsterInstance
 
-    from support_assets.definitions import defs
+    if defs is None:
+        from support_assets.definitions import defs
 
     instance = DagsterInstance.get()
     job = defs.resolve_implicit_global_asset_job_def()

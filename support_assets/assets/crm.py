@@ -47,7 +47,7 @@ what they would create, call no create endpoint, and leave their cursors where t
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -88,7 +88,6 @@ from support_assets.identity import (
     Document,
     PseudonymResource,
     document_or_reason,
-    parse_document,
 )
 from support_assets.io_managers.base import TableStream
 from support_assets.resources.crm_http import CreateOutcomeUnknown, SourceTotal
@@ -652,7 +651,6 @@ def match_clients(
 
 STAGING_COLUMNS = [
     "customer_key",
-    "document",
     "document_type",
     "name",
     "in_ploomes",
@@ -680,7 +678,7 @@ def build_staging_clients(
     clients = _records(raw_clients)
     matches, quarantine = match_clients(contacts, clients)
     rows = []
-    for number, match in sorted(matches.items()):
+    for _, match in sorted(matches.items()):
         ploomes = match.canonical_ploomes()
         milvus = match.canonical_milvus()
         updated = [_optional_time(c.get("LastUpdateDate"), "LastUpdateDate") for c in match.ploomes]
@@ -688,7 +686,6 @@ def build_staging_clients(
         rows.append(
             {
                 "customer_key": pseudonym.customer_key(match.document),
-                "document": number,
                 "document_type": match.document.kind,
                 "name": (ploomes or {}).get("Name") or (milvus or {}).get("nome_fantasia"),
                 "in_ploomes": bool(match.ploomes),
@@ -732,15 +729,15 @@ def _quarantine_metadata(quarantine: list[dict[str, Any]]) -> dict[str, Any]:
         "clients": AssetOut(
             key=STAGING_CLIENTS,
             io_manager_key=WAREHOUSE,
-            metadata={"write_mode": "replace", "primary_key": ["document"]},
+            metadata={"write_mode": "replace", "primary_key": ["customer_key"]},
             owners=OWNERS,
             kinds={"duckdb", "pandas"},
             tags={"layer": "staging", "source": "crm"},
             description=(
                 "One row per real client, matched between Ploomes and Milvus by CPF/CNPJ "
                 "normalised and validated with python-stdnum (alphanumeric CNPJ included; person "
-                "or company decided by which validator accepts the document): the document and "
-                "its type, the pseudonymous customer_key, whether it is in each system, the "
+                "or company decided by which validator accepts the document): the pseudonymous "
+                "customer_key instead of the document, its type, whether it is in each system, the "
                 "canonical Ploomes contact id and Milvus client id and token (active client "
                 "first, then the oldest) and every id each system holds for it (duplicates). "
                 "Rebuilt from the raw tables each run; clients the sync creates appear on the "
@@ -962,6 +959,21 @@ def _contacts_by_id(raw_contacts: pd.DataFrame) -> dict[int, dict[str, Any]]:
     return {int(r["Id"]): r for r in _records(raw_contacts) if r.get("Id") is not None}
 
 
+def documents_by_key(
+    records: Iterable[Mapping[str, Any]],
+    read: Callable[[Mapping[str, Any]], tuple[Document | None, str]],
+    pseudonym: PseudonymResource,
+) -> dict[str, Document]:
+    """The valid documents of raw records by their customer_key: staging/crm_clients keeps only
+    the key, so the sync finds the document it must look up and send in the raw layer."""
+    found: dict[str, Document] = {}
+    for record in records:
+        document, _ = read(record)
+        if document is not None:
+            found.setdefault(pseudonym.customer_key(document), document)
+    return found
+
+
 # Sync: Ploomes → Milvus clients --------------------------------------------------------------
 
 
@@ -1064,6 +1076,7 @@ def crm_milvus_clients_sync(
     milvus: MilvusResource,
     documents: MongoDBResource,
     crm_settings: CrmSyncSettings,
+    pseudonym: PseudonymResource,
 ) -> Output:
     state = SyncState(documents, context.run_id)
     kind = "milvus_client"
@@ -1074,6 +1087,7 @@ def crm_milvus_clients_sync(
     cursor = cap_high_water_mark(cursor, context.asset_key.to_user_string())
     since = None if cursor is None else cursor - timedelta(minutes=config.lookback_minutes)
     contacts = _contacts_by_id(raw_contacts)
+    docs = documents_by_key(contacts.values(), ploomes_contact_document, pseudonym)
     rows = _staging_rows(staging)
     retry = {doc["key"] for doc in state.retry(kind)}
     held = state.held(kind)
@@ -1083,11 +1097,14 @@ def crm_milvus_clients_sync(
         updated = _timestamp(row["ploomes_updated_at"])
         if updated is not None and (frontier is None or updated > frontier):
             frontier = updated
-        if not row["in_ploomes"] or row["in_milvus"] or row["document"] in held:
+        document = docs.get(row["customer_key"])
+        if not row["in_ploomes"] or row["in_milvus"] or document is None:
+            continue
+        if document.number in held:
             continue
         changed = since is None or (updated is not None and updated >= since)
-        if changed or row["document"] in retry:
-            candidates.append(row)
+        if document is not None and (changed or document.number in retry):
+            candidates.append((row, document))
     counts = {"candidates": len(candidates), **dict.fromkeys(OUTCOMES, 0)}
     failures: list[dict[str, Any]] = []
     counts["skipped"] = 0
@@ -1098,8 +1115,7 @@ def crm_milvus_clients_sync(
             "MILVUS_DOCUMENT_AS=number: documents go to Milvus as JSON numbers, and a CPF or "
             "CNPJ that starts with 0 is stored without it"
         )
-    for row in candidates:
-        document = parse_document(row["document"], row["document_type"])
+    for row, document in candidates:
         contact = contacts.get(int(row["ploomes_contact_id"])) or {}
         result = {
             "customer_key": row["customer_key"],
@@ -1115,7 +1131,7 @@ def crm_milvus_clients_sync(
         def lookup(document: Document = document) -> list[dict[str, Any]]:
             return milvus.find_clients_by_document(document)
 
-        sent_before = row["document"] in legacy_sent or row["customer_key"] in planned_sent
+        sent_before = document.number in legacy_sent or row["customer_key"] in planned_sent
         if sent_before and not lookup():
             counts["skipped"] += 1
             result.update(action="skipped", reason=LEGACY_SKIP_REASON)
@@ -1140,7 +1156,7 @@ def crm_milvus_clients_sync(
                 would_create.append(
                     {
                         "ploomes_contact_id": row["ploomes_contact_id"],
-                        "name": row["name"],
+                        "customer_key": row["customer_key"],
                         "document_type": document.kind,
                         "document": _mask(document),
                     }
@@ -1330,12 +1346,14 @@ def crm_ploomes_contacts_sync(
     ploomes: PloomesResource,
     documents: MongoDBResource,
     crm_settings: CrmSyncSettings,
+    pseudonym: PseudonymResource,
 ) -> Output:
     state = SyncState(documents, context.run_id)
     kind = "ploomes_contact"
     previous = _cursor_value(context.instance, SYNC_PLOOMES_CONTACTS, "milvus_id_cursor")
     cursor = None if config.full_resync or previous is None else int(previous)
     clients = {int(r["id"]): r for r in _records(raw_clients) if r.get("id") is not None}
+    docs = documents_by_key(clients.values(), milvus_client_document, pseudonym)
     retry = {doc["key"] for doc in state.retry(kind)}
     held = state.held(kind)
     frontier = cursor
@@ -1344,16 +1362,20 @@ def crm_ploomes_contacts_sync(
         ids = json.loads(row["milvus_client_ids"] or "[]")
         if ids:
             frontier = max([frontier or 0, *ids])
-        if row["in_ploomes"] or not row["in_milvus"] or row["document"] in held:
+        document = docs.get(row["customer_key"])
+        if row["in_ploomes"] or not row["in_milvus"] or document is None:
             continue
-        if cursor is None or max(ids) > cursor or row["document"] in retry:
-            candidates.append(row)
+        if document.number in held:
+            continue
+        if document is not None and (
+            cursor is None or max(ids) > cursor or document.number in retry
+        ):
+            candidates.append((row, document))
     counts = {"candidates": len(candidates), **dict.fromkeys(OUTCOMES, 0)}
     failures: list[dict[str, Any]] = []
     would_create: list[dict[str, Any]] = []
     out: list[dict[str, Any]] = []
-    for row in candidates:
-        document = parse_document(row["document"], row["document_type"])
+    for row, document in candidates:
         client = clients.get(int(row["milvus_client_id"])) or {}
         result = {
             "customer_key": row["customer_key"],
@@ -1383,7 +1405,7 @@ def crm_ploomes_contacts_sync(
                 would_create.append(
                     {
                         "milvus_client_id": row["milvus_client_id"],
-                        "name": row["name"],
+                        "customer_key": row["customer_key"],
                         "document_type": document.kind,
                         "document": _mask(document),
                     }
@@ -1610,6 +1632,7 @@ def crm_milvus_tickets_sync(
     ploomes: PloomesResource,
     documents: MongoDBResource,
     crm_settings: CrmSyncSettings,
+    pseudonym: PseudonymResource,
 ) -> Output:
     state = SyncState(documents, context.run_id)
     kind = "milvus_ticket"
@@ -1620,6 +1643,7 @@ def crm_milvus_tickets_sync(
     start = crm_settings.start()
     tags = crm_settings.tags(ploomes)
     contacts = _contacts_by_id(raw_contacts)
+    docs = documents_by_key(contacts.values(), ploomes_contact_document, pseudonym)
     staging_rows = _staging_rows(staging)
     by_contact: dict[int, dict[str, Any]] = {}
     for row in staging_rows:
@@ -1716,9 +1740,9 @@ def crm_milvus_tickets_sync(
             out.append(result)
             continue
         result["customer_key"] = row["customer_key"]
-        document = parse_document(row["document"], row["document_type"])
+        document = docs.get(row["customer_key"])
         token = tokens.get(row["customer_key"])
-        if token is None:
+        if token is None and document is not None:
             found = milvus.find_clients_by_document(document)
             client, reason = single_match(found, "id", "Milvus clients")
             if found and client is None:
@@ -1746,7 +1770,7 @@ def crm_milvus_tickets_sync(
                         "source": item.source,
                         "source_id": item.source_id,
                         "tag": TAG_LABELS[item.tag],
-                        "client": row["name"],
+                        "customer_key": row["customer_key"],
                         "note": "after its client is created in Milvus",
                     }
                 )
@@ -1776,7 +1800,7 @@ def crm_milvus_tickets_sync(
                         "source": item.source,
                         "source_id": item.source_id,
                         "tag": TAG_LABELS[item.tag],
-                        "client": row["name"],
+                        "customer_key": row["customer_key"],
                     }
                 )
             out.append(result)

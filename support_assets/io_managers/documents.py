@@ -43,6 +43,7 @@ from pymongo import ASCENDING, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from support_assets.assets.common import InvalidRecord
+from support_assets.io_managers.privacy import safe_metadata
 from support_assets.resources.mongo import MongoDBResource
 
 logger = logging.getLogger(__name__)
@@ -298,7 +299,7 @@ class DocumentsIOManager(ConfigurableIOManager):
         if reasons:
             metadata["quarantine_reasons"] = MetadataValue.json(dict(reasons.most_common(20)))
         metadata.update(batch.metadata)
-        context.add_output_metadata(metadata)
+        context.add_output_metadata(safe_metadata(metadata))
         context.log.info(
             f"{name}: {counts.inserted} inserted, {counts.updated} updated, "
             f"{counts.unchanged} unchanged, {len(quarantined)} quarantined"

@@ -30,7 +30,6 @@ from support_assets.io_managers.base import (
     as_stream,
     is_untyped,
     lists_as_json_where_text,
-    markdown_preview,
     partition_from_context,
     prepare_chunk,
     refuse_empty_replace,
@@ -38,6 +37,7 @@ from support_assets.io_managers.base import (
     table_ref,
     to_metadata_value,
 )
+from support_assets.io_managers.privacy import masked_preview, safe_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -247,7 +247,7 @@ class TableStoreIOManager(ConfigurableIOManager):
             totals.rows_updated += updated
             totals.rows_deduplicated += dropped
             if totals.preview is None and data.num_rows:
-                totals.preview = markdown_preview(data)
+                totals.preview = masked_preview(data)
             context.log.debug(
                 f"{target.ref}: chunk {index} {mode}: {data.num_rows} rows "
                 f"({inserted} inserted, {updated} updated, {dropped} duplicates dropped)"
@@ -311,7 +311,7 @@ class TableStoreIOManager(ConfigurableIOManager):
         metadata.update(self._location_metadata(target))
         for key, value in stream_metadata.items():
             metadata[str(key)] = to_metadata_value(value)
-        return metadata
+        return safe_metadata(metadata)
 
     def load_input(self, context: InputContext) -> pd.DataFrame | pa.Table:
         """Read the upstream table (or its partitions) back; a DataFrame unless the input is

@@ -318,7 +318,8 @@ def test_one_run_converges_then_a_second_creates_nothing_and_a_late_one_catches_
     for key in SYNC_KEYS:
         assert meta(second, key)["created"] == 0, key
     staging = table(crm_env, "staging.crm_clients")
-    assert len(staging) == len(before.pool) == staging["document"].nunique()
+    assert len(staging) == len(before.pool) == staging["customer_key"].nunique()
+    assert "document" not in staging.columns  # customer_key replaces it outside raw
     assert staging["in_ploomes"].all() and staging["in_milvus"].all()
     assert staging["ploomes_contact_id"].notna().all() and staging["milvus_token"].notna().all()
     checks = {c.check_name: c for c in second.get_asset_check_evaluations()}
@@ -497,10 +498,13 @@ def test_dry_run_reports_what_it_would_create_and_calls_no_create_endpoint(
     assert len(clients_meta["would_create"]) == len(before.in_ploomes_only())
     assert len(contacts_meta["would_create"]) == len(before.in_milvus_only())
     assert len(tickets_meta["would_create"]) == len(before.expected_ticket_items())
-    # What it reports names the records without exposing whole documents.
+    # What it reports names the records by ids and customer_key, never by a name or a whole
+    # document: run storage keeps it for ever.
     sample = clients_meta["would_create"][0]
-    assert {"ploomes_contact_id", "name", "document_type", "document"} <= set(sample)
+    assert {"ploomes_contact_id", "customer_key", "document_type", "document"} <= set(sample)
     assert "*" in sample["document"]
+    for entries in (clients_meta, contacts_meta, tickets_meta):
+        assert not {"name", "client"} & {k for e in entries["would_create"] for k in e}
     # A dry run leaves the cursors where they were: the real run afterwards does everything.
     assert clients_meta["cursor"] == "" and tickets_meta["cursor"] == ""
 

@@ -7,11 +7,12 @@ directly, so it fails when the stored values are wrong, not only when a write ra
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pandas as pd
 import pyarrow as pa
 import pytest
-from dagster import AssetIn, TableSchema, asset, materialize
+from dagster import AssetIn, MetadataValue, TableSchema, asset, materialize
 
 from support_assets.io_managers import TableStream
 from support_assets.io_managers.base import EmptyReplaceRefused, WriteSpec
@@ -559,6 +560,55 @@ def test_metadata_describes_the_write(backend: Backend) -> None:
         assert meta["dagster/uri"].startswith("s3://" if backend.name == "s3" else "file://")
     else:
         assert meta["dagster/table_name"].endswith(f"{PREFIX}.things")
+
+
+PERSONAL = {
+    "cpf": "390.533.447-05",
+    "cpf_digits": "39053344705",
+    "name": "Ana Maria Souza",
+    "email": "ana.souza@example.com.br",
+    "phone": "(11) 98765-4321",
+    "text": "oi, meu pedido não chegou",
+}
+
+
+def test_metadata_and_preview_carry_no_personal_data(backend: Backend) -> None:
+    """Run storage keeps metadata for ever: documents, names, e-mails, phones and message text
+    written to a store, or put in a stream's metadata, never reach it."""
+    frame = pd.DataFrame(
+        {
+            "id": [1, 2],
+            "status": ["open", "closed"],
+            "cpf": [PERSONAL["cpf"], None],
+            "document_number": [int(PERSONAL["cpf_digits"]), 5],
+            "name": [PERSONAL["name"], "Ana"],
+            "requester_email": [PERSONAL["email"], None],
+            "contact": [PERSONAL["phone"], None],
+            "text": [PERSONAL["text"], None],
+            "record": [json.dumps({"cpf": PERSONAL["cpf_digits"]}), None],
+        }
+    )
+    stream = TableStream(
+        [frame],
+        metadata={
+            "would_create": MetadataValue.json([{"name": PERSONAL["name"], "id": 7}]),
+            "note": f"contact {PERSONAL['email']} or {PERSONAL['phone']}",
+            "reasons": MetadataValue.json({f"CPF {PERSONAL['cpf']} is invalid": 1}),
+            "cursor": "2024-05-01T12:00:00+00:00",
+        },
+    )
+    meta = write(backend, stream, write_mode="replace")
+
+    text = json.dumps({k: str(v) for k, v in meta.items()}, ensure_ascii=False)
+    leaked = [k for k, v in PERSONAL.items() if v in text or v.split()[-1] in text]
+    assert not leaked, text
+    assert "Ana" not in meta["preview"]  # a first name alone is a name too
+    # What is not personal stays useful: ids, statuses, the cursor, the column names.
+    assert "| open |" in meta["preview"] and "requester_email" in meta["preview"]
+    assert meta["cursor"] == "2024-05-01T12:00:00+00:00"
+    assert meta["would_create"] == [{"name": "‹masked›", "id": 7}]
+    # The store itself keeps every value as written.
+    assert by_id(backend.read("things"))["cpf"].tolist()[0] == PERSONAL["cpf"]
 
 
 def test_a_downstream_asset_reads_what_was_written(backend: Backend) -> None:
