@@ -4,8 +4,10 @@ Raw tables keep the full source record as JSON beside a few typed key columns, s
 ever lost; staging tables flatten them into the platform's vocabulary.
 """
 
+import hashlib
 import json
-from collections.abc import Callable, Iterator
+import logging
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,6 +42,8 @@ from support_assets.io_managers.base import TableStream
 from support_assets.resources.http import HttpError
 from support_assets.resources.octadesk import Entity, ListingReport, OctadeskResource
 from support_assets.resources.shapes import reconcile_total
+
+logger = logging.getLogger(__name__)
 
 GROUP = "octadesk"
 OWNERS = ["team:data-platform"]
@@ -419,6 +423,35 @@ def _custom_field_column(key: Any) -> str:
     return f"cf_{cleaned.strip('_') or 'unnamed'}"
 
 
+def custom_field_columns(keys: Iterable[Any]) -> dict[str, str]:
+    """The ``cf_<key>`` column of every custom-field key, none shared by two keys.
+
+    Keys that normalise to the same column (``"CPF "`` and ``"cpf"``) would overwrite each
+    other. The key already in normal form (``"cpf"``), else the smallest one, keeps
+    ``cf_cpf``; every other gets ``cf_cpf__<first 6 hex of the SHA-1 of the key>``, the same
+    for that key in every run. Collisions are logged with the keys (names, not values).
+    """
+    groups: dict[str, list[str]] = {}
+    for key in sorted({str(k) for k in keys}):
+        groups.setdefault(_custom_field_column(key), []).append(key)
+    columns: dict[str, str] = {}
+    for column, group in groups.items():
+        normal = [k for k in group if f"cf_{k}" == column]
+        keeper = normal[0] if normal else group[0]
+        for key in group:
+            suffix = hashlib.sha1(key.encode()).hexdigest()[:6]
+            columns[key] = column if key == keeper else f"{column}__{suffix}"
+        if len(group) > 1:
+            logger.warning(
+                "custom-field keys %s all normalise to %s: %r keeps it, the others get %s",
+                group,
+                column,
+                keeper,
+                sorted(columns[k] for k in group if k != keeper),
+            )
+    return columns
+
+
 def _ticket_number(value: Any) -> int | None:
     try:
         return int(str(value).strip())
@@ -586,9 +619,15 @@ def build_staging_tickets(raw_tickets: pd.DataFrame, staging_chats: pd.DataFrame
         chats_by_ticket.setdefault(number, []).append(chat.chat_id)
         if chat.satisfaction_score is not None and not pd.isna(chat.satisfaction_score):
             satisfaction[number] = float(chat.satisfaction_score)
+    tickets = [json.loads(raw.record) for raw in raw_tickets.itertuples(index=False)]
+    columns = custom_field_columns(
+        custom["key"]
+        for ticket in tickets
+        for custom in ticket.get("customField") or []
+        if isinstance(custom, dict) and custom.get("key")
+    )
     rows = []
-    for raw in raw_tickets.itertuples(index=False):
-        ticket = json.loads(raw.record)
+    for ticket in tickets:
         number = int(ticket["number"])
         status = (
             (ticket.get("status") or {}).get("name")
@@ -620,7 +659,7 @@ def build_staging_tickets(raw_tickets: pd.DataFrame, staging_chats: pd.DataFrame
         for custom in ticket.get("customField") or []:
             if isinstance(custom, dict) and custom.get("key"):
                 value = custom.get("value")
-                row[_custom_field_column(custom["key"])] = None if value is None else str(value)
+                row[columns[str(custom["key"])]] = None if value is None else str(value)
         rows.append(row)
     frame = pd.DataFrame(rows)
     if frame.empty:

@@ -215,12 +215,17 @@ class LakeIOManager(TableStoreIOManager):
         target.stats["files_written"] = target.stats.get("files_written", 0) + len(visible)
 
     def _ensure_columns(self, tx: LakeTransaction, target: Target, data: pa.Table) -> pa.Table:
-        """Parquet files carry their own schema; reads unify the schemas of all files. Only a
-        list column the stored files hold as (JSON) text is written as JSON text."""
-        if not any(pa.types.is_nested(f.type) for f in data.schema):
+        """Parquet files carry their own schema; reads unify the schemas of all files. A list
+        column the stored files hold as (JSON) text is written as JSON text, and text arriving
+        where the stored files hold another type keeps that type (``fitting.py``)."""
+        nested = any(pa.types.is_nested(f.type) for f in data.schema)
+        text = any(pa.types.is_string(f.type) for f in data.schema)
+        if not (nested or text):
             return data
         stored = self._describe(tx, target) or {}
-        return lists_as_json_where_text(data, {n.lower(): t for n, t in stored.items()})
+        if nested:
+            data = lists_as_json_where_text(data, {n.lower(): t for n, t in stored.items()})
+        return self._fit_to_stored(target, data, stored)
 
     def _create_table(self, tx: LakeTransaction, target: Target, data: pa.Table) -> None:
         """Nothing to create: a folder appears with its first file."""

@@ -178,7 +178,8 @@ def _text(columns: Mapping[str, list[Any]]) -> list[tuple[str, list[str | None]]
 
 def mask_json(value: Any, key: str | None = None) -> Any:
     """A JSON-like value with personal keys masked whole and personal data in text masked."""
-    if key is not None and is_personal_name(key) and not _empty(value):
+    personal = key is not None and is_personal_name(key)
+    if personal and isinstance(value, str | list | tuple | Mapping) and not _empty(value):
         return MASKED
     if isinstance(value, Mapping):
         return {mask_text(str(k)): mask_json(v, str(k)) for k, v in value.items()}

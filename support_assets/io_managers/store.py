@@ -37,9 +37,13 @@ from support_assets.io_managers.base import (
     table_ref,
     to_metadata_value,
 )
+from support_assets.io_managers.fitting import fit_to_stored
 from support_assets.io_managers.privacy import masked_preview, safe_metadata
 
 logger = logging.getLogger(__name__)
+
+#: ``target.stats`` key: values per column that did not read as the column's stored type.
+KEPT_AS_TEXT = "values_kept_as_text"
 
 
 @dataclass
@@ -169,6 +173,7 @@ class TableStoreIOManager(ConfigurableIOManager):
         Returns the chunk to write.
         """
         stored = self._describe(tx, target)
+        data = self._fit_to_stored(target, data, stored)
         known = {name.lower(): name for name in stored or {}}
         untyped = [
             f.name for f in data.schema if is_untyped(f.type) and f.name.lower() not in known
@@ -190,6 +195,16 @@ class TableStoreIOManager(ConfigurableIOManager):
             if f.name.lower() in known and not is_untyped(f.type)
         }
         self._widen_columns(tx, target, data, common)
+        return data
+
+    def _fit_to_stored(
+        self, target: Target, data: pa.Table, stored: Mapping[str, str] | None
+    ) -> pa.Table:
+        """Text arriving in a typed column keeps the column's type (see ``fitting.py``)."""
+        data, kept = fit_to_stored(data, stored)
+        counts = target.stats.setdefault(KEPT_AS_TEXT, {})
+        for name, count in kept.items():
+            counts[name] = counts.get(name, 0) + count
         return data
 
     def _write_chunk(
@@ -308,6 +323,10 @@ class TableStoreIOManager(ConfigurableIOManager):
         }
         if target.partition is not None:
             metadata["partition"] = ", ".join(target.partition.keys)
+        if target.stats.get(KEPT_AS_TEXT):
+            metadata["values_not_of_the_column_type"] = MetadataValue.json(
+                target.stats[KEPT_AS_TEXT]
+            )
         metadata.update(self._location_metadata(target))
         for key, value in stream_metadata.items():
             metadata[str(key)] = to_metadata_value(value)

@@ -25,7 +25,7 @@ from dagster import (
 )
 
 from support_assets.assets.common import last_high_water_mark
-from support_assets.assets.octadesk import RAW_TICKETS
+from support_assets.assets.octadesk import RAW_TICKETS, build_staging_tickets
 from support_assets.definitions import build_definitions
 from support_assets.sandbox.octadesk import SANDBOX_OCTADESK_API_KEY, diverge_ticket
 from support_assets.sandbox.server import SandboxConfig
@@ -324,3 +324,41 @@ def test_api_keys_never_appear_in_logs_metadata_or_errors(
     assert SANDBOX_OCTADESK_API_KEY not in blob  # ...never by value
     assert wrong_key not in blob
     assert last_high_water_mark(instance, RAW_TICKETS) == hwm  # a failed run moves no cursor
+
+
+def _raw_ticket(number: int, custom: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": f"t-{number}",
+        "number": number,
+        "createdAt": "2026-11-01T10:00:00Z",
+        "updatedAt": "2026-11-01T11:00:00Z",
+        "customField": custom,
+    }
+
+
+def test_custom_field_keys_that_normalise_alike_keep_every_value_deterministically() -> None:
+    """``"CPF "`` and ``"cpf"`` both normalise to cf_cpf: neither value may overwrite the other,
+    and each key lands in the same column whatever the order of the fields or tickets."""
+    tickets = [
+        _raw_ticket(1, [{"key": "CPF ", "value": "first"}, {"key": "cpf", "value": "second"}]),
+        _raw_ticket(2, [{"key": "cpf", "value": "only-normal"}]),
+        _raw_ticket(3, [{"key": "CPF ", "value": "only-variant"}, {"key": "Plano", "value": 5}]),
+    ]
+    chats = pd.DataFrame(columns=["ticket_number", "chat_id", "satisfaction_score"])
+
+    def build(records: list[dict[str, Any]]) -> pd.DataFrame:
+        raw = pd.DataFrame({"record": [json.dumps(r) for r in records]})
+        return build_staging_tickets(raw, chats).set_index("ticket_number")
+
+    frame = build(tickets)
+    variant = [c for c in frame.columns if c.startswith("cf_cpf__")]
+    assert len(variant) == 1, list(frame.columns)
+    assert frame.loc[1, "cf_cpf"] == "second" and frame.loc[1, variant[0]] == "first"
+    assert frame.loc[2, "cf_cpf"] == "only-normal" and pd.isna(frame.loc[2, variant[0]])
+    assert frame.loc[3, variant[0]] == "only-variant" and pd.isna(frame.loc[3, "cf_cpf"])
+    assert frame.loc[3, "cf_plano"] == "5"
+    # Reversed fields and tickets: the same columns, the same values.
+    reordered = [dict(t, customField=list(reversed(t["customField"]))) for t in tickets[::-1]]
+    again = build(reordered)
+    assert sorted(again.columns) == sorted(frame.columns)
+    pd.testing.assert_frame_equal(again.sort_index()[frame.columns], frame.sort_index())

@@ -172,7 +172,50 @@ def test_text_arriving_in_a_numeric_column_keeps_both(backend: Backend) -> None:
     write(backend, pd.DataFrame({"id": [1], "code": [10]}), write_mode="append")
     write(backend, pd.DataFrame({"id": [2], "code": ["A-7"]}), write_mode="append")
 
-    assert by_id(backend.read("things"))["code"].tolist() == ["10", "A-7"]
+    # Both values are kept; the text one beside the column, which stays numeric.
+    stored = by_id(backend.read("things"))
+    assert column_values(stored, "code") == [10, None]
+    assert column_values(stored, "code__raw") == [None, "A-7"]
+
+
+@pytest.mark.parametrize("mode", ["append", "merge", "replace"])
+def test_one_wrong_typed_value_does_not_change_a_column_type(backend: Backend, mode: str) -> None:
+    """A source that sends text once where numbers, times and flags always were must not turn
+    the stored columns into text for ever: values that read as the type are stored typed, the
+    rest are kept as text in <column>__raw, and the metadata counts them."""
+    spec = {"write_mode": mode, "primary_key": ["id"]}
+    at = pd.Timestamp("2024-05-01 12:00", tz="UTC")
+    write(backend, pd.DataFrame({"id": [1], "n": [10], "at": [at], "ok": [True]}), **spec)
+    meta = write(
+        backend,
+        pd.DataFrame(
+            {
+                "id": [2, 3],
+                "n": ["12", "doze"],
+                "at": ["2024-05-02T08:00:00Z", "ontem"],
+                "ok": ["false", "talvez"],
+            }
+        ),
+        **spec,
+    )
+
+    types = {c.name: c.type.lower() for c in meta["dagster/column_schema"].columns}
+    for column in ("n", "at", "ok"):
+        assert not any(t in types[column] for t in ("char", "string")), types
+    assert meta["values_not_of_the_column_type"] == {"n": 1, "at": 1, "ok": 1}
+    stored = by_id(backend.read("things"))
+    rows = stored[stored["id"].isin([2, 3])]
+    assert column_values(rows, "n") == [12, None]
+    assert column_values(rows, "n__raw") == [None, "doze"]
+    assert column_values(rows, "at")[0] == pd.Timestamp("2024-05-02 08:00", tz="UTC")
+    assert column_values(rows, "at__raw") == [None, "ontem"]
+    assert column_values(rows, "ok")[0] in (False, 0) and column_values(rows, "ok__raw") == [
+        None,
+        "talvez",
+    ]
+    # The next good values land typed, with no widening in between.
+    write(backend, pd.DataFrame({"id": [4], "n": [7], "at": [at], "ok": [True]}), **spec)
+    assert column_values(by_id(backend.read("things")), "n")[-1] == 7
 
 
 def test_merge_widens_a_column_before_updating_it(backend: Backend) -> None:
