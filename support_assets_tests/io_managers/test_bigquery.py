@@ -223,18 +223,24 @@ def test_widening_by_rewrite_keeps_the_day_partitioning(
     bigquery_emulator: BigQueryEmulator, io_manager: BigQueryWarehouseIOManager
 ) -> None:
     spec = {"write_mode": "merge", "primary_key": ["id"], "partition_column": "day"}
-    first = pd.DataFrame({"id": [1], "day": [dt.date(2024, 1, 3)], "code": [10], "n": [1]})
+    first = pd.DataFrame(
+        {"id": [1], "day": [dt.date(2024, 1, 3)], "seen": [dt.date(2024, 1, 1)], "n": [1]}
+    )
     materialize_one(io_manager, first, partition="2024-01-03", **spec)
-    second = pd.DataFrame({"id": [2], "day": [dt.date(2024, 1, 3)], "code": ["A-7"], "n": [2.5]})
+    # A time where dates were: no in-place ALTER exists for it, so the table is rewritten (text
+    # no longer widens a column: it goes to <column>__raw, see test_contract.py).
+    at = pd.Timestamp("2024-01-02 10:30", tz="UTC")
+    second = pd.DataFrame({"id": [2], "day": [dt.date(2024, 1, 3)], "seen": [at], "n": [2.5]})
     materialize_one(io_manager, second, partition="2024-01-03", **spec)
 
     client = bigquery_emulator.client()
     table = client.get_table(things_id(io_manager))
     types = {f.name: f.field_type for f in table.schema}
-    assert (types["code"], types["n"]) == ("STRING", "FLOAT")  # rewrite; ALTER in place
+    assert (types["seen"], types["n"]) == ("TIMESTAMP", "FLOAT")  # rewrite; ALTER in place
     assert table.time_partitioning.field == "day"
     frame = stored(bigquery_emulator, io_manager, "things").sort_values("id")
-    assert frame["code"].tolist() == ["10", "A-7"] and frame["n"].tolist() == [1.0, 2.5]
+    assert frame["seen"].tolist() == [pd.Timestamp("2024-01-01", tz="UTC"), at]
+    assert frame["n"].tolist() == [1.0, 2.5]
 
 
 # ---- identifiers ------------------------------------------------------------------------------
