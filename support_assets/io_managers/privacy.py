@@ -181,6 +181,8 @@ def mask_json(value: Any, key: str | None = None) -> Any:
     personal = key is not None and is_personal_name(key)
     if personal and isinstance(value, str | list | tuple | Mapping) and not _empty(value):
         return MASKED
+    if personal and isinstance(value, int) and abs(value) >= _MAX_SMALL_INT:
+        return MASKED  # a phone or a document as a number; a count stays
     if isinstance(value, Mapping):
         return {mask_text(str(k)): mask_json(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -211,9 +213,8 @@ def safe_metadata_value(key: str, value: Any) -> Any:
         return value  # numbers, timestamps, paths and URLs of the stores, assets, runs
     if isinstance(value, pd.Timestamp | dt.datetime | dt.date | float | bool):
         return value
-    if not key.startswith("dagster/") and is_personal_name(key) and not _empty(value):
-        return MASKED
-    return mask_json(value)
+    # Counts and small ids under a personal-sounding key ("messages_received") stay.
+    return mask_json(value, None if key.startswith("dagster/") else key)
 
 
 def safe_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:

@@ -109,8 +109,12 @@ def test_safe_metadata_keeps_what_is_not_personal() -> None:
             "note": MetadataValue.md("mail ana@x.com"),
             "requester_email": "ana@x.com",
             "phones": MetadataValue.json(["+5511987654321"]),
+            "messages_received": 60,
+            "contact_phone": 11987654321,
         }
     )
+    assert metadata["messages_received"] == 60  # a count under a personal-sounding key
+    assert metadata["contact_phone"] == MASKED
     assert metadata["rows_written"] == 3 and metadata["cursor"] == stamp
     assert metadata["dagster/table_name"] == "warehouse.raw.x"
     assert metadata["dagster/uri"] == "file:///data/lake/raw/x"
