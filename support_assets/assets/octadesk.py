@@ -490,6 +490,11 @@ def _seconds_between(start: datetime | None, end: datetime | None) -> float | No
 
 def build_staging_chats(raw_chats: pd.DataFrame) -> pd.DataFrame:
     """One row per chat: who handled it, bot or human, timings and its ticket."""
+    columns = custom_field_columns(
+        key
+        for raw in raw_chats.itertuples(index=False)
+        for key, _ in _chat_field_keys(json.loads(raw.record))
+    )
     rows = []
     for raw in raw_chats.itertuples(index=False):
         chat = json.loads(raw.record)
@@ -540,7 +545,7 @@ def build_staging_chats(raw_chats: pd.DataFrame) -> pd.DataFrame:
                 "message_count": len(messages),
                 "ticket_number": chat_ticket_number(chat, events),
                 "satisfaction_score": _satisfaction(events),
-                **_chat_custom_fields(chat),
+                **_chat_custom_fields(chat, columns),
             }
         )
     custom_columns = sorted({c for row in rows for c in row if c.startswith("cf_")})
@@ -548,16 +553,20 @@ def build_staging_chats(raw_chats: pd.DataFrame) -> pd.DataFrame:
     return frame.astype({"ticket_number": "Int64", "chat_number": "Int64"})
 
 
-def _chat_custom_fields(chat: dict[str, Any]) -> dict[str, str | None]:
-    """The chat's ``customFields`` (``key`` or ``name``, and ``value``) as ``cf_<key>`` text
-    columns, as the tickets' custom fields are."""
-    fields: dict[str, str | None] = {}
+def _chat_field_keys(chat: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """(key, value) of the chat's ``customFields`` (``key`` or ``name``, and ``value``)."""
     for custom in chat.get("customFields") or []:
         key = (custom.get("key") or custom.get("name")) if isinstance(custom, dict) else None
         if key:
-            value = custom.get("value")
-            fields[_custom_field_column(key)] = None if value is None else str(value)
-    return fields
+            yield str(key), custom.get("value")
+
+
+def _chat_custom_fields(chat: dict[str, Any], columns: dict[str, str]) -> dict[str, str | None]:
+    """The chat's custom fields as ``cf_<key>`` text columns, as the tickets' are (``columns``
+    from :func:`custom_field_columns`, so keys that normalise alike never overwrite)."""
+    return {
+        columns[key]: None if value is None else str(value) for key, value in _chat_field_keys(chat)
+    }
 
 
 _STAGING_CHAT_COLUMNS = [
