@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
     from dagster import Definitions
 
 log = logging.getLogger("support_assets.cli")
+
+#: How often the demo's sandbox moves its world on (a few changed and new records each time).
+DEMO_TICK_SECONDS = 30.0
 
 DAGSTER_YAML = """\
 telemetry:
@@ -63,7 +67,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         f"sandbox on http://{args.host}:{args.port} (seed {args.seed}, {mode} mode); "
         "Ctrl-C stops it"
     )
-    serve(_sandbox_config(args), host=args.host, port=args.port)
+    serve(_sandbox_config(args), host=args.host, port=args.port, tick_seconds=args.tick_seconds)
     return 0
 
 
@@ -85,6 +89,8 @@ def materialize_all(selection: str | None = None, defs: Definitions | None = Non
     # A run holds assets of one partitions definition; daily-partitioned ones run for their
     # latest partition (today), after the assets they depend on.
     for partitions_def, batch in _runs_by_partitioning(graph, keys):
+        if _STOPPING.is_set():
+            return False
         partition_key = partitions_def.get_last_partition_key() if partitions_def else None
         result = job.execute_in_process(
             instance=instance,
@@ -147,7 +153,8 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     if args.with_sandbox:
         from support_assets.sandbox.server import SandboxServer
 
-        with SandboxServer(_sandbox_config(args), host=args.host, port=args.port):
+        config = _sandbox_config(args)
+        with SandboxServer(config, args.host, args.port, tick_seconds=args.tick_seconds):
             land_sandbox_telegram()
             ok = materialize_all(args.select)
     else:
@@ -170,24 +177,70 @@ def _wait_for(url: str, seconds: float) -> bool:
     return False
 
 
+#: Set once Ctrl-C or SIGTERM arrived; a run in this process that Dagster interrupts returns
+#: normally, so this is what tells the demo not to go on to the next step.
+_STOPPING = threading.Event()
+
+
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    _STOPPING.set()
     raise KeyboardInterrupt
 
 
+#: Settings the demo gives the platform unless the environment sets them: sensors that look
+#: often, and runs in one process each (quicker to start on a small machine).
+DEMO_SETTINGS = {"SUPPORT_SENSOR_INTERVAL_SECONDS": "30", "SUPPORT_EXECUTOR": "in_process"}
+
+
+def _start_everything(ui_port: int) -> None:
+    """Start every sensor and schedule on the demo's instance (see ``demo.py``)."""
+    from support_assets.demo import DemoSetupError, start_everything
+
+    try:
+        started = start_everything(f"http://127.0.0.1:{ui_port}")
+    except (DemoSetupError, OSError) as exc:
+        print(f"could not start the sensors and schedules ({exc}); the UI stays open")
+        return
+    print(f"started {len(started)} sensors and schedules: {', '.join(sorted(started))}")
+
+
+def _backfill_kpi_history() -> None:
+    from support_assets.demo import backfill_kpi_history
+
+    first, last, ok = backfill_kpi_history()
+    state = "materialized" if ok else "FAILED (the UI shows why)"
+    print(f"KPI history {first} to {last}, one partition a day, in one run: {state}")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Sandbox + one full materialization + ``dg dev`` (dagster-dg-cli); Ctrl-C stops all."""
+    """Sandbox + one full materialization and the KPI history + ``dg dev`` (dagster-dg-cli) with
+    every sensor and schedule running; Ctrl-C stops all of it."""
+    from support_assets.demo import history_start
     from support_assets.sandbox.server import SandboxServer
 
     home = ensure_dagster_home(args.dagster_home)
     # A shell that starts us in the background leaves SIGINT ignored, and dg dev would
     # inherit that and then ignore SIGTERM too; make Ctrl-C and SIGTERM both mean "stop".
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    with SandboxServer(_sandbox_config(args), host=args.host, port=args.port) as sandbox:
+    config = _sandbox_config(args)
+    # Read when the code location loads: here (the first materialization) and in dg dev.
+    os.environ.setdefault("SUPPORT_KPI_START_DATE", history_start(config).isoformat())
+    for name, value in DEMO_SETTINGS.items():
+        os.environ.setdefault(name, value)
+    sandbox_server = SandboxServer(
+        config, host=args.host, port=args.port, tick_seconds=args.tick_seconds
+    )
+    with sandbox_server as sandbox:
         print(f"sandbox on {sandbox.url}")
         land_sandbox_telegram()
         if not materialize_all():
             print("the first materialization failed; the UI opens anyway to show why")
+        if not _STOPPING.is_set():
+            _backfill_kpi_history()
+        if _STOPPING.is_set():
+            print("stopping")
+            return 0
         print(f"Dagster UI on http://127.0.0.1:{args.ui_port} (DAGSTER_HOME={home}); Ctrl-C stops")
         ui = subprocess.Popen(
             [
@@ -203,6 +256,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             start_new_session=True,
         )
         try:
+            if _wait_for(f"http://127.0.0.1:{args.ui_port}/server_info", 180):
+                _start_everything(args.ui_port)
             return ui.wait()
         except KeyboardInterrupt:
             print("stopping")
@@ -312,7 +367,7 @@ def cmd_produce_events(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_sandbox_options(parser: argparse.ArgumentParser) -> None:
+def _add_sandbox_options(parser: argparse.ArgumentParser, tick_seconds: float = 0) -> None:
     parser.add_argument("--host", default=SANDBOX_HOST)
     parser.add_argument("--port", type=int, default=SANDBOX_PORT)
     parser.add_argument("--seed", type=int, default=7)
@@ -324,6 +379,13 @@ def _add_sandbox_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="simulators answer as real tenants do, not as documented: filters ignored, "
         "lists in envelopes, numbers for strings, totals missing (docs/sandbox.md)",
+    )
+    parser.add_argument(
+        "--tick-seconds",
+        type=float,
+        default=tick_seconds,
+        help="move the sandbox's world on (a few changed and new records) every that many "
+        f"seconds; 0: never (default {tick_seconds:g})",
     )
 
 
@@ -348,8 +410,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sandbox_options(materialize)
     materialize.set_defaults(func=cmd_materialize)
 
-    demo = sub.add_parser("demo", help="sandbox, a first materialization, and the Dagster UI")
-    _add_sandbox_options(demo)
+    demo = sub.add_parser(
+        "demo",
+        help="sandbox, a first materialization, the Dagster UI, the KPI history backfilled and "
+        "every sensor and schedule running",
+    )
+    _add_sandbox_options(demo, tick_seconds=DEMO_TICK_SECONDS)
     demo.add_argument("--ui-port", type=int, default=3000)
     demo.add_argument("--dagster-home")
     demo.set_defaults(func=cmd_demo)

@@ -462,6 +462,13 @@ SETTINGS: tuple[Setting, ...] = (
         secret=True,
     ),
     Setting(
+        "SUPPORT_KPI_START_DATE",
+        "2024-01-01",
+        "First day (São Paulo, YYYY-MM-DD) of marts/support_kpis_daily's partitions: the first "
+        "day any source can have data; read when the code location loads. The demo sets it to "
+        "the first day of the sandbox's history.",
+    ),
+    Setting(
         "SUPPORT_MARTS_SOURCE_MAX_AGE_HOURS",
         "26",
         "Hours since a source of the analytics marts last updated after which its freshness "

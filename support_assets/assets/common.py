@@ -8,6 +8,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pandas as pd
 from dagster import AssetKey, DagsterInstance, get_dagster_logger
 
 # The common status set every helpdesk's statuses map to.
@@ -56,6 +57,17 @@ def quarantine_row(source: str, reason: str, payload: Any, record_id: Any = None
 
 
 QUARANTINE_METADATA = {"write_mode": "merge", "primary_key": ["payload_sha256"]}
+QUARANTINE_COLUMNS = ("payload_sha256", "source", "record_id", "reason", "payload")
+
+
+def quarantine_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Quarantine rows as a typed frame; with no rows, an empty one with the same columns, so a
+    quarantine table is materialized on every run and zero is recorded as a fact."""
+    if rows:
+        return pd.DataFrame(rows)
+    frame = pd.DataFrame(columns=list(QUARANTINE_COLUMNS)).astype("string")
+    frame["quarantined_at"] = pd.Series(dtype="datetime64[us, UTC]")
+    return frame
 
 
 def last_materialization_value(

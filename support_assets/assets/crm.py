@@ -75,6 +75,7 @@ from support_assets.assets.common import (
     cap_high_water_mark,
     last_materialization_value,
     parse_iso_utc,
+    quarantine_frame,
     quarantine_row,
     to_json,
 )
@@ -783,12 +784,11 @@ def crm_clients(
     if quarantine:
         context.log.warning("%d client record(s) quarantined: invalid document", len(quarantine))
     yield Output(frame, output_name="clients", metadata=summary)
-    if quarantine:
-        yield Output(
-            pd.DataFrame(quarantine),
-            output_name="quarantine",
-            metadata=_quarantine_metadata(quarantine),
-        )
+    yield Output(
+        quarantine_frame(quarantine),
+        output_name="quarantine",
+        metadata=_quarantine_metadata(quarantine),
+    )
 
 
 # Sync state ------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from support_assets.assets.common import (
     COMMON_STATUSES,
     QUARANTINE_METADATA,
     InvalidRecord,
+    quarantine_frame,
     quarantine_row,
     to_json,
 )
@@ -250,11 +251,11 @@ def helpdesk_web_raw_tickets(
     yield Output(TableStream(frames, metadata), output_name="records")
     if quarantine:
         context.log.warning("Web helpdesk: %d record(s) quarantined", len(quarantine))
-        yield Output(
-            pd.DataFrame(quarantine),
-            output_name="quarantine",
-            metadata={"quarantined": len(quarantine)},
-        )
+    yield Output(
+        quarantine_frame(quarantine),
+        output_name="quarantine",
+        metadata={"quarantined": len(quarantine)},
+    )
 
 
 def _int_id(value: Any) -> int | None:

@@ -42,6 +42,7 @@ from dagster import (
     AssetSpec,
     AutomationCondition,
     AutomationConditionSensorDefinition,
+    BackfillPolicy,
     DailyPartitionsDefinition,
     DefaultSensorStatus,
     FreshnessPolicy,
@@ -97,8 +98,18 @@ MILVUS_STATUS_MAP = {
     "ag. solução": "pending",
 }
 
+
+def kpi_start_date(environ: Mapping[str, str] | None = None) -> str:
+    """SUPPORT_KPI_START_DATE: the first day of the KPI partitions (where data can exist)."""
+    value = local_value("SUPPORT_KPI_START_DATE", "2024-01-01", environ).strip()
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise ValueError(f"SUPPORT_KPI_START_DATE must be YYYY-MM-DD, not {value!r}") from None
+
+
 KPI_PARTITIONS = DailyPartitionsDefinition(
-    start_date="2024-01-01", timezone="America/Sao_Paulo", end_offset=1
+    start_date=kpi_start_date(), timezone="America/Sao_Paulo", end_offset=1
 )
 MART_AUTOMATION = AutomationCondition.eager()
 
@@ -1026,7 +1037,8 @@ _KPIS_DESCRIPTION = (
     "the bot, "
     "those that never reached a person, and their share; null where no chat started with the "
     "bot). Each materialization carries a chart of volume and satisfaction over the 30 days to "
-    "the partition's day by channel."
+    "the partition's day by channel (over the whole range for a backfill, which runs its "
+    "partitions in one run)."
 )
 
 
@@ -1035,7 +1047,7 @@ def _quantile(values: pd.Series, q: float) -> float | None:
     return None if values.empty else float(np.quantile(values.to_numpy(dtype=float), q))
 
 
-def _group_kpis(day: date, created: pd.DataFrame, backlog: pd.DataFrame) -> dict[str, Any]:
+def _group_kpis(day: date, created: pd.DataFrame, backlog: int) -> dict[str, Any]:
     sat = created["satisfaction_score"].dropna()
     scale = created["satisfaction_scale_max"].dropna()
     bot_started = int(created["with_bot"].fillna(False).sum())
@@ -1046,7 +1058,7 @@ def _group_kpis(day: date, created: pd.DataFrame, backlog: pd.DataFrame) -> dict
     return {
         "day": day,
         "volume": volume,
-        "backlog_end_of_day": len(backlog),
+        "backlog_end_of_day": backlog,
         "first_response_median_seconds": _quantile(created["first_response_seconds"], 0.5),
         "first_response_p90_seconds": _quantile(created["first_response_seconds"], 0.9),
         "resolution_median_seconds": _quantile(created["resolution_seconds"], 0.5),
@@ -1081,19 +1093,18 @@ def build_kpis(interactions: pd.DataFrame, day: date) -> pd.DataFrame:
         & (frame["source"] != "service_events")
     ]
     rows = []
+    # Most groups of a day only have backlog: their KPIs over no interaction are computed once,
+    # and the backlog is counted per group in one pass (a backfill runs this for every day).
+    nothing_created = _group_kpis(day, created_today.iloc[0:0], 0)
     for by_agent in (True, False):
         keys = ["source", "channel", "agent"] if by_agent else ["source", "channel"]
-        groups = set(map(tuple, created_today[keys].drop_duplicates().to_numpy().tolist()))
-        groups |= set(map(tuple, open_at_end[keys].drop_duplicates().to_numpy().tolist()))
-        for group in sorted(groups):
-
-            def select(part: pd.DataFrame, group: tuple = group, keys: list = keys) -> pd.DataFrame:
-                mask = np.ones(len(part), dtype=bool)
-                for column, value in zip(keys, group, strict=True):
-                    mask &= (part[column] == value).to_numpy()
-                return part[mask]
-
-            row = _group_kpis(day, select(created_today), select(open_at_end))
+        created = {tuple(k): part for k, part in created_today.groupby(keys, sort=False)}
+        backlog = {tuple(k): n for k, n in open_at_end.groupby(keys, sort=False).size().items()}
+        for group in sorted(set(created) | set(backlog)):
+            if group in created:
+                row = _group_kpis(day, created[group], backlog.get(group, 0))
+            else:
+                row = {**nothing_created, "backlog_end_of_day": backlog[group]}
             row.update(dict(zip(keys, group, strict=True)))
             if not by_agent:
                 row["agent"] = ALL_AGENTS
@@ -1169,6 +1180,7 @@ def chart_markdown(png: bytes, day: date) -> str:
     group_name=GROUP,
     io_manager_key=WAREHOUSE,
     partitions_def=KPI_PARTITIONS,
+    backfill_policy=BackfillPolicy.single_run(),
     ins={"interactions": AssetIn(INTERACTIONS)},
     metadata={
         "write_mode": "replace",
@@ -1183,24 +1195,26 @@ def chart_markdown(png: bytes, day: date) -> str:
     check_specs=_check_specs(KPIS, "(day, source, channel, agent)"),
 )
 def support_kpis_daily(context: AssetExecutionContext, interactions: pd.DataFrame) -> Iterator[Any]:
-    day = date.fromisoformat(context.partition_key)
+    days = [date.fromisoformat(key) for key in context.partition_keys]
     interactions = with_columns(interactions, INTERACTION_COLUMNS).copy()
     for column in ("created_at_utc", "closed_at_utc"):
         interactions[column] = pd.to_datetime(interactions[column], utc=True)
     interactions["created_date_sao_paulo"] = (
         interactions["created_at_utc"].dt.tz_convert(SAO_PAULO).dt.date
     )
-    kpis = build_kpis(interactions, day)
-    png = kpi_chart_png(interactions, day)
-    created_today = int((interactions["created_date_sao_paulo"] == day).sum())
+    kpis = pd.concat([build_kpis(interactions, day) for day in days], ignore_index=True)
+    last = days[-1]
+    # A backfill runs its whole range at once; its chart covers the range (at least 30 days).
+    png = kpi_chart_png(interactions, last, days=max(30, len(days)))
+    created_today = int(interactions["created_date_sao_paulo"].isin(days).sum())
     rollups = kpis[kpis["agent"] == ALL_AGENTS]
     yield Output(
         kpis,
         metadata={
-            "day": str(day),
+            "day": str(last) if len(days) == 1 else f"{days[0]} to {last}",
             "interactions_created": created_today,
             "groups": len(kpis),
-            "chart": MetadataValue.md(chart_markdown(png, day)),
+            "chart": MetadataValue.md(chart_markdown(png, last)),
         },
     )
     yield unique_key_result(KPIS, kpis, ["day", "source", "channel", "agent"])

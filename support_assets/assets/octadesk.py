@@ -35,6 +35,7 @@ from support_assets.assets.common import (
     last_high_water_mark,
     parse_iso_utc,
     parse_optional_iso_utc,
+    quarantine_frame,
     quarantine_row,
     to_json,
 )
@@ -340,11 +341,11 @@ def _run_extraction(
         context.log.warning(
             "Octadesk %s: %d record(s) quarantined", extraction.entity, len(extraction.quarantine)
         )
-        yield Output(
-            pd.DataFrame(extraction.quarantine),
-            output_name="quarantine",
-            metadata={"quarantined": len(extraction.quarantine)},
-        )
+    yield Output(
+        quarantine_frame(extraction.quarantine),
+        output_name="quarantine",
+        metadata={"quarantined": len(extraction.quarantine)},
+    )
 
 
 @multi_asset(

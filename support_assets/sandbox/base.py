@@ -9,10 +9,11 @@ public `routes()` (relative to the prefix), its `admin_routes()` (relative to
 from __future__ import annotations
 
 import json
+import os
 import threading
 from abc import ABC, abstractmethod
 from collections import Counter
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,6 +28,28 @@ class ConfigError(ValueError):
     """A sandbox configuration sent to the admin API is invalid."""
 
 
+#: Days before the anchor the oldest generated support interaction can be from (Milvus tickets;
+#: Octadesk's and the web helpdesk's records reach less far): where the demo's history starts.
+HISTORY_DAYS = 300
+
+#: Environment variable that overrides the sandbox's clock with an ISO-8601 instant (tests and
+#: demos of another day); unset, the sandbox's "now" is the wall clock.
+CLOCK_ENV = "SUPPORT_SANDBOX_NOW"
+
+
+def sandbox_now_ms() -> int:
+    """The sandbox's current instant in ms since the epoch: `$SUPPORT_SANDBOX_NOW` or the wall."""
+    override = os.environ.get(CLOCK_ENV, "").strip()
+    if override:
+        return parse_instant_ms(override)
+    return (datetime.now(UTC) - _EPOCH) // timedelta(milliseconds=1)
+
+
+def current_anchor() -> str:
+    """The default anchor: the sandbox's now, to the whole second, so generated data ends now."""
+    return format_ms(sandbox_now_ms() // 1000 * 1000)
+
+
 @dataclass(frozen=True)
 class SandboxConfig:
     """Everything that determines the sandbox's initial world (same config, same world)."""
@@ -36,7 +59,10 @@ class SandboxConfig:
     octadesk_chats: int = 300
     octadesk_malformed: int = 0
     latency_ms: int = 0
-    anchor: str = "2026-11-01T12:00:00Z"
+    # The instant the generated worlds end at (every base record is older): by default the
+    # sandbox's clock when the config is made, so the data is recent whatever the date; the same
+    # seed and anchor always give the same world.
+    anchor: str = field(default_factory=current_anchor)
     # Web helpdesk (support_assets.sandbox.helpdesk_web): tickets over the 240 days before the
     # anchor, how long the OTP e-mail takes to reach the sheet, and how long codes and idle
     # sessions live.

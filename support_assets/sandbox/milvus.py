@@ -61,6 +61,7 @@ from starlette.routing import Route
 from support_assets.sandbox import crm_world as crm
 from support_assets.sandbox import octadesk_data as words
 from support_assets.sandbox.base import (
+    HISTORY_DAYS,
     SandboxConfig,
     Simulator,
     error,
@@ -175,7 +176,7 @@ class MilvusWorld:
         active = [c for c in self.clients if c["is_ativo"]]
         for _ in range(config.milvus_tickets if active else 0):
             client = ticket_rng.choice(active)
-            created = self.clock_ms - int(ticket_rng.uniform(1, 300) * crm.DAY_MS)
+            created = self.clock_ms - int(ticket_rng.uniform(1, HISTORY_DAYS) * crm.DAY_MS)
             status = ticket_rng.choice((1, 2, 4, 4, 5))
             technician = ticket_rng.choice(crm.STAFF)
             self._add_ticket(

@@ -39,6 +39,7 @@ from support_assets.sandbox.octadesk import OctadeskSimulator
 from support_assets.sandbox.ploomes import PloomesSimulator
 from support_assets.sandbox.sheets import SheetsSimulator
 from support_assets.sandbox.telegram import TelegramSimulator
+from support_assets.sandbox.ticker import WorldTicker
 
 __all__ = ["SIMULATORS", "SandboxConfig", "SandboxServer", "SandboxState", "build_app", "serve"]
 
@@ -196,15 +197,22 @@ class SandboxServer:
     """Runs the sandbox with uvicorn in a background thread on a pre-bound loopback socket.
 
     `port=0` picks a free port; the socket is bound before uvicorn starts, so `.url` is
-    valid as soon as `start()` returns. Use as a context manager.
+    valid as soon as `start()` returns. `tick_seconds` > 0 moves the worlds on every that many
+    seconds (`ticker.WorldTicker`); 0, the default, leaves them still. Use as a context manager.
     """
 
     def __init__(
-        self, config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0
+        self,
+        config: SandboxConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tick_seconds: float = 0,
     ) -> None:
         self.config = config or SandboxConfig()
         self.host = host
         self.requested_port = port
+        self.tick_seconds = tick_seconds
+        self._ticker: WorldTicker | None = None
         self.app = build_app(self.config)
         self._socket: socket.socket | None = None
         self._port: int | None = None
@@ -258,10 +266,15 @@ class SandboxServer:
                 raise RuntimeError("sandbox server failed to start")
             time.sleep(0.002)
         logger.info("sandbox listening on %s", self.url)
+        if self.tick_seconds > 0:
+            self._ticker = WorldTicker(self.state.simulators, self.tick_seconds).start()
         return self
 
     def stop(self) -> None:
-        """Ask uvicorn to exit, wait for the thread and close the socket."""
+        """Stop the ticker, ask uvicorn to exit, wait for the thread and close the socket."""
+        if self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
@@ -277,8 +290,21 @@ class SandboxServer:
         self.stop()
 
 
-def serve(config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 8765) -> None:
+def serve(
+    config: SandboxConfig | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    tick_seconds: float = 0,
+) -> None:
     """Run the sandbox in the foreground until interrupted (for the CLI)."""
     config = config or SandboxConfig()
     logger.info("serving the sandbox on http://%s:%d (seed %d)", host, port, config.seed)
-    uvicorn.run(build_app(config), host=host, port=port, log_level="info", lifespan="off")
+    app = build_app(config)
+    ticker = WorldTicker(app.state.sandbox.simulators, tick_seconds) if tick_seconds > 0 else None
+    if ticker is not None:
+        ticker.start()
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info", lifespan="off")
+    finally:
+        if ticker is not None:
+            ticker.stop()

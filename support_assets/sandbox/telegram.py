@@ -50,7 +50,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from support_assets.sandbox import telegram_data as data
-from support_assets.sandbox.base import SandboxConfig, Simulator, error, json_body
+from support_assets.sandbox.base import (
+    SandboxConfig,
+    Simulator,
+    error,
+    json_body,
+    sandbox_now_ms,
+)
 from support_assets.sandbox.octadesk_data import mix
 
 logger = logging.getLogger(__name__)
@@ -499,7 +505,7 @@ class TelegramSimulator(Simulator):
 
     def reset(self, config: SandboxConfig) -> None:
         # Deliveries of the previous world stop: their webhook is no longer the current one.
-        self.world = TelegramWorld(config)
+        self.world = TelegramWorld(config, now=sandbox_now_ms() / 1000)
 
     def truth(self) -> dict[str, Any]:
         return self.world.truth()

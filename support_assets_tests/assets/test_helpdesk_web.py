@@ -42,7 +42,9 @@ from support_assets.schedules import helpdesk_web_daily
 from support_assets.settings import SETTINGS
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
-# The sandbox's tickets were opened over the 240 days before its anchor (2026-11-01 12:00Z).
+# The sandbox's tickets were opened over the 240 days before its anchor, pinned here so that the
+# schedule's tick and its window can be fixed dates too.
+ANCHOR = "2026-11-01T12:00:00Z"
 TICK = datetime(2026, 11, 2, 5, 30, tzinfo=SAO_PAULO)
 OWN_SETTINGS = [s.name for s in SETTINGS if s.name.startswith(("HELPDESK_WEB_", "OTP_", "GOOGLE_"))]
 
@@ -56,6 +58,7 @@ def sandbox_config(request: pytest.FixtureRequest) -> SandboxConfig:
         helpdesk_web_tickets=160,
         helpdesk_web_otp_delay_ms=30,
         divergent=request.param,
+        anchor=ANCHOR,
     )
 
 

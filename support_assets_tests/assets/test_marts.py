@@ -53,6 +53,7 @@ from support_assets_tests.telegram_helpers import materialize_landed
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 SEED = 11
+# The web helpdesk is read as of a fixed day, so the sandbox's world ends at a fixed instant too.
 AS_OF = datetime(2026, 11, 2, 5, 30, tzinfo=SAO_PAULO)
 CONFIG = SandboxConfig(
     seed=SEED,
@@ -60,6 +61,7 @@ CONFIG = SandboxConfig(
     octadesk_chats=90,
     helpdesk_web_tickets=60,
     helpdesk_web_otp_delay_ms=30,
+    anchor="2026-11-01T12:00:00Z",
 )
 SOURCE_KEYS = [
     octadesk.STAGING_TICKETS,
@@ -550,6 +552,40 @@ def test_interactions_and_kpis_equal_ground_truth_for_a_day(pipeline: Pipeline) 
 
     png = base64.b64decode(chart.split("base64,", 1)[1].rstrip(")"))
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5_000
+
+
+def test_a_backfill_of_the_kpis_runs_its_range_in_one_run(pipeline: Pipeline) -> None:
+    """The KPIs' backfill policy is one run per range: each day of the range gets its own rows
+    and its own materialization, the same as a run of that day alone."""
+    assert (
+        build_definitions().resolve_assets_def(KPIS).backfill_policy.max_partitions_per_run is None
+    )
+    expected = expected_interactions(pipeline)
+    last = busiest_chat_day(expected)
+    days = [last - timedelta(days=k) for k in (2, 1, 0)]
+    job = build_definitions().resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(
+        instance=pipeline.instance,
+        asset_selection=[KPIS],
+        tags={
+            "dagster/asset_partition_range_start": days[0].isoformat(),
+            "dagster/asset_partition_range_end": days[-1].isoformat(),
+        },
+    )
+    assert result.success
+    materialized = {
+        e.event_specific_data.materialization.partition
+        for e in result.get_asset_materialization_events()
+        if e.event_specific_data.materialization.asset_key == KPIS
+    }
+    assert materialized == {d.isoformat() for d in days}
+    kpis = pipeline.table("marts.support_kpis_daily")
+    for day in days:
+        rollups = kpis[(kpis["day"] == pd.Timestamp(day)) & (kpis["agent"] == ALL_AGENTS)]
+        on_day = [r for r in expected if _sp_day(r["created"]) == day]
+        assert rollups["volume"].sum() == len(on_day), day
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert all(checks.values()) and len(checks) == 3, checks
 
 
 def test_materializing_a_source_marks_the_marts_for_update(pipeline: Pipeline) -> None:

@@ -17,6 +17,7 @@ import httpx
 import pandas as pd
 import pytest
 from dagster import (
+    AssetKey,
     DagsterInstance,
     ExecuteInProcessResult,
     SensorResult,
@@ -32,6 +33,8 @@ from support_assets.sandbox.server import SandboxConfig
 from support_assets.sensors import octadesk_changes_sensor
 
 LOOKBACK_MINUTES = 10
+TICKETS_QUARANTINE = AssetKey(["raw", "octadesk_tickets_quarantine"])
+CHATS_QUARANTINE = AssetKey(["raw", "octadesk_chats_quarantine"])
 
 
 @pytest.fixture(params=[False, True], ids=["documented", "divergent"])
@@ -152,6 +155,10 @@ def test_full_materialization_equals_ground_truth(
     meta = materialization_metadata(result, RAW_TICKETS)
     assert meta["rows_inserted"] == len(truth(admin)["tickets"])
     assert meta["fetched_since"] == "everything"
+    # Both quarantines are materialized on every run, the empty one too: zero is a fact.
+    for key, count in ((TICKETS_QUARANTINE, 3), (CHATS_QUARANTINE, 0)):
+        assert materialization_metadata(result, key)["quarantined"] == count
+        assert len(table(platform_env, "raw." + key.path[-1])) == count
     assert (
         meta["high_water_mark"]
         == max(
