@@ -18,7 +18,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 	clean bench
 
 help:
-	@echo "make demo         virtual environment, sandbox, first materialization, Dagster UI"
+	@echo "make demo         virtual environment, sandbox, first materialization, KPI history, live UI"
 	@echo "make test         everything the tests need, then the whole suite"
 	@echo "make materialize  the whole asset graph once, headless, against the sandbox"
 	@echo "make sandbox      only the simulators, in the foreground"
