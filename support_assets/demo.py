@@ -137,7 +137,7 @@ def start_everything(ui_url: str) -> list[str]:
 
 
 def backfill_kpi_history() -> tuple[str, str, bool]:
-    """Materialize every KPI partition in one run (the asset's backfill policy is a single run):
+    """Materialize every KPI partition in one run over the whole range:
     (first day, last day, success). Equivalent to ``dagster asset materialize --select
     marts/support_kpis_daily --partition-range FIRST...LAST``."""
     from dagster import DagsterInstance
