@@ -128,7 +128,14 @@ def send_create(client: ResilientClient, path: str, json: Any) -> httpx.Response
 
 
 class AdaptiveRate:
-    """Halves the client's rate limit when 429s appear; recovers it slowly after successes."""
+    """Halves the client's rate limit when 429s appear, and a little more (``SLOWDOWN``), so a
+    ceiling that is a power of two of the API's limit does not settle exactly on it; recovers
+    slowly after successes, but never back towards a rate the API refused: recovery stops at
+    ``RECOVERY_MARGIN`` of the lowest refused rate. The rate settles under the API's limit
+    instead of climbing into it again and again."""
+
+    SLOWDOWN = 0.45
+    RECOVERY_MARGIN = 0.5
 
     def __init__(
         self, client: ResilientClient, floor: float = 0.2, recover_after: int = 20
@@ -140,6 +147,7 @@ class AdaptiveRate:
         self._seen = client.stats.rate_limited
         self._calm = 0
         self.slowdowns = 0
+        self.refused_at: float | None = None
 
     def observe(self) -> None:
         """Call after each request (or page): adjusts the rate to what the API tolerated."""
@@ -152,7 +160,9 @@ class AdaptiveRate:
             self._seen = refused
             self._calm = 0
             self.slowdowns += 1
-            new_rate = max(self.floor, limiter.rate / 2**halvings)
+            self.refused_at = min(limiter.rate, self.refused_at or limiter.rate)
+            limiter.burst = 1  # an API that refused us gets evenly spaced requests, no bursts
+            new_rate = max(self.floor, limiter.rate * self.SLOWDOWN**halvings)
             if new_rate < limiter.rate:
                 self.client.log.warning(
                     "%s answered 429: slowing down to %.2f requests a second",
@@ -162,8 +172,11 @@ class AdaptiveRate:
             limiter.rate = new_rate
             return
         self._calm += 1
-        if self._calm >= self.recover_after and limiter.rate < self.ceiling:
-            limiter.rate = min(self.ceiling, limiter.rate * 1.25)
+        cap = self.ceiling
+        if self.refused_at is not None:
+            cap = min(cap, max(self.floor, self.refused_at * self.RECOVERY_MARGIN))
+        if self._calm >= self.recover_after and limiter.rate < cap:
+            limiter.rate = min(cap, limiter.rate * 1.25)
             self._calm = 0
 
     @property

@@ -159,16 +159,36 @@ def test_the_rate_halves_on_429_and_recovers_slowly() -> None:
     assert client.limiter.rate == 8
     client.stats.add(rate_limited=1)
     adaptive.observe()
-    assert client.limiter.rate == 4
+    assert client.limiter.rate == pytest.approx(8 * 0.45)  # a little under half
     client.stats.add(rate_limited=2)
     adaptive.observe()
-    assert client.limiter.rate == 1
+    assert client.limiter.rate == pytest.approx(8 * 0.45**3)
     client.stats.add(rate_limited=5)
     adaptive.observe()
-    assert client.limiter.rate == 0.5
-    for _ in range(3):
+    assert client.limiter.rate == 0.5  # the floor
+    # Recovery stops at half the lowest rate the API refused (8 * 0.45**3 = 0.73): 0.36 is
+    # under the floor, so the rate stays at the floor.
+    for _ in range(30):
         adaptive.observe()
-    assert client.limiter.rate == 0.625
+    assert client.limiter.rate == 0.5
+    client.close()
+
+
+def test_after_429s_the_rate_settles_under_the_refused_rate_not_at_it() -> None:
+    client = ResilientClient("api", "http://127.0.0.1:9", rate_limit_per_second=12)
+    client.limiter.burst = 4
+    adaptive = AdaptiveRate(client, recover_after=2)
+    client.stats.add(rate_limited=1)
+    adaptive.observe()  # refused at 12: 5.4
+    client.stats.add(rate_limited=1)
+    adaptive.observe()  # refused at 5.4: 2.43, under an API limit of 3
+    assert client.limiter.rate == pytest.approx(12 * 0.45**2) and client.limiter.rate < 3
+    rates = []
+    for _ in range(100):
+        adaptive.observe()
+        rates.append(client.limiter.rate)
+    assert max(rates) == pytest.approx(5.4 * AdaptiveRate.RECOVERY_MARGIN) and max(rates) < 3
+    assert client.limiter.burst == 1
     client.close()
 
 
