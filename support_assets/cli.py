@@ -4,6 +4,7 @@ Telegram updates by webhook or polling."""
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import os
 import signal
@@ -479,6 +480,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)  # progress lines show at once, piped or not
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     args = build_parser().parse_args(argv)
     return args.func(args)

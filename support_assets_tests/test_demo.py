@@ -163,6 +163,13 @@ def demo(tmp_path_factory: pytest.TempPathFactory, activemq: Any) -> Iterator[De
                 pass
             assert time.monotonic() < deadline, f"the UI never answered:\n{tail(log)}"
             time.sleep(0.5)
+        # The UI answers before the demo has started the sensors and schedules (it waits for
+        # the code location to load): the demo's line saying it did is the end of the start.
+        while "sensors and schedules" not in log.read_text():
+            assert proc.poll() is None, f"demo exited early:\n{tail(log)}"
+            assert time.monotonic() < deadline, f"sensors and schedules never started:\n{tail(log)}"
+            time.sleep(0.5)
+        assert "could not start the sensors" not in log.read_text(), tail(log)
         yield Demo(proc, warehouse, sandbox_port, DagsterDev(proc, url, log), log, time.time())
     finally:
         stop_process_group(proc, timeout=60)

@@ -36,6 +36,7 @@ GRAPH_LABELS = Counter(
         "octadesk_chats": 2,
         "octadesk_tickets_quarantine": 1,
         "octadesk_chats_quarantine": 1,
+        "octadesk_compat_view": 1,
     }
 )
 RUNS_QUERY = """
@@ -74,6 +75,7 @@ EXPECTED_KEYS = {
     ("raw", "octadesk_chats_quarantine"),
     ("staging", "octadesk_tickets"),
     ("staging", "octadesk_chats"),
+    ("marts", "octadesk_compat_view"),
 }
 
 
@@ -201,10 +203,11 @@ def test_materialize_all_from_the_ui(sandbox: Any, ui: tuple[DagsterDev, Path]) 
             nodes = page.locator("svg foreignObject [data-tooltip]")
             expect(nodes).to_have_count(sum(GRAPH_LABELS.values()))
             expect(page.locator("svg foreignObject").get_by_text(LOADING)).to_have_count(0)
-            # Raw and staging tables, and the quarantines too (empty with a clean sandbox, and
-            # materialized all the same: zero quarantined is recorded, not "never materialized").
+            # Raw and staging tables, the quarantines too (empty with a clean sandbox, and
+            # materialized all the same: zero quarantined is recorded, not "never materialized"),
+            # and the compatibility view (recorded as disabled when no view name is set).
             materialized = page.locator("svg foreignObject").get_by_text("Materialized", exact=True)
-            expect(materialized).to_have_count(6)
+            expect(materialized).to_have_count(len(EXPECTED_KEYS))
             expect(page.get_by_text("Never materialized")).to_have_count(0)
             page.screenshot(path=str(ARTIFACTS_DIR / "octadesk-asset-graph-materialized.png"))
         finally:
