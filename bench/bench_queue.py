@@ -31,7 +31,7 @@ AMQ = ROOT / "tools" / "activemq.sh"
 
 
 def _resource(port: int, topic: str, prefetch: int = 1000) -> Any:
-    from support_assets.resources.stomp import StompResource
+    from support_assets.sources.service_events.stomp import StompResource
 
     return StompResource(
         host="127.0.0.1",
@@ -58,7 +58,7 @@ def _event(i: int, run: str) -> str:
 def consume(mode: str, port: int, topic: str, events: int, store: str, out: str) -> None:
     from pymongo import UpdateOne
 
-    from support_assets.resources.mongo import MongoDBResource
+    from support_assets.core.mongo import MongoDBResource
 
     docs = MongoDBResource(embedded_path=store)
     collection = docs.get_database()["service_events"]
@@ -106,7 +106,7 @@ def consume(mode: str, port: int, topic: str, events: int, store: str, out: str)
 
 
 def _check(store: str, run: str, events: int) -> None:
-    from support_assets.resources.mongo import MongoDBResource
+    from support_assets.core.mongo import MongoDBResource
 
     docs = MongoDBResource(embedded_path=store)
     try:

@@ -17,29 +17,29 @@ from dagster import (
     asset_check,
 )
 
-from support_assets.assets.crm import RAW_MILVUS_TICKETS as CRM_RAW_MILVUS_TICKETS
-from support_assets.assets.crm import STAGING_CLIENTS as CRM_STAGING_CLIENTS
-from support_assets.assets.crm import SYNC_MILVUS_TICKETS as CRM_SYNC_MILVUS_TICKETS
-from support_assets.assets.crm import duplicate_sync_markers
-from support_assets.assets.helpdesk_web import (
+from support_assets.core.mongo import MongoDBResource
+from support_assets.sources.crm.assets import RAW_MILVUS_TICKETS as CRM_RAW_MILVUS_TICKETS
+from support_assets.sources.crm.assets import STAGING_CLIENTS as CRM_STAGING_CLIENTS
+from support_assets.sources.crm.assets import SYNC_MILVUS_TICKETS as CRM_SYNC_MILVUS_TICKETS
+from support_assets.sources.crm.assets import duplicate_sync_markers
+from support_assets.sources.helpdesk_web.assets import (
     RAW_TICKETS as HELPDESK_WEB_RAW_TICKETS,
 )
-from support_assets.assets.helpdesk_web import (
+from support_assets.sources.helpdesk_web.assets import (
     STAGING_TICKETS as HELPDESK_WEB_STAGING_TICKETS,
 )
-from support_assets.assets.octadesk import (
+from support_assets.sources.octadesk.assets import (
     RAW_CHATS,
     RAW_TICKETS,
     STAGING_CHATS,
     STAGING_TICKETS,
 )
-from support_assets.assets.service_events import RAW_COLLECTION as SERVICE_EVENTS_COLLECTION
-from support_assets.assets.service_events import STAGING as SERVICE_EVENTS_STAGING
-from support_assets.assets.telegram import RAW_UPDATES as TELEGRAM_RAW_UPDATES
-from support_assets.assets.telegram import (
+from support_assets.sources.service_events.assets import RAW_COLLECTION as SERVICE_EVENTS_COLLECTION
+from support_assets.sources.service_events.assets import STAGING as SERVICE_EVENTS_STAGING
+from support_assets.sources.telegram.assets import RAW_UPDATES as TELEGRAM_RAW_UPDATES
+from support_assets.sources.telegram.assets import (
     STAGING_MESSAGES as TELEGRAM_STAGING_MESSAGES,
 )
-from support_assets.resources.mongo import MongoDBResource
 
 
 def key_check_result(frame: pd.DataFrame, key: Sequence[str]) -> AssetCheckResult:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from support_assets.settings import SANDBOX_HOST, SANDBOX_PORT
+from support_assets.core.settings import SANDBOX_HOST, SANDBOX_PORT
 
 if TYPE_CHECKING:
     from dagster import Definitions
@@ -142,7 +142,7 @@ def _runs_by_partitioning(graph, keys):
 
 def land_sandbox_telegram() -> None:
     """Poll the sandbox bot's waiting updates into the landing zone (demo data for Telegram)."""
-    from support_assets.webhook import run_poller, telegram_is_sandbox
+    from support_assets.sources.telegram.webhook import run_poller, telegram_is_sandbox
 
     if telegram_is_sandbox():
         stats = run_poller(until_empty=True)
@@ -273,7 +273,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_webhook(args: argparse.Namespace) -> int:
-    from support_assets.webhook import serve
+    from support_assets.sources.telegram.webhook import serve
 
     print(f"Telegram webhook receiver on http://{args.host}:{args.port}/telegram/webhook")
     try:
@@ -285,8 +285,8 @@ def cmd_webhook(args: argparse.Namespace) -> int:
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
-    from support_assets.resources.telegram import WebhookActiveError
-    from support_assets.webhook import run_poller
+    from support_assets.sources.telegram.client import WebhookActiveError
+    from support_assets.sources.telegram.webhook import run_poller
 
     try:
         stats = run_poller(until_empty=args.once)
@@ -300,7 +300,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
 def cmd_telegram_webhook(args: argparse.Namespace) -> int:
     import json
 
-    from support_assets.webhook import manage_webhook
+    from support_assets.sources.telegram.webhook import manage_webhook
 
     info = manage_webhook(args.action, args.url, drop_pending_updates=args.drop_pending_updates)
     print(json.dumps(info, indent=2, ensure_ascii=False))
@@ -309,10 +309,10 @@ def cmd_telegram_webhook(args: argparse.Namespace) -> int:
 
 def cmd_telegram_import(args: argparse.Namespace) -> int:
     """Land the old Lambda's archive of Telegram updates (a folder or s3://) once per update."""
-    from support_assets.assets.telegram import telegram_partition_keys
+    from support_assets.io_managers.landing import LandingZoneResource
     from support_assets.io_managers.s3 import s3_resource_from_settings
-    from support_assets.landing import LandingZoneResource
-    from support_assets.telegram_import import archive_filesystem, import_archive
+    from support_assets.sources.telegram.archive_import import archive_filesystem, import_archive
+    from support_assets.sources.telegram.assets import telegram_partition_keys
 
     fs, root = archive_filesystem(args.archive, s3_resource_from_settings(os.environ))
     try:
@@ -347,8 +347,8 @@ def cmd_produce_events(args: argparse.Namespace) -> int:
     from collections import Counter
 
     from support_assets.definitions import stomp_resource
-    from support_assets.resources.stomp import BrokerUnavailable
     from support_assets.sandbox.service_events import generate_events
+    from support_assets.sources.service_events.stomp import BrokerUnavailable
 
     events = generate_events(args.count, args.invalid_share, seed=args.seed)
     try:

@@ -27,7 +27,7 @@ from dagster._core.errors import DagsterInvalidConfigError
 from dagster._core.storage.compute_log_manager import ComputeLogManager
 from dagster._serdes import ConfigurableClassData
 
-from support_assets.settings import local_value
+from support_assets.core.settings import local_value
 
 #: (module, class) of each choice.
 MANAGERS = {

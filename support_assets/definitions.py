@@ -1,5 +1,5 @@
 """The one Definitions. Which systems and stores a deployment talks to is decided here, from
-the settings in ``support_assets.settings``; with none set, the sandbox and local stores."""
+the settings in ``support_assets.core.settings``; with none set, the sandbox and local stores."""
 
 from __future__ import annotations
 
@@ -15,29 +15,10 @@ from dagster import (
     multiprocess_executor,
 )
 
-from support_assets.assets.compat import CompatViewsSettings, octadesk_compat_view
-from support_assets.assets.crm import CRM_ASSETS, crm_resources
-from support_assets.assets.crm_migration import crm_legacy_import
-from support_assets.assets.helpdesk_web import (
-    helpdesk_web_raw_tickets,
-    staging_helpdesk_web_tickets,
-)
-from support_assets.assets.marts import (
+from support_assets.analytics.marts import (
     MARTS_ASSETS,
     marts_automation_sensor,
     with_source_freshness,
-)
-from support_assets.assets.octadesk import (
-    octadesk_raw_chats,
-    octadesk_raw_tickets,
-    staging_octadesk_chats,
-    staging_octadesk_tickets,
-)
-from support_assets.assets.service_events import service_events_raw, service_events_staging
-from support_assets.assets.telegram import (
-    bot_insights,
-    telegram_raw_updates,
-    telegram_staging_messages,
 )
 from support_assets.checks import (
     crm_checks,
@@ -46,20 +27,23 @@ from support_assets.checks import (
     service_events_checks,
     telegram_checks,
 )
-from support_assets.identity import SANDBOX_PSEUDONYM_KEY, PseudonymResource
+from support_assets.core.identity import SANDBOX_PSEUDONYM_KEY, PseudonymResource
+from support_assets.core.mongo import DEFAULT_DATABASE, MongoDBResource
+from support_assets.core.settings import (
+    data_dir,
+    env_or,
+    http_bounds,
+    is_set,
+    local_value,
+    sandbox_url,
+)
 from support_assets.io_managers.documents import DocumentsIOManager
 from support_assets.io_managers.duckdb import DuckDBWarehouseIOManager
 from support_assets.io_managers.lake import LakeIOManager
+from support_assets.io_managers.landing import LandingZoneResource
 from support_assets.io_managers.s3 import s3_resource_from_settings
 from support_assets.io_managers.warehouse import WarehouseIOManager
 from support_assets.jobs import all_jobs
-from support_assets.landing import LandingZoneResource
-from support_assets.resources.helpdesk_web import HelpdeskWebResource
-from support_assets.resources.mongo import DEFAULT_DATABASE, MongoDBResource
-from support_assets.resources.octadesk import OctadeskResource
-from support_assets.resources.otp_sheet import GOOGLE_SHEETS_URL, OtpSheetResource
-from support_assets.resources.stomp import StompResource
-from support_assets.resources.telegram import TELEGRAM_API_URL, TelegramResource
 from support_assets.sandbox.helpdesk_web import (
     SANDBOX_HELPDESK_WEB_API_TOKEN,
     SANDBOX_HELPDESK_WEB_PASSWORD,
@@ -78,14 +62,30 @@ from support_assets.sensors import (
     service_events_sensor,
     telegram_landing_sensor,
 )
-from support_assets.settings import (
-    data_dir,
-    env_or,
-    http_bounds,
-    is_set,
-    local_value,
-    sandbox_url,
+from support_assets.sources.crm.assets import CRM_ASSETS, crm_resources
+from support_assets.sources.crm.migration import crm_legacy_import
+from support_assets.sources.helpdesk_web.assets import (
+    helpdesk_web_raw_tickets,
+    staging_helpdesk_web_tickets,
 )
+from support_assets.sources.helpdesk_web.client import HelpdeskWebResource
+from support_assets.sources.helpdesk_web.otp_sheet import GOOGLE_SHEETS_URL, OtpSheetResource
+from support_assets.sources.octadesk.assets import (
+    octadesk_raw_chats,
+    octadesk_raw_tickets,
+    staging_octadesk_chats,
+    staging_octadesk_tickets,
+)
+from support_assets.sources.octadesk.client import OctadeskResource
+from support_assets.sources.octadesk.compat import CompatViewsSettings, octadesk_compat_view
+from support_assets.sources.service_events.assets import service_events_raw, service_events_staging
+from support_assets.sources.service_events.stomp import StompResource
+from support_assets.sources.telegram.assets import (
+    bot_insights,
+    telegram_raw_updates,
+    telegram_staging_messages,
+)
+from support_assets.sources.telegram.client import TELEGRAM_API_URL, TelegramResource
 
 
 def helpdesk_web_resource(env: Mapping[str, str], data: str) -> HelpdeskWebResource:

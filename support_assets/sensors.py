@@ -13,16 +13,20 @@ from dagster import (
     sensor,
 )
 
-from support_assets.assets.common import last_high_water_mark
-from support_assets.assets.octadesk import RAW_CHATS, RAW_TICKETS
-from support_assets.assets.telegram import telegram_partition_keys
+from support_assets.core.http import HttpError
+from support_assets.core.records import last_high_water_mark
+from support_assets.core.settings import local_value
+from support_assets.core.shapes import SourceContractError
+from support_assets.io_managers.landing import LandingZoneResource
 from support_assets.jobs import octadesk_job, service_events_job, telegram_job
-from support_assets.landing import LandingZoneResource
-from support_assets.resources.http import HttpError
-from support_assets.resources.octadesk import OctadeskResource
-from support_assets.resources.shapes import SourceContractError
-from support_assets.resources.stomp import BrokerUnavailable, ClientIdBusy, StompResource
-from support_assets.settings import local_value
+from support_assets.sources.octadesk.assets import RAW_CHATS, RAW_TICKETS
+from support_assets.sources.octadesk.client import OctadeskResource
+from support_assets.sources.service_events.stomp import (
+    BrokerUnavailable,
+    ClientIdBusy,
+    StompResource,
+)
+from support_assets.sources.telegram.assets import telegram_partition_keys
 
 IN_FLIGHT = [
     DagsterRunStatus.QUEUED,

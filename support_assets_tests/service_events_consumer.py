@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.pause_before_ack is not None:
-        from support_assets.resources.stomp import ServiceConsumer
+        from support_assets.sources.service_events.stomp import ServiceConsumer
 
         marker: Path = args.pause_before_ack
 

@@ -15,7 +15,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from support_assets.resources.otp_sheet import otp_and_time_range, otp_text, parse_received_at
+from support_assets.sources.helpdesk_web.otp_sheet import (
+    otp_and_time_range,
+    otp_text,
+    parse_received_at,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "deploy" / "apps_script" / "otp_to_sheet.gs"

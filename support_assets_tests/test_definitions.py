@@ -174,8 +174,8 @@ def test_a_real_deployment_never_uses_the_published_pseudonym_key() -> None:
     """With any real system configured, customer_key needs SUPPORT_PSEUDONYM_KEY (an EnvVar)."""
     from dagster import EnvVar
 
+    from support_assets.core.identity import SANDBOX_PSEUDONYM_KEY
     from support_assets.definitions import pseudonym_resource
-    from support_assets.identity import SANDBOX_PSEUDONYM_KEY
 
     assert pseudonym_resource({}).key == SANDBOX_PSEUDONYM_KEY
     for marker in ("OCTADESK_BASE_URL", "STOMP_HOST", "MONGODB_URI", "PLOOMES_BASE_URL"):

@@ -19,7 +19,9 @@ def inventory() -> dict[str, list[str]]:
     from support_assets.definitions import defs
 
     graph = defs.resolve_asset_graph()
-    checks = sorted(f"{key.asset_key.to_user_string()}:{key.name}" for key in graph.asset_check_keys)
+    checks = sorted(
+        f"{key.asset_key.to_user_string()}:{key.name}" for key in graph.asset_check_keys
+    )
     return {
         "assets": sorted(key.to_user_string() for key in defs.resolve_all_asset_keys()),
         "asset_checks": checks,

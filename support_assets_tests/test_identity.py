@@ -9,7 +9,7 @@ import string
 import pytest
 from stdnum.br import cnpj as stdnum_cnpj
 
-from support_assets.identity import (
+from support_assets.core.identity import (
     COMPANY,
     PERSON,
     InvalidDocument,

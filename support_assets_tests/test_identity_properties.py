@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from stdnum.br import cnpj as stdnum_cnpj
 
-from support_assets.identity import (
+from support_assets.core.identity import (
     COMPANY,
     PERSON,
     InvalidDocument,

@@ -12,7 +12,7 @@ import pyarrow.fs as pafs
 import pytest
 
 from support_assets.io_managers.lake import LakeIOManager
-from support_assets.landing import LandingWriteError, LandingZone, ReadStats
+from support_assets.io_managers.landing import LandingWriteError, LandingZone, ReadStats
 
 NOON = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from support_assets.core.settings import SETTINGS
 from support_assets.definitions import build_definitions
-from support_assets.settings import SETTINGS
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 

@@ -19,10 +19,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from support_assets.assets.telegram import RAW_UPDATES, STAGING_MESSAGES
-from support_assets.landing import LandingZone, ReadStats
-from support_assets.resources.telegram import TelegramPoller, TelegramResource
-from support_assets.webhook import SECRET_HEADER, build_app
+from support_assets.io_managers.landing import LandingZone, ReadStats
+from support_assets.sources.telegram.assets import RAW_UPDATES, STAGING_MESSAGES
+from support_assets.sources.telegram.client import TelegramPoller, TelegramResource
+from support_assets.sources.telegram.webhook import SECRET_HEADER, build_app
 from support_assets_tests.loopback import serve_app
 from support_assets_tests.telegram_helpers import lake_table, materialize_landed, metadata, zone
 

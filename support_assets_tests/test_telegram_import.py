@@ -18,10 +18,10 @@ import httpx
 import pytest
 from dagster import DagsterInstance
 
-from support_assets.assets.telegram import BOT_INSIGHTS, normalise_question
 from support_assets.definitions import build_definitions
 from support_assets.sandbox.server import SandboxConfig
-from support_assets.telegram_import import folder_date, parse_updates, update_time
+from support_assets.sources.telegram.archive_import import folder_date, parse_updates, update_time
+from support_assets.sources.telegram.assets import BOT_INSIGHTS, normalise_question
 from support_assets_tests.e2e_helpers import venv_executable
 from support_assets_tests.io_managers.s3_server import running_moto_s3
 from support_assets_tests.telegram_helpers import materialize_landed, truth, zone

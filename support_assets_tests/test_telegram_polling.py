@@ -14,12 +14,16 @@ import pytest
 from dagster import DagsterInstance
 
 from support_assets import cli
-from support_assets.assets.telegram import RAW_UPDATES, STAGING_MESSAGES
 from support_assets.definitions import telegram_resource
-from support_assets.landing import LandedBatch, LandingWriteError, LandingZone
-from support_assets.resources.telegram import TelegramPoller, TelegramResource, WebhookActiveError
+from support_assets.io_managers.landing import LandedBatch, LandingWriteError, LandingZone
 from support_assets.sandbox.server import SandboxConfig
 from support_assets.sandbox.telegram import SANDBOX_TELEGRAM_WEBHOOK_SECRET
+from support_assets.sources.telegram.assets import RAW_UPDATES, STAGING_MESSAGES
+from support_assets.sources.telegram.client import (
+    TelegramPoller,
+    TelegramResource,
+    WebhookActiveError,
+)
 from support_assets_tests.telegram_helpers import lake_table, materialize_landed, truth, zone
 
 BATCH = 40

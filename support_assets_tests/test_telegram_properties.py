@@ -12,14 +12,14 @@ import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from support_assets.assets.telegram import (
+from support_assets.io_managers.landing import LandingZone, ReadStats
+from support_assets.sources.telegram.assets import (
     KNOWN_KINDS,
     STAGING_SCHEMA,
     build_raw_updates,
     build_staging_messages,
     staging_row,
 )
-from support_assets.landing import LandingZone, ReadStats
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
 RECEIVED = dt.datetime(2026, 12, 4, 12, 0, tzinfo=dt.UTC)

@@ -12,13 +12,13 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from support_assets.landing import LandingZone
+from support_assets.io_managers.landing import LandingZone
 from support_assets.sandbox.server import SandboxConfig, SandboxServer
 from support_assets.sandbox.telegram import (
     SANDBOX_TELEGRAM_BOT_TOKEN,
     SANDBOX_TELEGRAM_WEBHOOK_SECRET,
 )
-from support_assets.webhook import SECRET_HEADER, app_from_settings, build_app
+from support_assets.sources.telegram.webhook import SECRET_HEADER, app_from_settings, build_app
 from support_assets_tests.loopback import serve_app
 
 SECRET = "s3cr3t_Token-for-tests"

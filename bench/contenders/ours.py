@@ -24,9 +24,9 @@ def main() -> None:
     os.environ["DAGSTER_HOME"] = args.dagster_home
     from dagster import DagsterInstance, materialize
 
-    from support_assets.assets.octadesk import RAW_TICKETS, octadesk_raw_tickets
     from support_assets.io_managers.duckdb import DuckDBWarehouseIOManager
-    from support_assets.resources.octadesk import OctadeskResource
+    from support_assets.sources.octadesk.assets import RAW_TICKETS, octadesk_raw_tickets
+    from support_assets.sources.octadesk.client import OctadeskResource
 
     started = time.perf_counter()
     with DagsterInstance.get() as instance:

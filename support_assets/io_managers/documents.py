@@ -42,9 +42,9 @@ from pydantic import Field
 from pymongo import ASCENDING, UpdateOne
 from pymongo.errors import BulkWriteError
 
-from support_assets.assets.common import InvalidRecord
+from support_assets.core.mongo import MongoDBResource
+from support_assets.core.records import InvalidRecord
 from support_assets.io_managers.privacy import safe_metadata
-from support_assets.resources.mongo import MongoDBResource
 
 logger = logging.getLogger(__name__)
 

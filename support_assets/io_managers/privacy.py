@@ -38,7 +38,7 @@ from dagster import (
     TextMetadataValue,
 )
 
-from support_assets.identity import is_email
+from support_assets.core.identity import is_email
 from support_assets.io_managers.base import markdown_preview
 
 MASKED = "‹masked›"

@@ -65,7 +65,7 @@ def s3_filesystem(s3: S3Resource) -> pafs.S3FileSystem:
 def s3_resource_from_settings(environ: Mapping[str, str]) -> S3Resource:
     """The lake's S3 resource from SUPPORT_S3_ENDPOINT_URL, SUPPORT_S3_REGION and
     SUPPORT_S3_PROFILE (keys: the credential chain, never a setting)."""
-    from support_assets.settings import local_value
+    from support_assets.core.settings import local_value
 
     return S3Resource(
         endpoint_url=local_value("SUPPORT_S3_ENDPOINT_URL", "", environ) or None,

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from dagster import DagsterInstance
 
-from support_assets.assets.compat import COMPAT_OCTADESK, chat_column
 from support_assets.definitions import build_definitions
 from support_assets.sandbox.server import SandboxConfig
+from support_assets.sources.octadesk.compat import COMPAT_OCTADESK, chat_column
 from support_assets_tests.bigquery_emulator import BigQueryEmulator
 from support_assets_tests.io_managers.bigquery_backend import unique_dataset_prefix
 

@@ -40,15 +40,8 @@ from dagster import (
     instance_for_test,
 )
 
-from support_assets.assets.crm import (
-    STATE_COLLECTION,
-    SYNC_MILVUS_CLIENTS,
-    SYNC_MILVUS_TICKETS,
-    SYNC_PLOOMES_CONTACTS,
-    ticket_marker,
-)
+from support_assets.core.mongo import MongoDBResource
 from support_assets.definitions import build_definitions
-from support_assets.resources.mongo import MongoDBResource
 from support_assets.sandbox import crm_world
 from support_assets.sandbox.milvus import SANDBOX_MILVUS_API_TOKEN
 from support_assets.sandbox.ploomes import (
@@ -57,6 +50,13 @@ from support_assets.sandbox.ploomes import (
     TAG_INSTALACAO,
 )
 from support_assets.sandbox.server import SandboxConfig, SandboxServer
+from support_assets.sources.crm.assets import (
+    STATE_COLLECTION,
+    SYNC_MILVUS_CLIENTS,
+    SYNC_MILVUS_TICKETS,
+    SYNC_PLOOMES_CONTACTS,
+    ticket_marker,
+)
 
 START = datetime.fromisoformat("2024-02-24T00:00:00-03:00")
 TICKET_TAGS = {TAG_INSTALACAO, TAG_ENTREGA}

@@ -14,22 +14,22 @@ import httpx
 import pytest
 from dagster import DagsterInstance
 
-from support_assets.assets.crm import (
+from support_assets.core.identity import parse_document
+from support_assets.core.mongo import MongoDBResource
+from support_assets.sandbox.ploomes import SANDBOX_PLOOMES_USER_KEY, TAG_ENTREGA, TAG_INSTALACAO
+from support_assets.sandbox.server import SandboxConfig
+from support_assets.sources.crm.assets import (
     LEGACY_IMPORT,
     SYNC_MILVUS_CLIENTS,
     SYNC_MILVUS_TICKETS,
     milvus_client_payload,
     ploomes_contact_payload,
 )
-from support_assets.assets.crm_migration import (
+from support_assets.sources.crm.migration import (
     LegacyItem,
     match_legacy_tickets,
     sent_documents,
 )
-from support_assets.identity import parse_document
-from support_assets.resources.mongo import MongoDBResource
-from support_assets.sandbox.ploomes import SANDBOX_PLOOMES_USER_KEY, TAG_ENTREGA, TAG_INSTALACAO
-from support_assets.sandbox.server import SandboxConfig
 from support_assets_tests.assets.test_crm import (
     FAST,
     World,
@@ -251,7 +251,7 @@ def test_tag_ids_come_from_ploomes_by_name_and_a_missing_tag_fails_naming_its_se
 
 
 def test_a_set_tag_id_wins_and_a_real_deployment_never_defaults_to_the_sandbox_ids() -> None:
-    from support_assets.assets.crm import crm_resources
+    from support_assets.sources.crm.assets import crm_resources
 
     sandbox = crm_resources({})["crm_settings"]
     assert (sandbox.installation_tag_id, sandbox.delivery_tag_id) == (TAG_INSTALACAO, TAG_ENTREGA)

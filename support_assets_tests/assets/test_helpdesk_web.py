@@ -26,11 +26,9 @@ from dagster import (
     build_schedule_context,
 )
 
-from support_assets.assets.common import COMMON_STATUSES
-from support_assets.assets.helpdesk_web import RAW_TICKETS, TICKET_STATUS_MAP_WEB
-from support_assets.assets.octadesk import TICKET_STATUS_MAP
+from support_assets.core.records import COMMON_STATUSES
+from support_assets.core.settings import SETTINGS
 from support_assets.definitions import build_definitions
-from support_assets.resources.helpdesk_web import parse_helpdesk_time
 from support_assets.sandbox.helpdesk_web import diverge_record
 from support_assets.sandbox.server import SandboxConfig
 from support_assets.sandbox.sheets import (
@@ -39,7 +37,9 @@ from support_assets.sandbox.sheets import (
     write_sandbox_service_account,
 )
 from support_assets.schedules import helpdesk_web_daily
-from support_assets.settings import SETTINGS
+from support_assets.sources.helpdesk_web.assets import RAW_TICKETS, TICKET_STATUS_MAP_WEB
+from support_assets.sources.helpdesk_web.client import parse_helpdesk_time
+from support_assets.sources.octadesk.assets import TICKET_STATUS_MAP
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 # The sandbox's tickets were opened over the 240 days before its anchor, pinned here so that the

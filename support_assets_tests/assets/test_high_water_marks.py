@@ -12,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from support_assets.assets.crm import PloomesExtraction, _task_row
-from support_assets.resources.ploomes import PloomesResource
+from support_assets.sources.crm.assets import PloomesExtraction, _task_row
+from support_assets.sources.crm.ploomes import PloomesResource
 from support_assets_tests.loopback import serve_app
 
 
@@ -72,7 +72,7 @@ def test_a_record_dated_in_the_future_does_not_stop_incremental_reads(
 
 
 def test_the_cap_keeps_marks_in_the_past_and_small_clock_skew() -> None:
-    from support_assets.assets.common import cap_high_water_mark
+    from support_assets.core.records import cap_high_water_mark
 
     now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
     assert cap_high_water_mark(None, "x", now) is None

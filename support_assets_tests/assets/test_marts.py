@@ -29,8 +29,7 @@ from dagster import (
     instance_for_test,
 )
 
-from support_assets.assets import crm, helpdesk_web, octadesk, service_events
-from support_assets.assets.marts import (
+from support_assets.analytics.marts import (
     ALL_AGENTS,
     CUSTOMER_IDENTIFIERS,
     CUSTOMERS,
@@ -40,15 +39,19 @@ from support_assets.assets.marts import (
     MILVUS_STATUS_MAP,
     looks_like_document,
 )
+from support_assets.core.identity import customer_key
+from support_assets.core.settings import SETTINGS
 from support_assets.definitions import build_definitions, stomp_resource
-from support_assets.identity import customer_key
 from support_assets.sandbox import crm_world
 from support_assets.sandbox.octadesk import SANDBOX_OCTADESK_API_KEY, SHARED_POOL_CLIENT
 from support_assets.sandbox.server import SandboxConfig, SandboxServer
 from support_assets.sandbox.service_events import generate_events
 from support_assets.sandbox.telegram import SANDBOX_TELEGRAM_BOT_TOKEN
-from support_assets.settings import SETTINGS
-from support_assets.webhook import run_poller
+from support_assets.sources.crm import assets as crm
+from support_assets.sources.helpdesk_web import assets as helpdesk_web
+from support_assets.sources.octadesk import assets as octadesk
+from support_assets.sources.service_events import assets as service_events
+from support_assets.sources.telegram.webhook import run_poller
 from support_assets_tests.telegram_helpers import materialize_landed
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")

@@ -14,11 +14,11 @@ import httpx
 import pytest
 from dagster import DagsterInstance, SensorResult, build_sensor_context
 
-from support_assets.assets.common import last_high_water_mark
-from support_assets.assets.octadesk import RAW_TICKETS
+from support_assets.core.records import last_high_water_mark
 from support_assets.definitions import build_definitions
 from support_assets.sandbox.server import SandboxConfig
 from support_assets.sensors import octadesk_changes_sensor
+from support_assets.sources.octadesk.assets import RAW_TICKETS
 from support_assets_tests.assets.test_octadesk import (
     LOOKBACK_MINUTES,
     assert_matches_truth,

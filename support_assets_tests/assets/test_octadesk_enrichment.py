@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from support_assets.assets.octadesk import octadesk_raw_chats
 from support_assets.definitions import build_resources
+from support_assets.sources.octadesk.assets import octadesk_raw_chats
 from support_assets_tests.loopback import serve_app
 
 EVENTS = [{"type": "created", "date": "2026-11-01T10:00:00.000Z"}]

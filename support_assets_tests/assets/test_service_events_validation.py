@@ -9,8 +9,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from support_assets.assets.common import InvalidRecord
-from support_assets.assets.service_events import (
+from support_assets.core.identity import PseudonymResource
+from support_assets.core.records import InvalidRecord
+from support_assets.sandbox.service_events import DEFECTS, generate_events
+from support_assets.sources.service_events.assets import (
     COVID_TEST_RESULTS,
     covid_test_result,
     event_document,
@@ -19,9 +21,7 @@ from support_assets.assets.service_events import (
     validate_event,
     validate_messages,
 )
-from support_assets.identity import PseudonymResource
-from support_assets.resources.stomp import ReceivedMessage
-from support_assets.sandbox.service_events import DEFECTS, generate_events
+from support_assets.sources.service_events.stomp import ReceivedMessage
 
 EVENT = {
     "name": "  José   Conceição ",

@@ -23,7 +23,10 @@ from dagster import (
     DagsterRunStatus,
 )
 
-from support_assets.assets.telegram import (
+from support_assets.definitions import build_definitions, telegram_resource
+from support_assets.sandbox.server import SandboxConfig
+from support_assets.sandbox.telegram_data import GENERATED_KINDS
+from support_assets.sources.telegram.assets import (
     BOT_INSIGHTS,
     RAW_UPDATES,
     STAGING_MESSAGES,
@@ -33,10 +36,7 @@ from support_assets.assets.telegram import (
     build_bot_insights,
     normalise_question,
 )
-from support_assets.definitions import build_definitions, telegram_resource
-from support_assets.resources.telegram import BOT_API_UPDATE_KINDS, TelegramResource
-from support_assets.sandbox.server import SandboxConfig
-from support_assets.sandbox.telegram_data import GENERATED_KINDS
+from support_assets.sources.telegram.client import BOT_API_UPDATE_KINDS, TelegramResource
 from support_assets_tests.telegram_helpers import (
     deliver_by_webhook,
     lake_table,

@@ -25,7 +25,6 @@ from dagster import DagsterInstance, materialize
 from dagster_gcp import BigQueryResource
 
 import support_assets_tests.assets.test_octadesk as octadesk_tests
-from support_assets.assets.octadesk import RAW_CHATS, RAW_TICKETS
 from support_assets.definitions import build_resources
 from support_assets.io_managers import TableStream
 from support_assets.io_managers.bigquery import (
@@ -37,6 +36,7 @@ from support_assets.io_managers.bigquery import (
     validate_project,
 )
 from support_assets.sandbox.server import SandboxConfig
+from support_assets.sources.octadesk.assets import RAW_CHATS, RAW_TICKETS
 from support_assets_tests.bigquery_emulator import BigQueryEmulator
 from support_assets_tests.io_managers.backends import PREFIX, table_asset
 from support_assets_tests.io_managers.bigquery_backend import read_table, unique_dataset_prefix
@@ -448,9 +448,9 @@ def test_service_events_services_is_a_repeated_column(
 ) -> None:
     """The real staging asset, from a raw document in the embedded store: ``services`` is a
     REPEATED STRING column holding the list, and an event without services stores []."""
-    from support_assets.assets.service_events import RAW_COLLECTION, service_events_staging
-    from support_assets.identity import PseudonymResource
-    from support_assets.resources.mongo import MongoDBResource
+    from support_assets.core.identity import PseudonymResource
+    from support_assets.core.mongo import MongoDBResource
+    from support_assets.sources.service_events.assets import RAW_COLLECTION, service_events_staging
 
     documents = MongoDBResource(embedded_path=str(tmp_path / "documents"))
     loaded = dt.datetime(2026, 11, 2, 12, 0, tzinfo=dt.UTC)

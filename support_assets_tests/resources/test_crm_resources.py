@@ -9,18 +9,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from support_assets.assets.crm import create_or_refusal, create_without_duplicates
-from support_assets.identity import parse_document
-from support_assets.resources.crm_http import (
-    AdaptiveRate,
-    CreateOutcomeUnknown,
-    SourceTotal,
-    objects,
-)
-from support_assets.resources.http import HttpError, ResilientClient
-from support_assets.resources.milvus import MilvusResource
-from support_assets.resources.ploomes import PloomesResource
-from support_assets.resources.shapes import (
+from support_assets.core.http import HttpError, ResilientClient
+from support_assets.core.identity import parse_document
+from support_assets.core.shapes import (
     MILVUS_LIST,
     PLOOMES_ODATA,
     TotalShortfall,
@@ -29,6 +20,15 @@ from support_assets.resources.shapes import (
 from support_assets.sandbox.milvus import SANDBOX_MILVUS_API_TOKEN
 from support_assets.sandbox.ploomes import SANDBOX_PLOOMES_USER_KEY, TAG_INSTALACAO
 from support_assets.sandbox.server import SandboxConfig, SandboxServer
+from support_assets.sources.crm.assets import create_or_refusal, create_without_duplicates
+from support_assets.sources.crm.http import (
+    AdaptiveRate,
+    CreateOutcomeUnknown,
+    SourceTotal,
+    objects,
+)
+from support_assets.sources.crm.milvus import MilvusResource
+from support_assets.sources.crm.ploomes import PloomesResource
 
 CONFIG = SandboxConfig(
     seed=8,

@@ -13,15 +13,6 @@ import pytest
 from dagster import EnvVar
 
 from support_assets.definitions import build_resources
-from support_assets.resources.helpdesk_web import (
-    SESSION_FILE,
-    HelpdeskWebError,
-    HelpdeskWebLoginError,
-    HelpdeskWebResource,
-    HelpdeskWebSessionOpenError,
-    parse_helpdesk_time,
-)
-from support_assets.resources.otp_sheet import GOOGLE_SHEETS_URL, OtpSheetResource
 from support_assets.sandbox.helpdesk_web import (
     SANDBOX_HELPDESK_WEB_API_TOKEN,
     SANDBOX_HELPDESK_WEB_PASSWORD,
@@ -29,6 +20,15 @@ from support_assets.sandbox.helpdesk_web import (
 )
 from support_assets.sandbox.server import SandboxConfig, SandboxServer
 from support_assets.sandbox.sheets import SANDBOX_OTP_SHEET_ID
+from support_assets.sources.helpdesk_web.client import (
+    SESSION_FILE,
+    HelpdeskWebError,
+    HelpdeskWebLoginError,
+    HelpdeskWebResource,
+    HelpdeskWebSessionOpenError,
+    parse_helpdesk_time,
+)
+from support_assets.sources.helpdesk_web.otp_sheet import GOOGLE_SHEETS_URL, OtpSheetResource
 
 WINDOW = (date(2026, 5, 5), date(2026, 11, 1))
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")

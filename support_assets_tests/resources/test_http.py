@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from support_assets.resources.http import (
+from support_assets.core.http import (
     HttpError,
     RateLimiter,
     Redactor,

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from support_assets.resources.http import (
+from support_assets.core.http import (
     BoundExceeded,
     Bounds,
     ForeignOriginError,
@@ -22,7 +22,7 @@ from support_assets.resources.http import (
     RetryPolicy,
     path_segment,
 )
-from support_assets.resources.octadesk import OctadeskResource
+from support_assets.sources.octadesk.client import OctadeskResource
 from support_assets_tests.loopback import serve_app
 
 FAST = RetryPolicy(max_attempts=2, backoff_initial=0.01, backoff_max=0.05, retry_after_cap=1)

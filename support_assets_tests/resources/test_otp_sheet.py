@@ -14,13 +14,6 @@ import httpx
 import pytest
 import requests
 
-from support_assets.resources.otp_sheet import (
-    OtpSheetError,
-    OtpSheetResource,
-    OtpTimeoutError,
-    SheetsHTTPClient,
-    otp_and_time_range,
-)
 from support_assets.sandbox.helpdesk_web import (
     SANDBOX_HELPDESK_WEB_PASSWORD,
     SANDBOX_HELPDESK_WEB_USER,
@@ -31,6 +24,13 @@ from support_assets.sandbox.sheets import (
     SANDBOX_SA_MARKER,
     TOKEN_PATH,
     write_sandbox_service_account,
+)
+from support_assets.sources.helpdesk_web.otp_sheet import (
+    OtpSheetError,
+    OtpSheetResource,
+    OtpTimeoutError,
+    SheetsHTTPClient,
+    otp_and_time_range,
 )
 from support_assets_tests.network_guard import network_guard
 

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from support_assets.resources.http import ResilientClient, RetryPolicy
+from support_assets.core.http import ResilientClient, RetryPolicy
 from support_assets_tests.loopback import serve_app
 
 
@@ -48,7 +48,7 @@ def test_a_429_with_retry_after_is_waited_out_not_counted_as_a_failed_attempt() 
 
 
 def _worker(url: str, state: str, requests: int) -> None:
-    from support_assets.resources.rate_limit import SharedRateLimiter
+    from support_assets.core.rate_limit import SharedRateLimiter
 
     limiter = SharedRateLimiter(state, "test-api", rate=4.0)
     with ResilientClient("test", url, limiter=limiter) as client:

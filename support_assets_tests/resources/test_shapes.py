@@ -2,7 +2,7 @@
 
 import pytest
 
-from support_assets.resources.shapes import (
+from support_assets.core.shapes import (
     HELPDESK_WEB_REPORT,
     TELEGRAM_UPDATES,
     Shape,

@@ -7,7 +7,11 @@ import uuid
 
 import pytest
 
-from support_assets.resources.stomp import BrokerUnavailable, ClientIdBusy, StompResource
+from support_assets.sources.service_events.stomp import (
+    BrokerUnavailable,
+    ClientIdBusy,
+    StompResource,
+)
 from support_assets_tests.activemq_broker import ActiveMQBroker
 
 

@@ -16,7 +16,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from support_assets.resources.telegram import BOT_API_UPDATE_KINDS
 from support_assets.sandbox.server import SandboxServer
 from support_assets.sandbox.telegram import (
     ALL_UPDATE_KINDS,
@@ -24,6 +23,7 @@ from support_assets.sandbox.telegram import (
     update_kind,
 )
 from support_assets.sandbox.telegram_data import GENERATED_KINDS, SCENARIOS, utf16_len
+from support_assets.sources.telegram.client import BOT_API_UPDATE_KINDS
 from support_assets_tests.loopback import serve_app
 
 DEFAULT_EXCLUDED = {"chat_member", "message_reaction", "message_reaction_count"}

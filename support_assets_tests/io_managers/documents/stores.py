@@ -19,8 +19,8 @@ from typing import Any
 
 from dagster import AssetsDefinition, asset, materialize
 
+from support_assets.core.mongo import MongoDBResource
 from support_assets.io_managers.documents import DocumentsIOManager
-from support_assets.resources.mongo import MongoDBResource
 
 PREFIX = "raw"
 NOT_RUN = "real MongoDB part NOT run: MONGODB_URI unset"

@@ -14,7 +14,7 @@ import pytest
 from dagster import AssetIn, asset, materialize
 from pymongo.errors import DuplicateKeyError
 
-from support_assets.assets.common import InvalidRecord
+from support_assets.core.records import InvalidRecord
 from support_assets.io_managers.documents import DocumentBatch, QuarantinedDocument
 from support_assets_tests.io_managers.documents.stores import DocumentsBackend, write
 

@@ -14,6 +14,7 @@ from dagster import EnvVar, asset, materialize
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
+from support_assets.core.mongo import MongoDBResource
 from support_assets.definitions import build_resources
 from support_assets.io_managers.documents import (
     DocumentBatch,
@@ -24,7 +25,6 @@ from support_assets.io_managers.documents import (
     payload_sha256,
     primary_key_of,
 )
-from support_assets.resources.mongo import MongoDBResource
 
 
 @pytest.mark.parametrize(

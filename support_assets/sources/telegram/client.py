@@ -29,14 +29,14 @@ from typing import Any
 import httpx
 from pydantic import Field, PrivateAttr
 
-from support_assets.landing import LandingWriteError, LandingZone
-from support_assets.resources.http import (
+from support_assets.core.http import (
     HttpApiResource,
     HttpError,
     ResilientClient,
     RetryableHttpError,
 )
-from support_assets.resources.shapes import TELEGRAM_UPDATES
+from support_assets.core.shapes import TELEGRAM_UPDATES
+from support_assets.io_managers.landing import LandingWriteError, LandingZone
 
 logger = logging.getLogger(__name__)
 _UPDATE_ID = re.compile(r'"update_id"\s*:\s*(-?[0-9]{1,30})')

@@ -26,9 +26,9 @@ from typing import Any
 import pyarrow.fs as pafs
 from dagster_aws.s3 import S3Resource
 
-from support_assets.assets.telegram import _landed_ids
 from support_assets.io_managers.lake import LakeIOManager
-from support_assets.landing import LandingZone
+from support_assets.io_managers.landing import LandingZone
+from support_assets.sources.telegram.assets import _landed_ids
 
 VIA = "archive"
 _FOLDER_DATE = re.compile(r"(?<!\d)(\d{4})[-/](\d{2})[-/](\d{2})(?!\d)")

@@ -25,13 +25,13 @@ from typing import Any
 import httpx
 from pydantic import PrivateAttr
 
-from support_assets.resources.http import (
+from support_assets.core.http import (
     HttpApiResource,
     HttpError,
     ResilientClient,
     RetryableHttpError,
 )
-from support_assets.resources.shapes import UnexpectedShape, describe_shape, reconcile_total
+from support_assets.core.shapes import UnexpectedShape, describe_shape, reconcile_total
 
 
 def shape_error(source: str, body: Any, expected: str) -> UnexpectedShape:

@@ -491,7 +491,7 @@ class LandingZoneResource(ConfigurableResource):
         cls, source: str = "telegram", environ: Mapping[str, str] | None = None
     ) -> LandingZoneResource:
         """The landing zone of the lake the settings describe (as ``build_resources`` does)."""
-        from support_assets.settings import data_dir, local_value
+        from support_assets.core.settings import data_dir, local_value
 
         env = os.environ if environ is None else environ
         return cls(

@@ -1,6 +1,7 @@
 """The Telegram webhook as an AWS Lambda function behind an API Gateway HTTP API.
 
-For a company whose bot already answers on Lambda: ``support_assets.telegram_lambda.handler``
+For a company whose bot already answers on Lambda:
+``support_assets.sources.telegram.lambda_handler.handler``
 takes the HTTP API's event (payload format 2.0) and does what the long-running receiver
 (``webhook.py``) does, with the same checks in the same order:
 
@@ -33,8 +34,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from support_assets.landing import LandingWriteError, LandingZone, LandingZoneResource
-from support_assets.webhook import (
+from support_assets.io_managers.landing import LandingWriteError, LandingZone, LandingZoneResource
+from support_assets.sources.telegram.webhook import (
     LANDING_SOURCE,
     SECRET_HEADER,
     RefusedUpdate,
@@ -43,7 +44,7 @@ from support_assets.webhook import (
     secret_matches,
 )
 
-logger = logging.getLogger("support_assets.telegram_lambda")
+logger = logging.getLogger("support_assets.sources.telegram.lambda_handler")
 
 VIA = "lambda"
 
@@ -142,5 +143,5 @@ def _receiver() -> LambdaReceiver:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """The Lambda entry point: ``support_assets.telegram_lambda.handler``."""
+    """The Lambda entry point: ``support_assets.sources.telegram.lambda_handler.handler``."""
     return _receiver().handle(event)

@@ -53,8 +53,7 @@ from dagster import (
     multi_asset,
 )
 
-from support_assets.assets import crm, helpdesk_web, octadesk, service_events, telegram
-from support_assets.identity import (
+from support_assets.core.identity import (
     PseudonymResource,
     customer_key,
     identifier_key,
@@ -63,7 +62,12 @@ from support_assets.identity import (
     normalize_email,
     normalize_phone,
 )
-from support_assets.settings import local_value
+from support_assets.core.settings import local_value
+from support_assets.sources.crm import assets as crm
+from support_assets.sources.helpdesk_web import assets as helpdesk_web
+from support_assets.sources.octadesk import assets as octadesk
+from support_assets.sources.service_events import assets as service_events
+from support_assets.sources.telegram import assets as telegram
 
 GROUP = "analytics"
 OWNERS = ["team:data-platform"]
@@ -141,7 +145,7 @@ class IdentifierMaker:
     secret: str
 
     def document(self, value: Any, hint: str | None = None) -> Identifier | None:
-        from support_assets.identity import document_or_reason
+        from support_assets.core.identity import document_or_reason
 
         value = _value(value)
         if value is None:

@@ -36,18 +36,18 @@ from zoneinfo import ZoneInfo
 from dagster import get_dagster_logger
 from pydantic import Field
 
-from support_assets.resources.http import (
+from support_assets.core.http import (
     HttpApiResource,
     HttpError,
     Redactor,
     ResilientClient,
 )
-from support_assets.resources.otp_sheet import OtpReading, OtpSheetResource
-from support_assets.resources.shapes import (
+from support_assets.core.shapes import (
     HELPDESK_WEB_API,
     HELPDESK_WEB_REPORT,
     SourceContractError,
 )
+from support_assets.sources.helpdesk_web.otp_sheet import OtpReading, OtpSheetResource
 
 SOURCE_TIME_ZONE = ZoneInfo("America/Sao_Paulo")
 SESSION_FILE = "helpdesk_web_session.json"

@@ -28,7 +28,8 @@ from dagster import (
 )
 from pydantic import Field
 
-from support_assets.assets.common import (
+from support_assets.core.http import HttpError
+from support_assets.core.records import (
     QUARANTINE_METADATA,
     InvalidRecord,
     cap_high_water_mark,
@@ -39,10 +40,9 @@ from support_assets.assets.common import (
     quarantine_row,
     to_json,
 )
+from support_assets.core.shapes import reconcile_total
 from support_assets.io_managers.base import TableStream
-from support_assets.resources.http import HttpError
-from support_assets.resources.octadesk import Entity, ListingReport, OctadeskResource
-from support_assets.resources.shapes import reconcile_total
+from support_assets.sources.octadesk.client import Entity, ListingReport, OctadeskResource
 
 logger = logging.getLogger(__name__)
 

@@ -69,7 +69,14 @@ from dagster import (
 )
 from pydantic import Field
 
-from support_assets.assets.common import (
+from support_assets.core.http import HttpError
+from support_assets.core.identity import (
+    Document,
+    PseudonymResource,
+    document_or_reason,
+)
+from support_assets.core.mongo import MongoDBResource
+from support_assets.core.records import (
     QUARANTINE_METADATA,
     InvalidRecord,
     cap_high_water_mark,
@@ -79,27 +86,20 @@ from support_assets.assets.common import (
     quarantine_row,
     to_json,
 )
-from support_assets.assets.crm_verify import (
+from support_assets.io_managers.base import TableStream
+from support_assets.sources.crm.http import CreateOutcomeUnknown, SourceTotal
+from support_assets.sources.crm.milvus import (
+    MilvusResource,
+    document_for_milvus,
+    milvus_client_document,
+)
+from support_assets.sources.crm.ploomes import TYPE_COMPANY, TYPE_PERSON, PloomesResource
+from support_assets.sources.crm.verify import (
     int_id,
     milvus_created_client,
     ploomes_created_contact,
     single_match,
 )
-from support_assets.identity import (
-    Document,
-    PseudonymResource,
-    document_or_reason,
-)
-from support_assets.io_managers.base import TableStream
-from support_assets.resources.crm_http import CreateOutcomeUnknown, SourceTotal
-from support_assets.resources.http import HttpError
-from support_assets.resources.milvus import (
-    MilvusResource,
-    document_for_milvus,
-    milvus_client_document,
-)
-from support_assets.resources.mongo import MongoDBResource
-from support_assets.resources.ploomes import TYPE_COMPANY, TYPE_PERSON, PloomesResource
 
 GROUP = "crm"
 OWNERS = ["team:data-platform"]
@@ -1891,13 +1891,13 @@ def crm_resources(env: Mapping[str, str]) -> dict[str, Any]:
 
     A source's credential defaults to the sandbox's only while its URL is unset too; once the
     URL is set, the credential must be set (an unset EnvVar fails the run naming it)."""
+    from support_assets.core.settings import env_or, http_bounds, is_set, local_value, sandbox_url
     from support_assets.sandbox.milvus import SANDBOX_MILVUS_API_TOKEN
     from support_assets.sandbox.ploomes import (
         SANDBOX_PLOOMES_USER_KEY,
         TAG_ENTREGA,
         TAG_INSTALACAO,
     )
-    from support_assets.settings import env_or, http_bounds, is_set, local_value, sandbox_url
 
     def secret(name: str, url_setting: str, sandbox_value: str) -> str | EnvVar:
         if is_set(name, env) or is_set(url_setting, env):
@@ -1915,7 +1915,7 @@ def crm_resources(env: Mapping[str, str]) -> dict[str, Any]:
                 raise ValueError(f"{name} must be a whole number, not {value!r}") from None
         return None if is_set("PLOOMES_BASE_URL", env) else sandbox_value
 
-    from support_assets.assets.crm_migration import CrmLegacySettings
+    from support_assets.sources.crm.migration import CrmLegacySettings
 
     start_date = local_value("CRM_SYNC_START_DATE", "2024-02-24", env).strip()
     try:

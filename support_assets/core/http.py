@@ -635,7 +635,7 @@ class HttpApiResource(ConfigurableResource):
         """The API's budget shared by every process (``rate_limit_state``), or None."""
         if not self.rate_limit_state:
             return None
-        from support_assets.resources.rate_limit import SharedRateLimiter
+        from support_assets.core.rate_limit import SharedRateLimiter
 
         scheme, host, port = _origin(self.base_url.rstrip("/") + "/")
         key = f"{self._api_name()} {scheme}://{host}:{port}"

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from support_assets.identity import Document
-from support_assets.resources.milvus import MilvusResource
-from support_assets.resources.ploomes import PloomesResource, contact_document_numbers
+from support_assets.core.identity import Document
+from support_assets.sources.crm.milvus import MilvusResource
+from support_assets.sources.crm.ploomes import PloomesResource, contact_document_numbers
 
 
 def int_id(value: Any) -> int | None:

@@ -24,8 +24,8 @@ import httpx
 import numpy as np
 from pydantic import Field
 
-from support_assets.resources.http import HttpApiResource, path_segment
-from support_assets.resources.shapes import OCTADESK_LIST
+from support_assets.core.http import HttpApiResource, path_segment
+from support_assets.core.shapes import OCTADESK_LIST
 
 Entity = Literal["tickets", "chat"]
 TOTAL_ITEMS_HEADER = "X-Total-Items"

@@ -28,15 +28,15 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from support_assets.identity import Document, document_or_reason
-from support_assets.resources.crm_http import (
+from support_assets.core.identity import Document, document_or_reason
+from support_assets.core.shapes import PLOOMES_ODATA
+from support_assets.sources.crm.http import (
     AdaptiveRateResource,
     SourceTotal,
     objects,
     send_create,
     shape_error,
 )
-from support_assets.resources.shapes import PLOOMES_ODATA
 
 PLOOMES_API_URL = "https://public-api2.ploomes.com"
 EntitySet = Literal["Contacts", "Tasks", "InteractionRecords", "Users"]

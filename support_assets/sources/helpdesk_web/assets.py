@@ -32,7 +32,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from support_assets.assets.common import (
+from support_assets.core.records import (
     COMMON_STATUSES,
     QUARANTINE_METADATA,
     InvalidRecord,
@@ -40,13 +40,13 @@ from support_assets.assets.common import (
     quarantine_row,
     to_json,
 )
-from support_assets.assets.octadesk import TICKET_STATUS_MAP
 from support_assets.io_managers.base import TableStream
-from support_assets.resources.helpdesk_web import (
+from support_assets.sources.helpdesk_web.client import (
     HelpdeskWebResource,
     local_date,
     parse_helpdesk_time,
 )
+from support_assets.sources.octadesk.assets import TICKET_STATUS_MAP
 
 GROUP = "helpdesk_web"
 OWNERS = ["team:data-platform"]

@@ -1,7 +1,7 @@
 """Telegram: every update the bot receives, from the landing zone to Parquet, and bot insights.
 
 ``landing/telegram/date=D/*.jsonl`` (written by the webhook receiver or the poller, see
-``support_assets.landing``) → ``raw/telegram_updates`` (day D's updates, one row per
+``support_assets.io_managers.landing``) → ``raw/telegram_updates`` (day D's updates, one row per
 ``update_id``, the full JSON kept) → ``staging/telegram_messages`` (one typed row per update)
 → ``marts/bot_insights``. The two daily-partitioned tables live in the lake; a partition is the
 UTC day an update was *received*, and the partitions reach today (``end_offset=1``), so today's
@@ -32,7 +32,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from support_assets.landing import LandingZoneResource, ReadStats
+from support_assets.io_managers.landing import LandingZoneResource, ReadStats
 
 GROUP = "telegram"
 OWNERS = ["team:data-platform"]

@@ -39,8 +39,9 @@ from dagster import (
 )
 from pydantic import Field
 
-from support_assets.assets.common import InvalidRecord, last_materialization_value
-from support_assets.identity import PERSON, PseudonymResource, document_or_reason
+from support_assets.core.identity import PERSON, PseudonymResource, document_or_reason
+from support_assets.core.mongo import MongoDBResource
+from support_assets.core.records import InvalidRecord, last_materialization_value
 from support_assets.io_managers.base import TableStream
 from support_assets.io_managers.documents import (
     DocumentBatch,
@@ -48,8 +49,7 @@ from support_assets.io_managers.documents import (
     collection_name,
     payload_sha256,
 )
-from support_assets.resources.mongo import MongoDBResource
-from support_assets.resources.stomp import (
+from support_assets.sources.service_events.stomp import (
     BrokerUnavailable,
     ClientIdBusy,
     ReceivedMessage,

@@ -55,10 +55,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from support_assets.landing import LandingWriteError, LandingZone, LandingZoneResource
-from support_assets.resources.telegram import PollStats
+from support_assets.io_managers.landing import LandingWriteError, LandingZone, LandingZoneResource
+from support_assets.sources.telegram.client import PollStats
 
-logger = logging.getLogger("support_assets.webhook")
+logger = logging.getLogger("support_assets.sources.telegram.webhook")
 
 WEBHOOK_PATH = "/telegram/webhook"
 HEALTH_PATH = "/health"
@@ -279,7 +279,7 @@ def receiver_settings(environ: Mapping[str, str], *, sandbox: bool = False) -> t
     ``TELEGRAM_BOT_TOKEN`` (only the poller and the assets need it), so that absence says
     nothing about being a sandbox. ``sandbox=True`` (``webhook --sandbox``) is the only way to
     the sandbox's published secret."""
-    from support_assets.settings import local_value
+    from support_assets.core.settings import local_value
 
     env = environ
     secret = env.get("TELEGRAM_WEBHOOK_SECRET")
@@ -325,7 +325,7 @@ def serve(
 
 def telegram_is_sandbox(environ: Mapping[str, str] | None = None) -> bool:
     """Whether the Telegram settings point at the sandbox (no token, no API URL set)."""
-    from support_assets.settings import is_set
+    from support_assets.core.settings import is_set
 
     env = os.environ if environ is None else environ
     return not (is_set("TELEGRAM_BOT_TOKEN", env) or is_set("TELEGRAM_API_BASE_URL", env))
@@ -334,10 +334,11 @@ def telegram_is_sandbox(environ: Mapping[str, str] | None = None) -> bool:
 def run_poller(*, until_empty: bool = False, environ: Mapping[str, str] | None = None) -> PollStats:
     """Long-poll the bot configured by the settings into the landing zone.
 
-    Raises :class:`~support_assets.resources.telegram.WebhookActiveError` while a webhook is set.
+    Raises :class:`~support_assets.sources.telegram.client.WebhookActiveError` while a webhook
+    is set.
     """
     from support_assets.definitions import telegram_resource
-    from support_assets.resources.telegram import TelegramPoller
+    from support_assets.sources.telegram.client import TelegramPoller
 
     env = os.environ if environ is None else environ
     landing = LandingZoneResource.from_settings(LANDING_SOURCE, env).zone()

@@ -42,7 +42,9 @@ from dagster import (
 )
 from pydantic import Field
 
-from support_assets.assets.crm import (
+from support_assets.core.identity import Document, PseudonymResource, document_or_reason
+from support_assets.core.mongo import MongoDBResource
+from support_assets.sources.crm.assets import (
     GROUP,
     LEGACY_COLUMNS,
     LEGACY_IMPORT,
@@ -62,9 +64,7 @@ from support_assets.assets.crm import (
     _timestamp,
     _work_items,
 )
-from support_assets.identity import Document, PseudonymResource, document_or_reason
-from support_assets.resources.mongo import MongoDBResource
-from support_assets.resources.ploomes import PloomesResource
+from support_assets.sources.crm.ploomes import PloomesResource
 
 #: The state document that says the import ran.
 MIGRATION_STATE_ID = "migration:legacy_import"

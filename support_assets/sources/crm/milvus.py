@@ -30,15 +30,15 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from support_assets.identity import Document, document_or_reason
-from support_assets.resources.crm_http import (
+from support_assets.core.identity import Document, document_or_reason
+from support_assets.core.shapes import MILVUS_LIST, TotalShortfall
+from support_assets.sources.crm.http import (
     AdaptiveRateResource,
     SourceTotal,
     objects,
     send_create,
     shape_error,
 )
-from support_assets.resources.shapes import MILVUS_LIST, TotalShortfall
 
 MILVUS_API_URL = "https://apiintegracao.milvus.com.br/api"
 MAX_PAGE = 1000
