@@ -16,6 +16,10 @@ from support_assets.sandbox.telegram import (
     SANDBOX_TELEGRAM_BOT_TOKEN,
     SANDBOX_TELEGRAM_WEBHOOK_SECRET,
 )
+from support_assets_tests.support.bigquery_backend import (  # noqa: F401 - fixtures
+    bigquery_emulator,
+    bigquery_emulator_session,
+)
 
 
 @pytest.fixture
@@ -44,10 +48,10 @@ def instance() -> Iterator[DagsterInstance]:
 
 @pytest.fixture(scope="session")
 def postgres():
-    """A private PostgreSQL server for the session (support_assets_tests/postgres_server.py,
+    """A private PostgreSQL server for the session (support_assets_tests/support/postgres_server.py,
     run by tools/postgres.sh): a free port on loopback, password auth, stopped and deleted at the
     end. Fails, never skips, without one."""
-    from support_assets_tests.postgres_server import running_postgres
+    from support_assets_tests.support.postgres_server import running_postgres
 
     with running_postgres() as server:
         yield server
@@ -55,9 +59,9 @@ def postgres():
 
 @pytest.fixture(scope="session")
 def activemq():
-    """A real ActiveMQ broker for the session (support_assets_tests/activemq_broker.py): free
+    """A real ActiveMQ broker for the session (support_assets_tests/support/activemq_broker.py): free
     ports, private data under .activemq/, stopped at the end. Fails, never skips, without one."""
-    from support_assets_tests.activemq_broker import running_activemq
+    from support_assets_tests.support.activemq_broker import running_activemq
 
     with running_activemq() as broker:
         yield broker

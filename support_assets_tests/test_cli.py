@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from support_assets_tests.e2e_helpers import (
+from support_assets_tests.support.e2e_helpers import (
     deployment_env,
     make_warehouse,
     run_materialize,

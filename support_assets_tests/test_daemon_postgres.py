@@ -31,7 +31,7 @@ import pytest
 import yaml
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
-from support_assets_tests.e2e_helpers import (
+from support_assets_tests.support.e2e_helpers import (
     ARTIFACTS_DIR,
     REPO_ROOT,
     deployment_env,

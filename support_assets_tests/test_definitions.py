@@ -9,7 +9,7 @@ import httpx
 import pytest
 from dagster import AssetKey, AssetSpec, Definitions
 
-from support_assets_tests.e2e_helpers import (
+from support_assets_tests.support.e2e_helpers import (
     REPO_ROOT,
     dagster_dev,
     deployment_env,

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from support_assets_tests.e2e_helpers import (
+from support_assets_tests.support.e2e_helpers import (
     ARTIFACTS_DIR,
     CHROMIUM,
     CHROMIUM_ARGS,

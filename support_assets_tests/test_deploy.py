@@ -34,7 +34,7 @@ from support_assets.cli import ensure_dagster_home
 from support_assets.core.settings import SETTINGS, SETTINGS_BY_NAME
 from support_assets.definitions import build_definitions, build_executor
 from support_assets.schedules import octadesk_daily_reconciliation
-from support_assets_tests.postgres_server import SCRIPT, PostgresError, running_postgres
+from support_assets_tests.support.postgres_server import SCRIPT, PostgresError, running_postgres
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
@@ -211,7 +211,7 @@ def test_step_logs_land_in_s3_when_the_settings_say_so(
     with SUPPORT_COMPUTE_LOGS=s3 a step's stdout ends up as an object in the bucket (moto)."""
     from dagster import job, op
 
-    from support_assets_tests.io_managers.s3_server import running_moto_s3
+    from support_assets_tests.support.s3_server import running_moto_s3
 
     deploy = _load(DEPLOY / "dagster.yaml")
     (tmp_path / "dagster.yaml").write_text(yaml.safe_dump({"compute_logs": deploy["compute_logs"]}))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from support_assets_tests.e2e_helpers import (
+from support_assets_tests.support.e2e_helpers import (
     admin_get,
     comparable,
     deployment_env,

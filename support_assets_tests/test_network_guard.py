@@ -11,8 +11,12 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from support_assets_tests.loopback import serve_app
-from support_assets_tests.network_guard import ForeignHostRefused, is_loopback, network_guard
+from support_assets_tests.support.loopback import serve_app
+from support_assets_tests.support.network_guard import (
+    ForeignHostRefused,
+    is_loopback,
+    network_guard,
+)
 
 
 def test_loopback_names_and_addresses() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from support_assets_tests.e2e_helpers import (
+from support_assets_tests.support.e2e_helpers import (
     ARTIFACTS_DIR,
     CHROMIUM,
     CHROMIUM_ARGS,

@@ -29,7 +29,7 @@ from dagster_gcp import BigQueryResource
 
 from support_assets.io_managers import DuckDBWarehouseIOManager, LakeIOManager
 from support_assets.io_managers.bigquery import BigQueryWarehouseIOManager
-from support_assets_tests.io_managers.bigquery_backend import (
+from support_assets_tests.support.bigquery_backend import (
     date_param,
     read_table,
     unique_dataset_prefix,

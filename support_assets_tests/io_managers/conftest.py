@@ -8,11 +8,11 @@ from collections.abc import Iterator
 import pytest
 
 from support_assets_tests.io_managers.backends import BACKENDS, Backend
-from support_assets_tests.io_managers.bigquery_backend import (  # noqa: F401 - fixtures
+from support_assets_tests.support.bigquery_backend import (  # noqa: F401 - fixtures
     bigquery_emulator,
     bigquery_emulator_session,
 )
-from support_assets_tests.io_managers.s3_server import MotoS3, running_moto_s3
+from support_assets_tests.support.s3_server import MotoS3, running_moto_s3
 
 
 @pytest.fixture(scope="session")

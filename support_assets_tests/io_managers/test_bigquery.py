@@ -24,7 +24,7 @@ import pytest
 from dagster import DagsterInstance, materialize
 from dagster_gcp import BigQueryResource
 
-import support_assets_tests.assets.test_octadesk as octadesk_tests
+import support_assets_tests.sources.octadesk.test_assets as octadesk_tests
 from support_assets.definitions import build_resources
 from support_assets.io_managers import TableStream
 from support_assets.io_managers.bigquery import (
@@ -37,9 +37,9 @@ from support_assets.io_managers.bigquery import (
 )
 from support_assets.sandbox.server import SandboxConfig
 from support_assets.sources.octadesk.assets import RAW_CHATS, RAW_TICKETS
-from support_assets_tests.bigquery_emulator import BigQueryEmulator
 from support_assets_tests.io_managers.backends import PREFIX, table_asset
-from support_assets_tests.io_managers.bigquery_backend import read_table, unique_dataset_prefix
+from support_assets_tests.support.bigquery_backend import read_table, unique_dataset_prefix
+from support_assets_tests.support.bigquery_emulator import BigQueryEmulator
 
 # ---- helpers --------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from dagster_aws.s3 import S3Resource
 from support_assets.definitions import build_resources
 from support_assets.io_managers import LakeIOManager, TableStream
 from support_assets_tests.io_managers.backends import DAILY, table_asset
-from support_assets_tests.io_managers.s3_server import MotoS3
+from support_assets_tests.support.s3_server import MotoS3
 
 
 def data_keys(s3: MotoS3, bucket: str, prefix: str) -> list[str]:

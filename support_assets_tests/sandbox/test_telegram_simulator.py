@@ -24,7 +24,7 @@ from support_assets.sandbox.telegram import (
 )
 from support_assets.sandbox.telegram_data import GENERATED_KINDS, SCENARIOS, utf16_len
 from support_assets.sources.telegram.client import BOT_API_UPDATE_KINDS
-from support_assets_tests.loopback import serve_app
+from support_assets_tests.support.loopback import serve_app
 
 DEFAULT_EXCLUDED = {"chat_member", "message_reaction", "message_reaction_count"}
 
