@@ -59,8 +59,9 @@ def postgres():
 
 @pytest.fixture(scope="session")
 def activemq():
-    """A real ActiveMQ broker for the session (support_assets_tests/support/activemq_broker.py): free
-    ports, private data under .activemq/, stopped at the end. Fails, never skips, without one."""
+    """A real ActiveMQ broker for the session (support_assets_tests/support/activemq_broker.py):
+    free ports, private data under .activemq/, stopped at the end. Fails, never skips, without
+    one."""
     from support_assets_tests.support.activemq_broker import running_activemq
 
     with running_activemq() as broker:

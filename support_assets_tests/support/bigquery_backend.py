@@ -1,7 +1,8 @@
 """The BigQuery side of the storage tests: one local emulator for the whole session.
 
 ``bigquery_emulator_session`` installs (once, idempotently) and starts local-bigquery through
-``support_assets_tests.support.bigquery_emulator``; it never skips: a machine that cannot run it fails.
+``support_assets_tests.support.bigquery_emulator``; it never skips: a machine that cannot run it
+fails.
 ``bigquery_emulator`` gives a test the emulator with the environment the platform's own code
 path needs: dagster-gcp's ``BigQueryResource`` builds its client as in production, under
 Application Default Credentials (a fake ``authorized_user`` file, no GCE probe), and the

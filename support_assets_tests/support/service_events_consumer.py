@@ -1,5 +1,5 @@
-"""``python -m support_assets_tests.support.service_events_consumer``: one run of service_events_job in
-this process, as a separate process the crash test can SIGKILL.
+"""``python -m support_assets_tests.support.service_events_consumer``: one run of
+service_events_job in this process, as a separate process the crash test can SIGKILL.
 
 With ``--pause-before-ack MARKER`` the consumer stops at the point that matters: the batch has
 been written to the documents store (the asset resumed after its output was stored) and not yet
