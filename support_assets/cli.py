@@ -346,8 +346,8 @@ def cmd_produce_events(args: argparse.Namespace) -> int:
     """Publish generated attendance events to the service-events topic (STOMP_* settings)."""
     from collections import Counter
 
-    from support_assets.definitions import stomp_resource
     from support_assets.sandbox.service_events import generate_events
+    from support_assets.sources.service_events.resources import stomp_resource
     from support_assets.sources.service_events.stomp import BrokerUnavailable
 
     events = generate_events(args.count, args.invalid_share, seed=args.seed)

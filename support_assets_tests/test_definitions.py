@@ -175,7 +175,7 @@ def test_a_real_deployment_never_uses_the_published_pseudonym_key() -> None:
     from dagster import EnvVar
 
     from support_assets.core.identity import SANDBOX_PSEUDONYM_KEY
-    from support_assets.definitions import pseudonym_resource
+    from support_assets.deployment import pseudonym_resource
 
     assert pseudonym_resource({}).key == SANDBOX_PSEUDONYM_KEY
     for marker in ("OCTADESK_BASE_URL", "STOMP_HOST", "MONGODB_URI", "PLOOMES_BASE_URL"):

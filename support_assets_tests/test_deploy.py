@@ -32,8 +32,9 @@ from dagster._core.instance.config import dagster_instance_config
 
 from support_assets.cli import ensure_dagster_home
 from support_assets.core.settings import SETTINGS, SETTINGS_BY_NAME
-from support_assets.definitions import build_definitions, build_executor
-from support_assets.schedules import octadesk_daily_reconciliation
+from support_assets.definitions import build_definitions
+from support_assets.deployment import build_executor
+from support_assets.sources.octadesk.schedules import octadesk_daily_reconciliation
 from support_assets_tests.support.postgres_server import SCRIPT, PostgresError, running_postgres
 
 REPO = Path(__file__).resolve().parents[1]

@@ -41,7 +41,7 @@ from support_assets.analytics.marts import (
 )
 from support_assets.core.identity import customer_key
 from support_assets.core.settings import SETTINGS
-from support_assets.definitions import build_definitions, stomp_resource
+from support_assets.definitions import build_definitions
 from support_assets.sandbox import crm_world
 from support_assets.sandbox.octadesk import SANDBOX_OCTADESK_API_KEY, SHARED_POOL_CLIENT
 from support_assets.sandbox.server import SandboxConfig, SandboxServer
@@ -51,6 +51,7 @@ from support_assets.sources.crm import assets as crm
 from support_assets.sources.helpdesk_web import assets as helpdesk_web
 from support_assets.sources.octadesk import assets as octadesk
 from support_assets.sources.service_events import assets as service_events
+from support_assets.sources.service_events.resources import stomp_resource
 from support_assets.sources.telegram.webhook import run_poller
 from support_assets_tests.support.telegram_helpers import materialize_landed
 

@@ -21,8 +21,8 @@ from dagster import (
 from support_assets.definitions import build_definitions
 from support_assets.io_managers.landing import LandingZone, LandingZoneResource
 from support_assets.sandbox.telegram import SANDBOX_TELEGRAM_WEBHOOK_SECRET
-from support_assets.sensors import telegram_landing_sensor
 from support_assets.sources.telegram.client import TelegramResource
+from support_assets.sources.telegram.sensors import telegram_landing_sensor
 from support_assets.sources.telegram.webhook import app_from_settings
 from support_assets_tests.support.loopback import serve_app
 

@@ -337,8 +337,8 @@ def run_poller(*, until_empty: bool = False, environ: Mapping[str, str] | None =
     Raises :class:`~support_assets.sources.telegram.client.WebhookActiveError` while a webhook
     is set.
     """
-    from support_assets.definitions import telegram_resource
     from support_assets.sources.telegram.client import TelegramPoller
+    from support_assets.sources.telegram.resources import telegram_resource
 
     env = os.environ if environ is None else environ
     landing = LandingZoneResource.from_settings(LANDING_SOURCE, env).zone()
@@ -361,7 +361,7 @@ def manage_webhook(
     environ: Mapping[str, str] | None = None,
 ) -> dict:
     """``info``, ``set`` (to ``url``, with TELEGRAM_WEBHOOK_SECRET) or ``delete`` the webhook."""
-    from support_assets.definitions import telegram_resource
+    from support_assets.sources.telegram.resources import telegram_resource
 
     env = os.environ if environ is None else environ
     with telegram_resource(env).process_config_and_initialize_cm() as telegram:

@@ -36,9 +36,9 @@ from support_assets.sandbox.sheets import (
     TOKEN_PATH,
     write_sandbox_service_account,
 )
-from support_assets.schedules import helpdesk_web_daily
 from support_assets.sources.helpdesk_web.assets import RAW_TICKETS, TICKET_STATUS_MAP_WEB
 from support_assets.sources.helpdesk_web.client import parse_helpdesk_time
+from support_assets.sources.helpdesk_web.schedules import helpdesk_web_daily
 from support_assets.sources.octadesk.assets import TICKET_STATUS_MAP
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")

@@ -17,8 +17,8 @@ from dagster import DagsterInstance, SensorResult, build_sensor_context
 from support_assets.core.records import last_high_water_mark
 from support_assets.definitions import build_definitions
 from support_assets.sandbox.server import SandboxConfig
-from support_assets.sensors import octadesk_changes_sensor
 from support_assets.sources.octadesk.assets import RAW_TICKETS
+from support_assets.sources.octadesk.sensors import octadesk_changes_sensor
 from support_assets_tests.sources.octadesk.test_assets import (
     LOOKBACK_MINUTES,
     assert_matches_truth,

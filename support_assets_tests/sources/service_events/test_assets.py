@@ -34,11 +34,12 @@ from dagster import (
 
 from support_assets.core.identity import SANDBOX_PSEUDONYM_KEY, customer_key
 from support_assets.core.mongo import MongoDBResource
-from support_assets.definitions import build_definitions, stomp_resource
+from support_assets.definitions import build_definitions
 from support_assets.io_managers.documents import payload_sha256
 from support_assets.sandbox.service_events import generate_events
-from support_assets.sensors import service_events_sensor
 from support_assets.sources.service_events.assets import RAW, STAGING
+from support_assets.sources.service_events.resources import stomp_resource
+from support_assets.sources.service_events.sensors import service_events_sensor
 from support_assets.sources.service_events.stomp import StompResource
 from support_assets_tests.support.activemq_broker import ActiveMQBroker
 from support_assets_tests.support.e2e_helpers import REPO_ROOT, tail, venv_executable

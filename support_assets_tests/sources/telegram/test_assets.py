@@ -23,7 +23,7 @@ from dagster import (
     DagsterRunStatus,
 )
 
-from support_assets.definitions import build_definitions, telegram_resource
+from support_assets.definitions import build_definitions
 from support_assets.sandbox.server import SandboxConfig
 from support_assets.sandbox.telegram_data import GENERATED_KINDS
 from support_assets.sources.telegram.assets import (
@@ -37,6 +37,7 @@ from support_assets.sources.telegram.assets import (
     normalise_question,
 )
 from support_assets.sources.telegram.client import BOT_API_UPDATE_KINDS, TelegramResource
+from support_assets.sources.telegram.resources import telegram_resource
 from support_assets_tests.support.telegram_helpers import (
     deliver_by_webhook,
     lake_table,

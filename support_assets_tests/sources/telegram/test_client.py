@@ -15,7 +15,6 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from support_assets.core.http import RetryableHttpError
-from support_assets.definitions import telegram_resource
 from support_assets.sandbox.server import SandboxConfig, SandboxServer
 from support_assets.sandbox.telegram import ALL_UPDATE_KINDS, SANDBOX_TELEGRAM_BOT_TOKEN
 from support_assets.sources.telegram.client import (
@@ -23,6 +22,7 @@ from support_assets.sources.telegram.client import (
     TelegramApiError,
     TelegramResource,
 )
+from support_assets.sources.telegram.resources import telegram_resource
 from support_assets_tests.support.loopback import serve_app
 
 TOKEN = "987654321:AAFsecret-Part_of-the-token-XYZ"

@@ -18,8 +18,8 @@ import pytest
 from dagster import DagsterInstance, build_sensor_context
 
 from support_assets.io_managers.landing import LandingZoneResource
-from support_assets.sensors import telegram_landing_sensor
 from support_assets.sources.telegram import lambda_handler as telegram_lambda
+from support_assets.sources.telegram.sensors import telegram_landing_sensor
 from support_assets.sources.telegram.webhook import SECRET_HEADER
 from support_assets_tests.support.s3_server import MotoS3, running_moto_s3
 

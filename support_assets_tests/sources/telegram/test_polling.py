@@ -14,7 +14,6 @@ import pytest
 from dagster import DagsterInstance
 
 from support_assets import cli
-from support_assets.definitions import telegram_resource
 from support_assets.io_managers.landing import LandedBatch, LandingWriteError, LandingZone
 from support_assets.sandbox.server import SandboxConfig
 from support_assets.sandbox.telegram import SANDBOX_TELEGRAM_WEBHOOK_SECRET
@@ -24,6 +23,7 @@ from support_assets.sources.telegram.client import (
     TelegramResource,
     WebhookActiveError,
 )
+from support_assets.sources.telegram.resources import telegram_resource
 from support_assets_tests.support.telegram_helpers import (
     lake_table,
     materialize_landed,
