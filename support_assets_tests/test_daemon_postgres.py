@@ -31,6 +31,8 @@ import pytest
 import yaml
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
+from support_assets.core.records import last_high_water_mark
+from support_assets.sources.octadesk.assets import RAW_CHATS, RAW_TICKETS
 from support_assets_tests.support.e2e_helpers import (
     ARTIFACTS_DIR,
     REPO_ROOT,
@@ -429,7 +431,17 @@ def _check_refresh_cycle(
     )
 
     # 4. Stop and restart the daemon and the webserver: no run and no cursor is lost.
-    time.sleep(SENSOR_INTERVAL + 1)  # a tick after the run records the new high-water marks
+    # A tick after the run records the run's high-water marks as the cursor; on a busy machine
+    # that tick may come late, so wait for it rather than for a fixed time.
+    marks = {
+        "tickets": last_high_water_mark(instance, RAW_TICKETS),
+        "chat": last_high_water_mark(instance, RAW_CHATS),
+    }
+    expected_cursor = json.dumps({k: v.isoformat() if v else None for k, v in marks.items()})
+    deadline = time.monotonic() + 10 * SENSOR_INTERVAL + 60
+    while (cursor := _instigator_state(instance, SENSOR).instigator_data.cursor) != expected_cursor:
+        assert time.monotonic() < deadline, (cursor, expected_cursor)
+        time.sleep(1)
     runs_before = [(r["runId"], r["status"]) for r in dep.runs()]
     cursor_before = _instigator_state(instance, SENSOR).instigator_data.cursor
     graphql_cursor = dep.sensor()["sensorState"]["typeSpecificData"]["lastCursor"]
