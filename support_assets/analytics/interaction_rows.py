@@ -25,7 +25,7 @@ from support_assets.sources.telegram.handoff import conversation_handoffs, custo
 #: Agent of chats the bot handled alone.
 BOT_AGENT = "bot"
 
-# Milvus ticket statuses (as the API writes them) to the common status set.
+#: Milvus ticket statuses (as the API writes them) to the common status set.
 MILVUS_STATUS_MAP = {
     "a fazer": "open",
     "atendendo": "in_progress",
