@@ -142,7 +142,7 @@ def backfill_kpi_history() -> tuple[str, str, bool]:
     marts/support_kpis_daily --partition-range FIRST...LAST``."""
     from dagster import DagsterInstance
 
-    from support_assets.analytics.marts import KPI_PARTITIONS, KPIS
+    from support_assets.analytics.catalog import KPI_PARTITIONS, KPIS
     from support_assets.definitions import defs
 
     keys = KPI_PARTITIONS.get_partition_keys()

@@ -29,16 +29,16 @@ from dagster import (
     instance_for_test,
 )
 
-from support_assets.analytics.marts import (
-    ALL_AGENTS,
+from support_assets.analytics.catalog import (
     CUSTOMER_IDENTIFIERS,
     CUSTOMERS,
     INTERACTIONS,
     KPIS,
     MART_KEYS,
-    MILVUS_STATUS_MAP,
-    looks_like_document,
 )
+from support_assets.analytics.interaction_rows import MILVUS_STATUS_MAP
+from support_assets.analytics.kpis import ALL_AGENTS
+from support_assets.analytics.mart_checks import looks_like_document
 from support_assets.core.identity import customer_key
 from support_assets.core.settings import SETTINGS
 from support_assets.definitions import build_definitions
