@@ -10,7 +10,7 @@ from dagster import Definitions
 
 from support_assets import deployment
 from support_assets.analytics import definitions as analytics
-from support_assets.analytics.marts import with_source_freshness
+from support_assets.analytics.automation import with_source_freshness
 from support_assets.sources.crm import definitions as crm
 from support_assets.sources.helpdesk_web import definitions as helpdesk_web
 from support_assets.sources.octadesk import definitions as octadesk
