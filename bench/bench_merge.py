@@ -174,7 +174,7 @@ def bigquery_counts(table_rows: int, changed: int, work: Path) -> dict[str, Any]
 def row_merge(s: Any, report: Any) -> None:
     import statistics
 
-    from run import PYTHON, Row, run_child
+    from harness import PYTHON, Row, run_child
 
     n, k = s.merge_table, s.merge_changed
     print(f"[5] merging {k:,} changed rows into a {n:,}-row table", flush=True)

@@ -123,24 +123,16 @@ def _check(store: str, run: str, events: int) -> None:
         docs.close()
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def row_queue(s: Any, report: Any) -> None:
-    from run import PYTHON, Row, run_child
+    from harness import PYTHON, Row, free_port, run_child
 
     base = s.work / "activemq"
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "AMQ_BASE": str(base),
         "AMQ_STOMP_PORT": str(port),
-        "AMQ_OPENWIRE_PORT": str(_free_port()),
+        "AMQ_OPENWIRE_PORT": str(free_port()),
     }
     counts = {"ours": s.events, "loop": max(1, s.events // 25)}
     print(
