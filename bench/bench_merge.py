@@ -131,7 +131,9 @@ def bigquery_counts(table_rows: int, changed: int, work: Path) -> dict[str, Any]
     from dagster_gcp import BigQueryResource
 
     from support_assets.io_managers.bigquery import BigQueryWarehouseIOManager
-    from support_assets_tests.support.bigquery_emulator import running_bigquery_emulator
+
+    sys.path.insert(0, str(ROOT))  # tools/ drives the local services tests and benchmarks use
+    from tools.bigquery_emulator import running_bigquery_emulator
 
     with running_bigquery_emulator(ROOT / ".bigquery") as emulator:
         for name in ("GOOGLE_APPLICATION_CREDENTIALS", "NO_GCE_CHECK", "BIGQUERY_EMULATOR_HOST"):

@@ -39,7 +39,7 @@ from support_assets.sandbox.server import SandboxConfig
 from support_assets.sources.octadesk.assets import RAW_CHATS, RAW_TICKETS
 from support_assets_tests.io_managers.backends import PREFIX, table_asset
 from support_assets_tests.support.bigquery_backend import read_table, unique_dataset_prefix
-from support_assets_tests.support.bigquery_emulator import BigQueryEmulator
+from tools.bigquery_emulator import BigQueryEmulator
 
 # ---- helpers --------------------------------------------------------------------------------
 

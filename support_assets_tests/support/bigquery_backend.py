@@ -1,7 +1,7 @@
 """The BigQuery side of the storage tests: one local emulator for the whole session.
 
 ``bigquery_emulator_session`` installs (once, idempotently) and starts local-bigquery through
-``support_assets_tests.support.bigquery_emulator``; it never skips: a machine that cannot run it
+``tools.bigquery_emulator``; it never skips: a machine that cannot run it
 fails.
 ``bigquery_emulator`` gives a test the emulator with the environment the platform's own code
 path needs: dagster-gcp's ``BigQueryResource`` builds its client as in production, under
@@ -24,7 +24,7 @@ import pytest
 from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 
-from support_assets_tests.support.bigquery_emulator import (
+from tools.bigquery_emulator import (
     DEFAULT_BASE_DIR,
     BigQueryEmulator,
     running_bigquery_emulator,

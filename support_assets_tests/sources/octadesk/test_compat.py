@@ -16,7 +16,7 @@ from support_assets.definitions import build_definitions
 from support_assets.sandbox.server import SandboxConfig
 from support_assets.sources.octadesk.compat import COMPAT_OCTADESK, chat_column
 from support_assets_tests.support.bigquery_backend import unique_dataset_prefix
-from support_assets_tests.support.bigquery_emulator import BigQueryEmulator
+from tools.bigquery_emulator import BigQueryEmulator
 
 #: Columns the old table's readers use, by the names the view gives them.
 OLD_TABLE_COLUMNS = {

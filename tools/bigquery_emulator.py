@@ -1,4 +1,5 @@
-"""A real local BigQuery emulator (local-bigquery 0.3.2) for tests, via tools/bigquery_emulator.sh.
+"""A real local BigQuery emulator (local-bigquery 0.3.2) for tests and benchmarks, via
+tools/bigquery_emulator.sh.
 
     with running_bigquery_emulator(DEFAULT_BASE_DIR) as bq:   # e.g. in a session fixture
         client = bq.client()               # or code that builds its own client: setenv(bq.env)
@@ -53,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from google.cloud import bigquery
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = REPO_ROOT / "tools" / "bigquery_emulator.sh"
 DEFAULT_BASE_DIR = REPO_ROOT / ".bigquery"  # the script's own default when run from the repo
 DEFAULT_PROJECT = "support-assets-test"
