@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-from dagster import AssetExecutionContext, AssetIn, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetIn, DagsterLogManager, MetadataValue, asset
 
 from support_assets.sources.telegram.client import BOT_API_UPDATE_KINDS
 from support_assets.sources.telegram.tables import RAW_UPDATES, STAGING_MESSAGES, daily_lake_table
@@ -291,6 +291,16 @@ def kinds_metadata(kinds: Counter[str]) -> dict[str, Any]:
     }
 
 
+def warn_of_unknown_kinds(log: DagsterLogManager, metadata: dict[str, Any], where: str) -> None:
+    """Logs a warning when ``metadata`` (see :func:`kinds_metadata`) counts updates of kinds
+    this code does not know: they are kept, but only as JSON."""
+    if metadata["unknown_kind_updates"]:
+        log.warning(
+            f"{where}: {metadata['unknown_kind_updates']} update(s) of kinds this code does not "
+            f"know, kept with their JSON: {metadata['unknown_kinds'].value}"
+        )
+
+
 def staging_row(update: dict[str, Any], received_at: dt.datetime) -> dict[str, Any]:
     """One row of staging/telegram_messages for one update."""
     kind = update_kind(update)
@@ -362,10 +372,6 @@ def build_staging_messages(raw: pa.Table) -> tuple[pa.Table, dict[str, Any]]:
 )
 def telegram_staging_messages(context: AssetExecutionContext, raw: pa.Table) -> pa.Table:
     table, metadata = build_staging_messages(raw)
-    if metadata["unknown_kind_updates"]:
-        context.log.warning(
-            f"{metadata['unknown_kind_updates']} update(s) of unknown kinds kept with their "
-            f"JSON: {metadata['unknown_kinds'].value}"
-        )
+    warn_of_unknown_kinds(context.log, metadata, "telegram staging")
     context.add_output_metadata(metadata)
     return table

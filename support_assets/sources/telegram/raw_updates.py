@@ -20,7 +20,7 @@ from support_assets.io_managers.landing import (
     LandingZoneResource,
     ReadStats,
 )
-from support_assets.sources.telegram.messages import kinds_metadata
+from support_assets.sources.telegram.messages import kinds_metadata, warn_of_unknown_kinds
 from support_assets.sources.telegram.tables import (
     RAW_UPDATES,
     daily_lake_table,
@@ -193,10 +193,6 @@ def telegram_raw_updates(
             f"telegram {day}: {metadata['quarantined_updates']} update(s) cannot be stored in "
             "Parquet and were left out; their landing lines are in quarantined_samples"
         )
-    if metadata["unknown_kind_updates"]:
-        context.log.warning(
-            f"telegram {day}: {metadata['unknown_kind_updates']} update(s) of kinds this code "
-            f"does not know, kept: {metadata['unknown_kinds'].value}"
-        )
+    warn_of_unknown_kinds(context.log, metadata, f"telegram {day}")
     context.add_output_metadata(metadata)
     return table
