@@ -21,9 +21,14 @@ from support_assets.sources.telegram.tables import (
     WAREHOUSE,
 )
 
+#: Commands a customer sends to ask for a person.
 HANDOFF_COMMANDS = frozenset({"/atendente", "/humano"})
+#: Callback data of the bot's "Falar com um atendente" button starts with this.
 HANDOFF_CALLBACK_PREFIX = "handoff"
+#: Kinds a customer's own message arrives as.
 CUSTOMER_KINDS = frozenset({"message", "business_message"})
+#: Kinds that make a conversation: a customer's message or button press.
+CONVERSATION_KINDS = CUSTOMER_KINDS | {"callback_query"}
 MIN_QUESTION_WORDS = 3
 WEEKDAYS = (
     "segunda-feira",
@@ -51,6 +56,8 @@ def normalise_question(text: str | None) -> str:
 
 
 class BotInsightsConfig(Config):
+    """The window, list length and time zone of marts/bot_insights."""
+
     window_days: int = Field(
         default=28, ge=1, description="Days (ending today) the insights cover."
     )
@@ -245,7 +252,7 @@ def _weekday_row(insight: str, weekday: Any, messages: Any, volume: int) -> dict
 def _handoff_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Private conversations (chat x local day), and in groups each customer's conversation
     (chat x sender x local day), with those where the customer asked for a person."""
-    people = frame[_not_from_bot(frame) & frame["kind"].isin(CUSTOMER_KINDS | {"callback_query"})]
+    people = frame[_not_from_bot(frame) & frame["kind"].isin(CONVERSATION_KINDS)]
     private = people[people["chat_type"] == "private"]
     group_people = people[people["chat_type"].isin(GROUP_CHAT_TYPES)]
     return [
