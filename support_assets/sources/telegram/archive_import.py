@@ -28,7 +28,7 @@ from dagster_aws.s3 import S3Resource
 
 from support_assets.io_managers.lake import LakeIOManager
 from support_assets.io_managers.landing import LandingZone
-from support_assets.sources.telegram.assets import _landed_ids
+from support_assets.sources.telegram.raw_updates import landed_update_ids
 
 VIA = "archive"
 _FOLDER_DATE = re.compile(r"(?<!\d)(\d{4})[-/](\d{2})[-/](\d{2})(?!\d)")
@@ -147,7 +147,7 @@ def import_archive(
     stats = ImportStats()
     by_day = _read_archive(fs, root, stats)
     for day in sorted(by_day):
-        landed = _landed_ids(zone, day)
+        landed = landed_update_ids(zone, day)
         new = [(t, u) for i, (t, u) in sorted(by_day[day].items()) if i not in landed]
         stats.already_landed += len(by_day[day]) - len(new)
         if not new:

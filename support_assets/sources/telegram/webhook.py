@@ -26,17 +26,10 @@ outside ``A-Z a-z 0-9 _ -`` (a trailing newline from a secrets file included) re
 Without ``TELEGRAM_WEBHOOK_SECRET`` the receiver refuses to start, unless it was started in
 sandbox mode on purpose (``support-assets webhook --sandbox``), which uses the sandbox's
 published secret.
-
-Test hook (used only by the crash tests, never set in production):
-``SUPPORT_ASSETS_TEST_WEBHOOK_PAUSE`` = ``before_landing`` | ``after_landing`` makes the receiver
-hang forever at that point on one request (the one whose ``update_id`` is
-``SUPPORT_ASSETS_TEST_WEBHOOK_PAUSE_UPDATE_ID``, or the first), after writing that update id
-to the file ``SUPPORT_ASSETS_TEST_WEBHOOK_PAUSE_MARKER``, so a test can SIGKILL it there.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hmac
 import json
@@ -46,7 +39,6 @@ import re
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 
 import uvicorn
 from starlette.applications import Starlette
@@ -66,45 +58,6 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 LANDING_SOURCE = "telegram"
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
-
-PAUSE_ENV = "SUPPORT_ASSETS_TEST_WEBHOOK_PAUSE"
-PAUSE_UPDATE_ENV = "SUPPORT_ASSETS_TEST_WEBHOOK_PAUSE_UPDATE_ID"
-PAUSE_MARKER_ENV = "SUPPORT_ASSETS_TEST_WEBHOOK_PAUSE_MARKER"
-PAUSE_STAGES = ("before_landing", "after_landing")
-
-
-@dataclass
-class TestPause:
-    """Hang forever at one stage of one request (crash tests only)."""
-
-    __test__ = False  # not a pytest class
-
-    stage: str
-    update_id: int | None = None
-    marker: str | None = None
-    fired: bool = False
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> TestPause | None:
-        stage = environ.get(PAUSE_ENV)
-        if not stage:
-            return None
-        if stage not in PAUSE_STAGES:
-            raise ValueError(f"{PAUSE_ENV} must be one of {PAUSE_STAGES}, not {stage!r}")
-        update_id = environ.get(PAUSE_UPDATE_ENV)
-        return cls(stage, int(update_id) if update_id else None, environ.get(PAUSE_MARKER_ENV))
-
-    async def maybe_hang(self, stage: str, update_id: int) -> None:
-        if self.fired or stage != self.stage:
-            return
-        if self.update_id is not None and update_id != self.update_id:
-            return
-        self.fired = True
-        logger.warning("test pause: hanging %s of update %d", stage, update_id)
-        if self.marker:
-            with open(self.marker, "w") as marker:
-                marker.write(f"{stage} {update_id}\n")
-        await asyncio.Event().wait()
 
 
 class _BodyTooLarge(Exception):
@@ -176,83 +129,89 @@ def check_secret(secret: str) -> str:
     return secret
 
 
-def build_app(
-    landing: LandingZone,
-    secret: str,
-    *,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-    test_pause: TestPause | None = None,
-) -> Starlette:
-    """The receiver app landing into ``landing``; ``secret`` is the one given to setWebhook."""
-    expected = check_secret(secret).encode()
-    counts: Counter[str] = Counter()
-    lock = threading.Lock()
-    healthy = {"ok": True}
-    try:  # once, at start-up: the landing folder exists or can be created where the lake lives
-        landing.fs.create_dir(landing.base, recursive=True)
-    except OSError as exc:
-        healthy["ok"] = False
-        logger.error("the landing zone cannot be written: %s", exc)
+class _Receiver:
+    """The receiver's request handlers and what they share: the landing zone, the secret, the
+    counts and the health the last landing left."""
 
-    def count(name: str) -> None:
-        with lock:
-            counts[name] += 1
+    def __init__(self, landing: LandingZone, secret: bytes, max_body_bytes: int) -> None:
+        self.landing, self.expected, self.max_body_bytes = landing, secret, max_body_bytes
+        self.counts: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self.healthy = True
+        try:  # once, at start-up: the landing folder exists or can be created where the lake lives
+            landing.fs.create_dir(landing.base, recursive=True)
+        except OSError as exc:
+            self.healthy = False
+            logger.error("the landing zone cannot be written: %s", exc)
 
-    async def quarantine(body: bytes, reason: str) -> Response:
+    def count(self, name: str) -> None:
+        with self.lock:
+            self.counts[name] += 1
+
+    def landing_failed(self, what: str, exc: Exception) -> Response:
+        self.healthy = False
+        self.count("landing_failed")
+        logger.error("could not %s: %s; answering 503", what, exc)
+        return _problem(503, "Could not store the update; send it again later")
+
+    async def quarantine(self, body: bytes, reason: str) -> Response:
         """Keeps a body that cannot be a landed record whole, then 200: answering an error
         would only make Telegram send it again and again."""
         try:
-            path = await run_in_threadpool(landing.quarantine, body, reason[:500], via="webhook")
+            path = await run_in_threadpool(
+                self.landing.quarantine, body, reason[:500], via="webhook"
+            )
         except (LandingWriteError, OSError) as exc:
-            healthy["ok"] = False
-            count("landing_failed")
-            logger.error("could not quarantine a webhook body: %s; answering 503", exc)
-            return _problem(503, "Could not store the update; send it again later")
-        count("quarantined")
+            return self.landing_failed("quarantine a webhook body", exc)
+        self.count("quarantined")
         logger.warning("quarantined a webhook body (%s) in %s", reason[:200], path)
         return Response(status_code=200)
 
-    async def receive(request: Request) -> Response:
-        count("requests")
-        supplied = request.headers.get(SECRET_HEADER, "")
-        if not secret_matches(supplied, expected):
-            count("forbidden")
+    async def read_update(self, request: Request) -> tuple[bytes, dict] | Response:
+        """The request's body and update, or the answer refusing (or quarantining) it."""
+        if not secret_matches(request.headers.get(SECRET_HEADER, ""), self.expected):
+            self.count("forbidden")
             logger.warning("refused a webhook request: missing or wrong secret token")
             return _problem(403, "Forbidden: wrong or missing secret token")
         try:
-            body = await _read_body(request, max_body_bytes)
+            body = await _read_body(request, self.max_body_bytes)
         except _BodyTooLarge:
-            count("too_large")
-            logger.warning("refused a webhook request: body over %d bytes", max_body_bytes)
-            return _problem(413, f"Request body over {max_body_bytes} bytes")
+            self.count("too_large")
+            logger.warning("refused a webhook request: body over %d bytes", self.max_body_bytes)
+            return _problem(413, f"Request body over {self.max_body_bytes} bytes")
         try:
-            update = parse_update(body)
+            return body, parse_update(body)
         except UnreadableUpdate as unreadable:  # JSON, but past what the parser takes
-            return await quarantine(body, unreadable.description)
+            return await self.quarantine(body, unreadable.description)
         except RefusedUpdate as refused:
-            count("bad_request")
+            self.count("bad_request")
             return _problem(refused.status, refused.description)
-        update_id = update["update_id"]
-        if test_pause is not None:
-            await test_pause.maybe_hang("before_landing", update_id)
+
+    async def receive(self, request: Request) -> Response:
+        self.count("requests")
+        read = await self.read_update(request)
+        if isinstance(read, Response):
+            return read
+        body, update = read
         try:
-            await run_in_threadpool(landing.append, [update], via="webhook")
+            await run_in_threadpool(self.landing.append, [update], via="webhook")
         except (RecursionError, ValueError) as exc:  # parsed, but cannot be written back
-            return await quarantine(body, f"cannot be landed: {type(exc).__name__}: {exc}")
+            return await self.quarantine(body, f"cannot be landed: {type(exc).__name__}: {exc}")
         except (LandingWriteError, OSError) as exc:
-            healthy["ok"] = False
-            count("landing_failed")
-            logger.error("could not land update %d: %s; answering 503", update_id, exc)
-            return _problem(503, "Could not store the update; send it again later")
-        healthy["ok"] = True
-        count("landed")
-        if test_pause is not None:
-            await test_pause.maybe_hang("after_landing", update_id)
+            return self.landing_failed(f"land update {update['update_id']}", exc)
+        self.healthy = True
+        self.count("landed")
         return Response(status_code=200)
 
-    async def health(request: Request) -> Response:
-        ok = healthy["ok"]
-        return JSONResponse({"ok": ok}, status_code=200 if ok else 503)
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"ok": self.healthy}, status_code=200 if self.healthy else 503)
+
+
+def build_app(
+    landing: LandingZone, secret: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+) -> Starlette:
+    """The receiver app landing into ``landing``; ``secret`` is the one given to setWebhook."""
+    receiver = _Receiver(landing, check_secret(secret).encode(), max_body_bytes)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -261,12 +220,12 @@ def build_app(
 
     app = Starlette(
         routes=[
-            Route(WEBHOOK_PATH, receive, methods=["POST"]),
-            Route(HEALTH_PATH, health, methods=["GET"]),
+            Route(WEBHOOK_PATH, receiver.receive, methods=["POST"]),
+            Route(HEALTH_PATH, receiver.health, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
-    app.state.counts = counts
+    app.state.counts = receiver.counts
     app.state.landing = landing
     return app
 
@@ -304,7 +263,7 @@ def app_from_settings(
     env = os.environ if environ is None else environ
     secret, max_body = receiver_settings(env, sandbox=sandbox)
     landing = LandingZoneResource.from_settings(LANDING_SOURCE, env).zone()
-    return build_app(landing, secret, max_body_bytes=max_body, test_pause=TestPause.from_env(env))
+    return build_app(landing, secret, max_body_bytes=max_body)
 
 
 def serve(

@@ -23,7 +23,6 @@ from support_assets.sandbox.server import SandboxConfig
 from support_assets.sandbox.telegram import SANDBOX_TELEGRAM_WEBHOOK_SECRET
 from support_assets.sources.telegram.assets import STAGING_MESSAGES
 from support_assets.sources.telegram.resources import telegram_resource
-from support_assets.sources.telegram.webhook import PAUSE_ENV, PAUSE_MARKER_ENV, PAUSE_UPDATE_ENV
 from support_assets_tests.support.telegram_helpers import (
     lake_table,
     materialize_landed,
@@ -35,6 +34,7 @@ from support_assets_tests.support.telegram_helpers import (
 pytestmark = pytest.mark.slow
 
 CLI = str(Path(sys.executable).parent / "support-assets")
+PAUSED = [sys.executable, "-m", "support_assets_tests.support.paused_webhook"]
 
 
 @pytest.fixture
@@ -57,13 +57,12 @@ class Receivers:
         self.port, self.logs = port, logs
         self.processes: list[subprocess.Popen] = []
 
-    def start(self, **pause: str) -> subprocess.Popen:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(PAUSE_ENV)}
-        env.update(pause)
+    def start(self, *pause: str) -> subprocess.Popen:
+        """A receiver; with ``pause`` (stage, update id, marker file) one that hangs there."""
+        command = [*PAUSED, *pause] if pause else [CLI]
         log = open(self.logs / f"receiver-{len(self.processes)}.log", "w")
         process = subprocess.Popen(
-            [CLI, "webhook", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=env,
+            [*command, "webhook", "--host", "127.0.0.1", "--port", str(self.port)],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -128,10 +127,7 @@ def test_a_receiver_killed_before_answering_loses_nothing_and_duplicates_nothing
 
     # 1. The receiver lands update `after_landing`, then dies before its 200.
     marker = tmp_path / "paused-after"
-    killed_after = receivers.start(
-        **{PAUSE_ENV: "after_landing", PAUSE_UPDATE_ENV: str(after_landing)},
-        **{PAUSE_MARKER_ENV: str(marker)},
-    )
+    killed_after = receivers.start("after_landing", str(after_landing), str(marker))
     with telegram_resource().process_config_and_initialize_cm() as telegram:
         telegram.set_webhook(
             f"http://127.0.0.1:{receivers.port}/telegram/webhook",
@@ -147,10 +143,7 @@ def test_a_receiver_killed_before_answering_loses_nothing_and_duplicates_nothing
     second = admin.post("/telegram/generate", json={"count": 60}).json()["update_ids"]
     before_landing = second[0]
     marker = tmp_path / "paused-before"
-    killed_before = receivers.start(
-        **{PAUSE_ENV: "before_landing", PAUSE_UPDATE_ENV: str(before_landing)},
-        **{PAUSE_MARKER_ENV: str(marker)},
-    )
+    killed_before = receivers.start("before_landing", str(before_landing), str(marker))
     assert wait_for_marker(marker) == f"before_landing {before_landing}\n"
     assert landed_ids()[before_landing] == 0
     assert before_landing in truth(admin)["pending"]
