@@ -12,6 +12,7 @@ All follow their sources declaratively (``AutomationCondition.eager()``, evaluat
 (``automation``), and in-body checks guard every mart (``mart_checks``). This module is what the
 code location loads of them.
 """
+
 from collections.abc import Mapping
 
 from dagster import Definitions

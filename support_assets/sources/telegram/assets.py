@@ -10,9 +10,6 @@ minutes by the landing sensor while the day goes on (:mod:`.tables`).
 """
 
 from support_assets.sources.telegram.insights import (
-    CUSTOMER_KINDS,
-    HANDOFF_CALLBACK_PREFIX,
-    HANDOFF_COMMANDS,
     BotInsightsConfig,
     bot_insights,
     build_bot_insights,
@@ -42,9 +39,6 @@ from support_assets.sources.telegram.tables import (
 
 __all__ = [
     "BOT_INSIGHTS",
-    "CUSTOMER_KINDS",
-    "HANDOFF_CALLBACK_PREFIX",
-    "HANDOFF_COMMANDS",
     "KNOWN_KINDS",
     "MESSAGE_KINDS",
     "RAW_SCHEMA",

@@ -12,6 +12,11 @@ import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, AutomationCondition, Config, asset
 from pydantic import Field
 
+from support_assets.sources.telegram.handoff import (
+    CUSTOMER_KINDS,
+    conversation_handoffs,
+    customer_updates,
+)
 from support_assets.sources.telegram.messages import STAGING_SCHEMA
 from support_assets.sources.telegram.tables import (
     BOT_INSIGHTS,
@@ -21,14 +26,6 @@ from support_assets.sources.telegram.tables import (
     WAREHOUSE,
 )
 
-#: Commands a customer sends to ask for a person.
-HANDOFF_COMMANDS = frozenset({"/atendente", "/humano"})
-#: Callback data of the bot's "Falar com um atendente" button starts with this.
-HANDOFF_CALLBACK_PREFIX = "handoff"
-#: Kinds a customer's own message arrives as.
-CUSTOMER_KINDS = frozenset({"message", "business_message"})
-#: Kinds that make a conversation: a customer's message or button press.
-CONVERSATION_KINDS = CUSTOMER_KINDS | {"callback_query"}
 MIN_QUESTION_WORDS = 3
 WEEKDAYS = (
     "segunda-feira",
@@ -151,17 +148,6 @@ def _top_questions(
     ]
 
 
-def conversation_handoffs(updates: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """The hand-off rule: one row per conversation (distinct ``keys``) of customer updates,
-    ``handed_to_human`` when in it the customer sent a hand-off command or pressed a button
-    whose callback data starts with ``HANDOFF_CALLBACK_PREFIX``."""
-    command = updates["command"].fillna("")
-    callback = updates["callback_data"].fillna("")
-    asks_person = command.isin(HANDOFF_COMMANDS) | callback.str.startswith(HANDOFF_CALLBACK_PREFIX)
-    flags = updates.assign(handed_to_human=asks_person).groupby(keys)["handed_to_human"].any()
-    return flags.reset_index()
-
-
 def _handoff_row(people: pd.DataFrame, conversation: list[str], insight: str) -> dict[str, Any]:
     """Conversations (``conversation`` keys) and those where the customer asked for a person."""
     flags = conversation_handoffs(people, conversation)["handed_to_human"]
@@ -188,19 +174,11 @@ def _in_window(
     return frame.assign(local_day=local.dt.date, hour=local.dt.hour, weekday=local.dt.weekday + 1)
 
 
-def _not_from_bot(frame: pd.DataFrame) -> pd.Series:
-    return frame["sender_is_bot"].astype("boolean").fillna(False) == False  # noqa: E712
-
-
 def _customer_messages(frame: pd.DataFrame) -> pd.DataFrame:
     """Messages customers sent: message and business_message updates not sent by a bot,
     channels excluded."""
-    is_customer = (
-        frame["kind"].isin(CUSTOMER_KINDS)
-        & _not_from_bot(frame)
-        & (frame["chat_type"] != "channel")
-    )
-    return frame[is_customer]
+    people = customer_updates(frame)
+    return people[people["kind"].isin(CUSTOMER_KINDS) & (people["chat_type"] != "channel")]
 
 
 def _question_rows(customer: pd.DataFrame, top: int) -> tuple[list[dict[str, Any]], int, int]:
@@ -252,7 +230,7 @@ def _weekday_row(insight: str, weekday: Any, messages: Any, volume: int) -> dict
 def _handoff_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Private conversations (chat x local day), and in groups each customer's conversation
     (chat x sender x local day), with those where the customer asked for a person."""
-    people = frame[_not_from_bot(frame) & frame["kind"].isin(CONVERSATION_KINDS)]
+    people = customer_updates(frame)
     private = people[people["chat_type"] == "private"]
     group_people = people[people["chat_type"].isin(GROUP_CHAT_TYPES)]
     return [
