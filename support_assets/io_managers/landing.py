@@ -43,6 +43,7 @@ from dagster import ConfigurableResource
 from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
+from support_assets.core.settings import setting
 from support_assets.io_managers.lake import LakeIOManager
 from support_assets.io_managers.s3 import s3_resource_from_settings
 
@@ -491,11 +492,9 @@ class LandingZoneResource(ConfigurableResource):
         cls, source: str = "telegram", environ: Mapping[str, str] | None = None
     ) -> LandingZoneResource:
         """The landing zone of the lake the settings describe (as ``build_resources`` does)."""
-        from support_assets.core.settings import data_dir, local_value
-
         env = os.environ if environ is None else environ
         return cls(
-            url=local_value("SUPPORT_LAKE_URL", f"{data_dir(env)}/lake", env),
+            url=str(setting("SUPPORT_LAKE_URL", env)),
             s3=s3_resource_from_settings(env),
             source=source,
         )
