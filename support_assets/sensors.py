@@ -13,7 +13,7 @@ from dagster import (
     sensor,
 )
 
-from support_assets.core.http import HttpError
+from support_assets.core.http_errors import HttpError
 from support_assets.core.records import last_high_water_mark
 from support_assets.core.settings import local_value
 from support_assets.core.shapes import SourceContractError
