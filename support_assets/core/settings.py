@@ -14,13 +14,10 @@ from typing import Any
 from dagster import EnvVar
 
 from support_assets.core.platform_settings import PLATFORM_SETTINGS
-from support_assets.core.setting import SANDBOX_HOST, SANDBOX_PORT, SANDBOX_URL, Setting, Value
+from support_assets.core.setting import Setting, Value
 from support_assets.core.source_settings import SOURCE_SETTINGS
 
 __all__ = [
-    "SANDBOX_HOST",
-    "SANDBOX_PORT",
-    "SANDBOX_URL",
     "SETTINGS",
     "SETTINGS_BY_NAME",
     "Setting",
