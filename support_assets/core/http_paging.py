@@ -6,14 +6,11 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
 from support_assets.core.http_errors import BoundExceeded, Bounds, Redactor
-
-if TYPE_CHECKING:
-    from support_assets.core.http import ResilientClient
 
 
 class PageGuard:
@@ -21,7 +18,7 @@ class PageGuard:
     than ``max_pages``, or a non-empty page equal to one already read (a server ignoring the
     page parameter, or a repeated next link)."""
 
-    def __init__(self, client: ResilientClient, what: str) -> None:
+    def __init__(self, client: Paginated, what: str) -> None:
         self.client = client
         self.what = what
         self.pages = 0
@@ -56,13 +53,15 @@ class PageGuard:
 
 
 class Paginated:
-    """Pagination helpers of :class:`~support_assets.core.http.ResilientClient`."""
+    """Pagination helpers of :class:`~support_assets.core.http.ResilientClient`, built on its
+    ``request``, ``api_name``, ``bounds`` and ``redact``."""
 
     api_name: str
     bounds: Bounds
     redact: Redactor
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Sends one request (with retries); the client implements it."""
         raise NotImplementedError
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
