@@ -1,270 +1,47 @@
 """The one resilient HTTP layer every API resource goes through.
 
 httpx underneath; on top of it: timeouts, retries with exponential backoff and jitter on 429,
-5xx, timeouts and connection errors (honouring ``Retry-After`` in seconds or as an HTTP date,
-capped), a token-bucket rate limit per API, pagination helpers for the shapes the sources use,
-and redaction of credentials in every log line and error message.
-
-Every loop over a remote answer is bounded (:class:`Bounds`): pages per listing (a server that
-ignores ``page`` or repeats a ``@odata.nextLink`` is caught when a page repeats, an enormous
-``X-Total-Pages`` or ``last_page`` is refused), bytes per response (the body is streamed and
-the read stops at the cap) and total seconds per request, not only per read. Exceeding a bound
-raises :class:`BoundExceeded` naming the bound and the setting that raises it. Credentials
-only go to the configured origin: an absolute link to another scheme, host or port is refused.
+5xx, timeouts and connection errors (``http_retry``), a token-bucket rate limit per API,
+pagination helpers for the shapes the sources use (``http_paging``), bounds on every remote
+answer and redaction of credentials in every log line and error message (``http_errors``).
+Credentials only go to the configured origin: an absolute link to another scheme, host or port
+is refused.
 """
 
 from __future__ import annotations
 
-import email.utils
-import hashlib
-import json
 import logging
-import random
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import urljoin
 
 import httpx
 from dagster import ConfigurableResource, InitResourceContext, get_dagster_logger
 from pydantic import PrivateAttr
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
+from tenacity import RetryCallState, Retrying, retry_if_exception
+
+from support_assets.core.http_errors import (
+    BoundExceeded,
+    Bounds,
+    ForeignOriginError,
+    HttpError,
+    Redactor,
+    RetryableHttpError,
+    origin,
 )
-
-RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
-REDACTED = "***"
-
-
-class Redactor:
-    """Replaces every known secret in a text with ``***``."""
-
-    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
-        # Longest first, so a secret that contains another is removed whole.
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
-
-    def __call__(self, text: object) -> str:
-        out = str(text)
-        for secret in self._secrets:
-            out = out.replace(secret, REDACTED)
-        return out
+from support_assets.core.http_paging import Paginated
+from support_assets.core.http_retry import (
+    RETRYABLE_STATUS,
+    RateLimiter,
+    RequestStats,
+    RetryPolicy,
+    parse_retry_after,
+)
+from support_assets.core.rate_limit import SharedRateLimiter
 
 
-class HttpError(Exception):
-    """A request that failed for good; its message never carries credentials."""
-
-    def __init__(self, message: str, status_code: int | None = None, body: str = "") -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.body = body
-
-
-class RetryableHttpError(HttpError):
-    """A failure worth retrying (429, 5xx, timeout, connection error)."""
-
-    def __init__(
-        self,
-        message: str,
-        status_code: int | None = None,
-        body: str = "",
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message, status_code, body)
-        self.retry_after = retry_after
-
-    @property
-    def is_rate_limit_with_wait(self) -> bool:
-        """A 429 that said how long to wait: the API refused before doing anything."""
-        return self.status_code == 429 and self.retry_after is not None
-
-
-class BoundExceeded(HttpError):
-    """A remote answer went past one of the client's bounds; the message names the setting."""
-
-
-class ForeignOriginError(HttpError):
-    """A link points outside the configured origin: credentials are not sent there."""
-
-
-@dataclass(frozen=True)
-class Bounds:
-    """Limits on every loop over a remote answer; each names the setting that changes it."""
-
-    max_pages: int = 100_000
-    max_response_bytes: int = 64 * 1024 * 1024
-    request_deadline_seconds: float = 300.0
-
-    SETTINGS = {
-        "max_pages": "SUPPORT_HTTP_MAX_PAGES",
-        "max_response_bytes": "SUPPORT_HTTP_MAX_RESPONSE_BYTES",
-        "request_deadline_seconds": "SUPPORT_HTTP_REQUEST_DEADLINE_SECONDS",
-    }
-
-    def name(self, bound: str) -> str:
-        return f"{bound} = {getattr(self, bound)}, setting {self.SETTINGS[bound]}"
-
-
-def path_segment(value: object) -> str:
-    """One URL path segment holding ``value``, escaped (``/``, ``?``, ``#``, ``..`` included)."""
-    text = str(value)
-    if text in ("", ".", ".."):
-        raise ValueError(f"{text!r} cannot be an id in a URL path")
-    return quote(text, safe="")
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    port = parts.port or {"http": 80, "https": 443}.get(scheme)
-    return scheme, (parts.hostname or "").lower(), port
-
-
-class PageGuard:
-    """Counts the pages of one listing and fails it when a bound says it cannot end: more pages
-    than ``max_pages``, or a non-empty page equal to one already read (a server ignoring the
-    page parameter, or a repeated next link)."""
-
-    def __init__(self, client: ResilientClient, what: str) -> None:
-        self.client = client
-        self.what = what
-        self.pages = 0
-        self._seen: set[str] = set()
-
-    def _fail(self, problem: str, bound: str = "max_pages") -> None:
-        raise BoundExceeded(
-            f"{self.client.api_name} {self.client.redact(self.what)}: {problem} "
-            f"({self.client.bounds.name(bound)})"
-        )
-
-    def expect(self, total: int, source: str) -> None:
-        """Refuses a page count the server announced beyond ``max_pages``."""
-        if total > self.client.bounds.max_pages:
-            self._fail(f"the server announced {total} pages in {source}, more than allowed")
-
-    def see(self, items: Any) -> None:
-        self.pages += 1
-        if self.pages > self.client.bounds.max_pages:
-            self._fail("more pages than allowed; the listing does not end")
-        if not items:
-            return
-        digest = hashlib.sha256(
-            json.dumps(items, sort_keys=True, default=str).encode("utf-8", "surrogatepass")
-        ).hexdigest()
-        if digest in self._seen:
-            self._fail(
-                f"page {self.pages} repeats an earlier page (the server ignores the page "
-                "parameter or repeats its next link); stopped"
-            )
-        self._seen.add(digest)
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-class RateLimiter:
-    """Thread-safe token bucket: at most ``rate`` requests a second, bursts up to ``burst``."""
-
-    def __init__(self, rate: float | None, burst: int = 1) -> None:
-        self.rate = rate if rate and rate > 0 else None
-        self.burst = max(1, burst)
-        self._tokens = float(self.burst)
-        self._last = time.monotonic()
-        self._lock = threading.Lock()
-
-    def pause_for(self, seconds: float) -> None:
-        """No request goes for ``seconds`` (the API answered 429 with a ``Retry-After``)."""
-        with self._lock:
-            self._tokens = min(self._tokens, 0.0) - seconds * (self.rate or 0.0)
-
-    def acquire(self) -> float:
-        """Blocks until a request may go; returns the seconds waited."""
-        if self.rate is None:
-            return 0.0
-        waited = 0.0
-        while True:
-            with self._lock:
-                now = time.monotonic()
-                self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-                self._last = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
-                    return waited
-                delay = (1 - self._tokens) / self.rate
-            time.sleep(delay)
-            waited += delay
-
-
-@dataclass
-class RetryPolicy:
-    """How hard to try: attempts, exponential backoff with full jitter, cap on Retry-After."""
-
-    max_attempts: int = 6
-    backoff_initial: float = 0.5
-    backoff_max: float = 30.0
-    retry_after_cap: float = 120.0
-    #: 429s that said how long to wait are waited out, not counted as failed attempts; this
-    #: many of them in one request still end it.
-    max_rate_limited_waits: int = 30
-
-    def gives_up(self, exc: BaseException | None, counts: dict[str, int]) -> bool:
-        """Counts one failed try of a request; True when it is the last one allowed."""
-        if isinstance(exc, RetryableHttpError) and exc.is_rate_limit_with_wait:
-            counts["waited"] = counts.get("waited", 0) + 1
-            return counts["waited"] >= self.max_rate_limited_waits
-        counts["failed"] = counts.get("failed", 0) + 1
-        return counts["failed"] >= self.max_attempts
-
-    def wait_seconds(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(retry_after, self.retry_after_cap)
-        ceiling = min(self.backoff_max, self.backoff_initial * 2 ** (attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)
-
-
-@dataclass
-class RequestStats:
-    """Counters a run reports as metadata."""
-
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, **counts: int) -> None:
-        with self._lock:
-            for name, value in counts.items():
-                setattr(self, name, getattr(self, name) + value)
-
-    def as_dict(self) -> dict[str, int]:
-        return {
-            "requests": self.requests,
-            "retries": self.retries,
-            "rate_limited": self.rate_limited,
-        }
-
-
-class ResilientClient:
+class ResilientClient(Paginated):
     """An httpx client for one API with retries, rate limit, pagination and redaction."""
 
     def __init__(
@@ -284,7 +61,7 @@ class ResilientClient:
     ) -> None:
         self.api_name = api_name
         self.base_url = base_url.rstrip("/") + "/"
-        self.origin = _origin(self.base_url)
+        self.origin = origin(self.base_url)
         self.bounds = bounds or Bounds()
         self.redact = Redactor(secrets)
         self.retry = retry or RetryPolicy()
@@ -315,8 +92,8 @@ class ResilientClient:
         """The absolute URL of ``path``; an absolute link must stay on the configured origin
         (scheme, host and port), or it is refused before any credential is sent."""
         url = urljoin(self.base_url, path if "://" in path else path.lstrip("/"))
-        if _origin(url) != self.origin:
-            scheme, host, port = _origin(url)
+        if origin(url) != self.origin:
+            scheme, host, port = origin(url)
             raise ForeignOriginError(
                 f"{self.api_name}: refused to follow a link to {scheme}://{host}:{port}, "
                 f"which is not the configured origin {self.origin[0]}://{self.origin[1]}:"
@@ -438,151 +215,6 @@ class ResilientClient:
                 body=exc.body,
             ) from None
 
-    def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("GET", path, **kwargs)
-
-    def post(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("POST", path, **kwargs)
-
-    # Pagination helpers -------------------------------------------------------------------
-
-    def paginate_pages(
-        self,
-        path: str,
-        params: Mapping[str, Any] | None = None,
-        *,
-        limit: int = 100,
-        page_param: str = "page",
-        limit_param: str = "limit",
-        total_pages_header: str = "X-Total-Pages",
-        concurrency: int = 1,
-        items: Callable[[httpx.Response], list[Any]] = lambda r: r.json(),
-    ) -> Iterator[list[Any]]:
-        """Page/limit pagination with the page count in a response header.
-
-        The first page tells how many pages there are; the rest are fetched with up to
-        ``concurrency`` requests in flight (still under the rate limit) and yielded in order.
-        Without the header, pages are read until one comes back short.
-        """
-        base = dict(params or {})
-        guard = PageGuard(self, f"GET {path}")
-
-        def fetch(page: int) -> httpx.Response:
-            return self.get(path, params={**base, page_param: page, limit_param: limit})
-
-        first = fetch(1)
-        first_items = items(first)
-        guard.see(first_items)
-        yield first_items
-        total_header = first.headers.get(total_pages_header)
-        if total_header is None:
-            page, last = 1, first_items
-            while len(last) >= limit:
-                page += 1
-                last = items(fetch(page))
-                guard.see(last)
-                if last:
-                    yield last
-            return
-        total_pages = int(total_header)
-        guard.expect(total_pages, total_pages_header)
-        if total_pages <= 1:
-            return
-        pages = range(2, total_pages + 1)
-        if concurrency <= 1:
-            for page in pages:
-                page_items = items(fetch(page))
-                guard.see(page_items)
-                yield page_items
-            return
-        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=self.api_name) as pool:
-            pending: list[Future[httpx.Response]] = []
-            queue = iter(pages)
-            for page in queue:
-                pending.append(pool.submit(fetch, page))
-                if len(pending) >= concurrency * 2:
-                    break
-            while pending:
-                response = pending.pop(0).result()
-                next_page = next(queue, None)
-                if next_page is not None:
-                    pending.append(pool.submit(fetch, next_page))
-                page_items = items(response)
-                guard.see(page_items)
-                yield page_items
-
-    def paginate_offset(
-        self,
-        path: str,
-        params: Mapping[str, Any] | None = None,
-        *,
-        limit: int = 100,
-        offset_param: str = "offset",
-        limit_param: str = "limit",
-        offset_counts_pages: bool = False,
-        items: Callable[[httpx.Response], list[Any]] = lambda r: r.json(),
-    ) -> Iterator[list[Any]]:
-        """Offset pagination; ``offset_counts_pages`` for APIs whose offset is a page number."""
-        base = dict(params or {})
-        guard = PageGuard(self, f"GET {path}")
-        offset = 1 if offset_counts_pages else 0
-        while True:
-            page = items(self.get(path, params={**base, offset_param: offset, limit_param: limit}))
-            guard.see(page)
-            if page:
-                yield page
-            if len(page) < limit:
-                return
-            offset += 1 if offset_counts_pages else len(page)
-
-    def paginate_odata(
-        self, path: str, params: Mapping[str, Any] | None = None
-    ) -> Iterator[list[Any]]:
-        """OData pagination: ``value`` lists, following ``@odata.nextLink`` until it is absent.
-
-        A next link seen before, or one to another origin, fails the listing."""
-        guard = PageGuard(self, f"GET {path}")
-        body = self.get(path, params=dict(params or {})).json()
-        links: set[str] = set()
-        while True:
-            guard.see(body.get("value", []))
-            yield body.get("value", [])
-            next_link = body.get("@odata.nextLink")
-            if not next_link:
-                return
-            if next_link in links:
-                guard._fail(f"@odata.nextLink repeats after {guard.pages} pages; stopped")
-            links.add(next_link)
-            body = self.get(next_link).json()
-
-    def paginate_numbered(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, Any] | None = None,
-        *,
-        json: Any = None,
-        page_param: str = "pagina",
-        items: Callable[[Any], list[Any]] = lambda body: body.get("lista", []),
-        last_page: Callable[[Any], int | str | None] = lambda body: (
-            body.get("meta", {}).get("paginate", {}).get("last_page")
-        ),
-    ) -> Iterator[list[Any]]:
-        """Numbered pages with the last page number in the body (strings accepted)."""
-        base = dict(params or {})
-        guard = PageGuard(self, f"{method} {path}")
-        page = 1
-        while True:
-            body = self.request(method, path, params={**base, page_param: page}, json=json).json()
-            page_items = items(body)
-            guard.see(page_items)
-            yield page_items
-            last = last_page(body)
-            if last is None or page >= int(last):
-                return
-            guard.expect(int(last), "last_page")
-            page += 1
-
 
 class HttpApiResource(ConfigurableResource):
     """Settings every HTTP API resource shares; subclasses add credentials and endpoints."""
@@ -635,9 +267,7 @@ class HttpApiResource(ConfigurableResource):
         """The API's budget shared by every process (``rate_limit_state``), or None."""
         if not self.rate_limit_state:
             return None
-        from support_assets.core.rate_limit import SharedRateLimiter
-
-        scheme, host, port = _origin(self.base_url.rstrip("/") + "/")
+        scheme, host, port = origin(self.base_url.rstrip("/") + "/")
         key = f"{self._api_name()} {scheme}://{host}:{port}"
         return SharedRateLimiter(
             self.rate_limit_state, key, self.rate_limit_per_second, max(1, self.max_concurrency)

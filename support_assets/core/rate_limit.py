@@ -20,7 +20,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 
-from support_assets.core.http import RateLimiter
+from support_assets.core.http_retry import RateLimiter
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS buckets (api TEXT PRIMARY KEY, tat REAL NOT NULL)"
 

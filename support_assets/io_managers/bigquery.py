@@ -43,340 +43,51 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
-import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
 import pyarrow as pa
-import pyarrow.ipc as ipc
-import pyarrow.parquet as pq
 from dagster import InitResourceContext, MetadataValue
 from dagster_gcp import BigQueryResource
 from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 from pydantic import Field, PrivateAttr, field_validator
 
-from support_assets.io_managers.base import (
-    UTC_TIMESTAMP,
-    WriteMode,
-    WriteSpec,
-    WriteTotals,
-    to_json_text,
+from support_assets.io_managers.base import WriteMode, WriteSpec, WriteTotals
+from support_assets.io_managers.bigquery_jobs import (
+    JOB_IDS,
+    LOADS,
+    MERGES,
+    PENDING_WRITE,
+    STAGING_EXPIRATION,
+    BigQueryJobs,
+    PendingWrite,
+)
+from support_assets.io_managers.bigquery_schema import (
+    IN_PLACE_WIDENINGS,
+    STANDARD_TYPES,
+    bigquery_type,
+    quote_column,
+    schema_field,
+    sql_type,
+    stored_type,
+    supertype,
+    validate_column,
+    validate_dataset,
+    validate_project,
+    validate_table,
 )
 from support_assets.io_managers.store import Target
 from support_assets.io_managers.warehouse import WarehouseIOManager
 
-logger = logging.getLogger(__name__)
-
-#: Where ``Target.stats`` keeps the pending write and the job ids of this output.
-_WRITE = "bigquery_write"
-_JOBS = "bigquery_job_ids"
-_LOADS = "load_jobs"
-_MERGES = "merge_statements"
-
-JOB_ID_PREFIX = "support_assets_"
-STAGING_EXPIRATION = dt.timedelta(days=1)
-
-# ---- identifiers ----------------------------------------------------------------------------
-
-_PROJECT_RE = re.compile(r"^(?:[a-z0-9][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-_DATASET_RE = re.compile(r"^[A-Za-z0-9_]{1,1024}$")
-_TABLE_RE = re.compile(r"^[\w-]{1,1024}$")  # letters (any script), digits, _ and -
-#: Characters BigQuery's flexible column names may not contain (and the backtick we quote with).
-_COLUMN_FORBIDDEN = set('!"$()*,./;?@[\\]^`{}~')
-_COLUMN_RESERVED_PREFIXES = (
-    "_table_",
-    "_file_",
-    "_partition",
-    "_row_timestamp",
-    "__root__",
-    "_colidentifier",
-)
-
-
-def validate_project(project: str) -> str:
-    if not _PROJECT_RE.match(project or ""):
-        raise ValueError(f"invalid BigQuery project id {project!r}")
-    return project
-
-
-def validate_dataset(name: str) -> str:
-    if not _DATASET_RE.match(name or ""):
-        raise ValueError(
-            f"invalid BigQuery dataset name {name!r}: letters, digits and underscores only"
-        )
-    return name
-
-
-def validate_table(name: str) -> str:
-    if not _TABLE_RE.match(name or "") or len(name.encode()) > 1024:
-        raise ValueError(
-            f"invalid BigQuery table name {name!r}: letters, digits, underscores and dashes only"
-        )
-    return name
-
-
-def validate_column(name: str) -> str:
-    """A column name BigQuery accepts (flexible names: accents and spaces are fine)."""
-    if not name or len(name) > 300:
-        raise ValueError(f"invalid BigQuery column name {name!r}: 1 to 300 characters")
-    bad = sorted({c for c in name if c in _COLUMN_FORBIDDEN or ord(c) < 32 or ord(c) == 127})
-    if bad:
-        raise ValueError(f"invalid BigQuery column name {name!r}: may not contain {bad}")
-    if name.lower().startswith(_COLUMN_RESERVED_PREFIXES):
-        raise ValueError(f"invalid BigQuery column name {name!r}: reserved prefix")
-    return name
-
-
-def quote_column(name: str) -> str:
-    """A validated column name in backticks (validation rules out backticks and backslashes)."""
-    return f"`{validate_column(name)}`"
-
-
-# ---- types ----------------------------------------------------------------------------------
-
-#: Standard SQL names of the (legacy) type names the API reports.
-_STANDARD = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL"}
-_LEGACY = {v: k for k, v in _STANDARD.items()}
-_ARROW: dict[str, pa.DataType] = {
-    "INTEGER": pa.int64(),
-    "FLOAT": pa.float64(),
-    "NUMERIC": pa.decimal128(38, 9),
-    "BIGNUMERIC": pa.decimal256(76, 38),
-    "BOOLEAN": pa.bool_(),
-    "STRING": pa.string(),
-    "BYTES": pa.binary(),
-    "DATE": pa.date32(),
-    "TIMESTAMP": UTC_TIMESTAMP,
-    "DATETIME": pa.timestamp("us"),
-    "TIME": pa.time64("us"),
-}
-#: Numeric types from narrowest to widest; a mix widens to the later one.
-_NUMERIC_ORDER = ("BOOLEAN", "INTEGER", "NUMERIC", "BIGNUMERIC", "FLOAT")
-#: Type changes ``ALTER COLUMN … SET DATA TYPE`` can make; others rewrite the table.
-_IN_PLACE = {
-    ("INTEGER", "NUMERIC"),
-    ("INTEGER", "BIGNUMERIC"),
-    ("INTEGER", "FLOAT"),
-    ("NUMERIC", "BIGNUMERIC"),
-    ("NUMERIC", "FLOAT"),
-}
-
-
-def legacy_type(name: str) -> str:
-    """The API's name for a type (``INT64`` -> ``INTEGER``)."""
-    upper = name.upper()
-    return _LEGACY.get(upper, upper)
-
-
-def array_item(typ: str) -> str | None:
-    """The item type of ``ARRAY<X>`` (how a REPEATED column's type is written here), else None."""
-    if typ.startswith("ARRAY<") and typ.endswith(">"):
-        return typ[len("ARRAY<") : -1]
-    return None
-
-
-def arrow_type(typ: str) -> pa.DataType:
-    """The Arrow type a load into a column of type ``typ`` expects."""
-    item = array_item(typ)
-    if item is not None:
-        return pa.list_(_ARROW.get(item, pa.string()))
-    return _ARROW.get(typ, pa.string())
-
-
-def sql_type(typ: str) -> str:
-    """``typ`` as GoogleSQL spells it in DDL (``INTEGER`` -> ``INT64``, ``ARRAY<INT64>``)."""
-    item = array_item(typ)
-    if item is not None:
-        return f"ARRAY<{_STANDARD.get(item, item)}>"
-    return _STANDARD.get(typ, typ)
-
-
-def schema_field(name: str, typ: str) -> bigquery.SchemaField:
-    """A table schema field: ``ARRAY<X>`` is a REPEATED ``X`` column."""
-    item = array_item(typ)
-    if item is not None:
-        return bigquery.SchemaField(name, item, mode="REPEATED")
-    return bigquery.SchemaField(name, typ)
-
-
-def stored_type(field: bigquery.SchemaField) -> str:
-    """A table field's type as written here: REPEATED ``X`` is ``ARRAY<X>``."""
-    typ = legacy_type(field.field_type)
-    return f"ARRAY<{typ}>" if field.mode == "REPEATED" else typ
-
-
-def bigquery_type(typ: pa.DataType) -> str | None:
-    """The column type an Arrow type is stored as; ``None`` for the untyped ``null`` (and
-    lists of it). A list of scalars is ``ARRAY<X>``, a REPEATED column."""
-    if pa.types.is_null(typ):
-        return None
-    if pa.types.is_list(typ) or pa.types.is_large_list(typ):
-        if pa.types.is_null(typ.value_type):
-            return None
-        if not pa.types.is_nested(typ.value_type):
-            item = bigquery_type(typ.value_type)
-            return f"ARRAY<{item}>" if item is not None else None
-    if pa.types.is_boolean(typ):
-        return "BOOLEAN"
-    if pa.types.is_unsigned_integer(typ) and typ.bit_width == 64:
-        return "NUMERIC"  # does not fit INT64
-    if pa.types.is_integer(typ):
-        return "INTEGER"
-    if pa.types.is_floating(typ):
-        return "FLOAT"
-    if pa.types.is_decimal(typ):
-        integer_digits = typ.precision - typ.scale
-        if typ.scale <= 9 and integer_digits <= 29:
-            return "NUMERIC"
-        if typ.scale <= 38 and integer_digits <= 38:
-            return "BIGNUMERIC"
-        return "STRING"
-    if pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_string_view(typ):
-        return "STRING"
-    if (
-        pa.types.is_binary(typ)
-        or pa.types.is_large_binary(typ)
-        or pa.types.is_fixed_size_binary(typ)
-    ):
-        return "BYTES"
-    if pa.types.is_date(typ):
-        return "DATE"
-    if pa.types.is_timestamp(typ):
-        return "TIMESTAMP"
-    if pa.types.is_time(typ):
-        return "TIME"
-    return "STRING"  # structs, maps, nested lists (as JSON text), durations, ... (as text)
-
-
-def supertype(stored: str, incoming: str) -> str:
-    """The type both ``stored`` and ``incoming`` values fit in without loss.
-
-    A REPEATED column cannot change its item type in place nor become text: a list whose items
-    do not fit it, or a scalar for it, is an error rather than a silent rewrite.
-    """
-    if stored == incoming or stored == "STRING":
-        return stored
-    stored_item, incoming_item = array_item(stored), array_item(incoming)
-    if stored_item is not None or incoming_item is not None:
-        if stored_item is not None and incoming_item is not None:
-            if supertype(stored_item, incoming_item) == stored_item:
-                return stored
-        raise ValueError(f"{incoming} values do not fit a {stored} column")
-    if stored in _NUMERIC_ORDER and incoming in _NUMERIC_ORDER:
-        return max(stored, incoming, key=_NUMERIC_ORDER.index)
-    if {stored, incoming} == {"DATE", "TIMESTAMP"}:
-        return "TIMESTAMP"
-    return "STRING"
-
-
-def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    typ = column.type
-    nested = pa.types.is_nested(typ)
-    if not nested:
-        try:
-            return column.cast(pa.string())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            pass
-    values = column.to_pylist()
-    if nested:
-        return pa.chunked_array([pa.array([to_json_text(v) for v in values], pa.string())])
-    return pa.chunked_array(
-        [pa.array([None if v is None else str(v) for v in values], pa.string())]
-    )
-
-
-def conform_column(column: pa.ChunkedArray, bq_type: str, name: str) -> pa.ChunkedArray:
-    """``column`` as the Arrow type a load into a ``bq_type`` column expects (a REPEATED
-    column has no NULL: a missing list is stored as an empty one)."""
-    target = arrow_type(bq_type)
-    if array_item(bq_type) is not None:
-        if column.null_count or pa.types.is_null(column.type):
-            values = [[] if v is None else v for v in column.to_pylist()]
-            column = pa.chunked_array([pa.array(values, type=target)], type=target)
-        if column.type == target:
-            return column
-    if column.type == target:
-        return column
-    if pa.types.is_null(column.type):
-        return pa.chunked_array([pa.nulls(len(column), target)], type=target)
-    if target == pa.string():
-        return _as_text(column)
-    try:
-        return column.cast(target)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise ValueError(
-            f"column {name!r}: {column.type} values do not fit its BigQuery type {bq_type}: {exc}"
-        ) from exc
-
-
-# ---- state of one output --------------------------------------------------------------------
-
-
-@dataclass
-class _Chunk:
-    path: Path
-    columns: tuple[str, ...]
-    rows: int
-
-
-@dataclass
-class _PendingWrite:
-    """What one output has collected so far; written by ``_finish_write``."""
-
-    mode: WriteMode
-    key: tuple[str, ...] = ()
-    delete_first: bool = False
-    #: Consecutive chunks written together (a merge starts a new batch when columns change).
-    batches: list[list[_Chunk]] = field(default_factory=list)
-    #: The table's columns (name -> type) as last seen, while this write is the one changing it.
-    schema: dict[str, str] | None = None
-    _folder: tempfile.TemporaryDirectory | None = None
-
-    @property
-    def folder(self) -> Path:
-        if self._folder is None:
-            self._folder = tempfile.TemporaryDirectory(prefix="support_assets_bigquery_")
-        return Path(self._folder.name)
-
-    def add(self, data: pa.Table) -> None:
-        path = self.folder / f"chunk-{sum(len(b) for b in self.batches):06d}.arrow"
-        with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, data.schema) as writer:
-            writer.write_table(data)
-        chunk = _Chunk(path, tuple(data.column_names), data.num_rows)
-        columns = {c.lower() for c in chunk.columns}
-        last = self.batches[-1] if self.batches else None
-        if last is None or (
-            self.mode == "merge" and {c.lower() for c in last[0].columns} != columns
-        ):
-            self.batches.append([chunk])
-        else:
-            last.append(chunk)
-
-    def close(self) -> None:
-        if self._folder is not None:
-            self._folder.cleanup()
-            self._folder = None
-
-
-def _read_chunk(chunk: _Chunk) -> pa.Table:
-    with pa.OSFile(str(chunk.path), "rb") as source:
-        return ipc.open_file(source).read_all()
-
-
-def _key_tuples(table: pa.Table, key: Sequence[str]) -> list[tuple[Any, ...]]:
-    return list(zip(*(table.column(k).to_pylist() for k in key), strict=True))
-
-
 # ---- the IO manager -------------------------------------------------------------------------
 
+logger = logging.getLogger(__name__)
 
-class BigQueryWarehouseIOManager(WarehouseIOManager):
+
+class BigQueryWarehouseIOManager(BigQueryJobs, WarehouseIOManager):
     """Warehouse in BigQuery; see ``docs/io-managers.md`` for the semantics.
 
     ``raw/octadesk_tickets`` is stored as ``<project>.<dataset_prefix>raw.octadesk_tickets``.
@@ -475,75 +186,15 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
     def _location_metadata(self, target: Target) -> dict[str, Any]:
         return {
             **super()._location_metadata(target),
-            "bigquery_job_ids": MetadataValue.json(list(target.stats.get(_JOBS, []))),
-            _LOADS: target.stats.get(_LOADS, 0),
-            _MERGES: target.stats.get(_MERGES, 0),
+            "bigquery_job_ids": MetadataValue.json(list(target.stats.get(JOB_IDS, []))),
+            LOADS: target.stats.get(LOADS, 0),
+            MERGES: target.stats.get(MERGES, 0),
         }
-
-    # ---- jobs -------------------------------------------------------------------------------
-
-    def _labels(self, target: Target, kind: str) -> dict[str, str]:
-        labels = {"support_assets_job": kind}
-        if target.run_id:
-            labels["dagster_run_id"] = _label_value(target.run_id)
-        labels["dagster_asset"] = _label_value("__".join(target.key_path))
-        return labels
-
-    def _record(self, target: Target, job: bigquery.LoadJob | bigquery.QueryJob) -> None:
-        target.stats.setdefault(_JOBS, []).append(job.job_id)
-        logger.debug("%s: BigQuery job %s (%s)", target.ref, job.job_id, job.job_type)
-
-    def _query(
-        self,
-        client: bigquery.Client,
-        target: Target,
-        sql: str,
-        params: Sequence[Any] = (),
-        kind: str = "query",
-    ) -> bigquery.QueryJob:
-        """Run one statement (values only as ``params``) and wait for it."""
-        config = bigquery.QueryJobConfig(
-            query_parameters=list(params), labels=self._labels(target, kind)
-        )
-        job = client.query(
-            sql, job_config=config, job_id_prefix=f"{JOB_ID_PREFIX}{kind}_", location=self.location
-        )
-        self._record(target, job)
-        job.result(timeout=self.job_timeout_seconds)
-        return job
-
-    def _load(
-        self, client: bigquery.Client, target: Target, path: Path, destination: str
-    ) -> bigquery.LoadJob:
-        """One Parquet load job appending ``path`` to ``destination``; waits for it."""
-        config = bigquery.LoadJobConfig(
-            source_format=bigquery.SourceFormat.PARQUET,
-            write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
-            create_disposition=bigquery.CreateDisposition.CREATE_NEVER,
-            decimal_target_types=["NUMERIC", "BIGNUMERIC", "STRING"],
-            labels=self._labels(target, "load"),
-        )
-        # Parquet LIST columns load into REPEATED columns (not into a list.element RECORD).
-        parquet_options = bigquery.ParquetOptions()
-        parquet_options.enable_list_inference = True
-        config.parquet_options = parquet_options
-        with open(path, "rb") as source:
-            job = client.load_table_from_file(
-                source,
-                destination,
-                job_config=config,
-                job_id_prefix=f"{JOB_ID_PREFIX}load_",
-                location=self.location,
-            )
-        self._record(target, job)
-        target.stats[_LOADS] = target.stats.get(_LOADS, 0) + 1
-        job.result(timeout=self.job_timeout_seconds)
-        return job
 
     # ---- primitives -------------------------------------------------------------------------
 
     def _describe(self, tx: bigquery.Client, target: Target) -> dict[str, str] | None:
-        pending: _PendingWrite | None = target.stats.get(_WRITE)
+        pending: PendingWrite | None = target.stats.get(PENDING_WRITE)
         if pending is not None and pending.schema is not None:
             return dict(pending.schema)
         try:
@@ -556,7 +207,7 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
         return schema
 
     def _forget_schema(self, target: Target) -> None:
-        pending: _PendingWrite | None = target.stats.get(_WRITE)
+        pending: PendingWrite | None = target.stats.get(PENDING_WRITE)
         if pending is not None:
             pending.schema = None
 
@@ -612,14 +263,14 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
                 continue
             column = lookup.get(name.lower(), name)
             logger.info("%s: widening column %s from %s to %s", target.ref, column, current, wider)
-            (in_place if (current, wider) in _IN_PLACE else rewrite)[column] = wider
+            (in_place if (current, wider) in IN_PLACE_WIDENINGS else rewrite)[column] = wider
         for column, wider in in_place.items():
             # One column per statement: emulators reject several ALTER COLUMN clauses.
             self._query(
                 tx,
                 target,
                 f"ALTER TABLE {self.table_sql(target)} ALTER COLUMN {quote_column(column)} "
-                f"SET DATA TYPE {_STANDARD.get(wider, wider)}",
+                f"SET DATA TYPE {STANDARD_TYPES.get(wider, wider)}",
                 kind="alter",
             )
         if rewrite:
@@ -646,7 +297,7 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
                 "CLUSTER BY " + ", ".join(quote_column(c) for c in table.clustering_fields)
             )
         casts = ", ".join(
-            f"CAST({quote_column(c)} AS {_STANDARD.get(t, t)}) AS {quote_column(c)}"
+            f"CAST({quote_column(c)} AS {STANDARD_TYPES.get(t, t)}) AS {quote_column(c)}"
             for c, t in types.items()
         )
         name = self.table_sql(target)
@@ -660,26 +311,21 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
 
     def _partition_filter(self, target: Target, alias: str = "") -> tuple[str, list[Any]]:
         """SQL condition (and parameters) restricting to the target's partition(s)."""
-        partition = target.partition
-        if partition is None:
+        if target.partition is None:
             return "", []
-        if partition.column is None:
-            raise ValueError(
-                f"{target.ref} is daily-partitioned but declares no partition_column metadata"
-            )
-        column = alias + quote_column(partition.column)
-        dates = list(partition.dates)
-        if len(dates) == 1:
+        shape, column, dates = target.partition.selection(target.ref)
+        column = alias + quote_column(column)
+        if shape == "one":
             return f"{column} = @partition_date", [
                 bigquery.ScalarQueryParameter("partition_date", "DATE", dates[0])
             ]
-        if (dates[-1] - dates[0]).days == len(dates) - 1:
+        if shape == "between":
             return f"{column} BETWEEN @partition_start AND @partition_end", [
                 bigquery.ScalarQueryParameter("partition_start", "DATE", dates[0]),
                 bigquery.ScalarQueryParameter("partition_end", "DATE", dates[-1]),
             ]
         return f"{column} IN UNNEST(@partition_dates)", [
-            bigquery.ArrayQueryParameter("partition_dates", "DATE", dates)
+            bigquery.ArrayQueryParameter("partition_dates", "DATE", list(dates))
         ]
 
     def _delete(self, tx: bigquery.Client, target: Target) -> None:
@@ -691,7 +337,7 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
         self._query(tx, target, sql, params, kind="delete")
 
     def _append(self, tx: bigquery.Client, target: Target, data: pa.Table) -> None:
-        pending = _PendingWrite(mode="append")
+        pending = PendingWrite(mode="append")
         try:
             pending.add(data)
             self._load_batch(tx, target, pending, pending.batches[0])
@@ -701,7 +347,7 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
     def _merge(
         self, tx: bigquery.Client, target: Target, data: pa.Table, key: tuple[str, ...]
     ) -> int:
-        pending = _PendingWrite(mode="merge", key=key)
+        pending = PendingWrite(mode="merge", key=key)
         try:
             pending.add(data)
             inserted = self._merge_batch(tx, target, pending, pending.batches[0])
@@ -739,11 +385,11 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
 
         Returns (rows, 0): a merge's inserted/updated split is only known once it ran.
         """
-        pending: _PendingWrite | None = target.stats.get(_WRITE)
+        pending: PendingWrite | None = target.stats.get(PENDING_WRITE)
         if pending is None:
             key = spec.merge_key(partitioned=target.partition is not None)
-            pending = _PendingWrite(mode="merge" if mode == "merge" else "append", key=key)
-            target.stats[_WRITE] = pending
+            pending = PendingWrite(mode="merge" if mode == "merge" else "append", key=key)
+            target.stats[PENDING_WRITE] = pending
         for name in data.column_names:
             validate_column(name)
         with self._transaction(target) as client:
@@ -755,7 +401,7 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
         return data.num_rows, 0
 
     def _finish_write(self, target: Target, spec: WriteSpec, totals: WriteTotals) -> None:
-        pending: _PendingWrite | None = target.stats.get(_WRITE)
+        pending: PendingWrite | None = target.stats.get(PENDING_WRITE)
         if pending is None:
             return
         pending.schema = None  # read the table's columns afresh once, then reuse them
@@ -774,19 +420,19 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
                         self._load_batch(client, target, pending, batch)
         finally:
             pending.close()
-            del target.stats[_WRITE]
+            del target.stats[PENDING_WRITE]
         if pending.mode == "merge":
             totals.rows_inserted = inserted
             totals.rows_updated = totals.rows_written - inserted
 
     def _abort_write(self, target: Target) -> None:
         """A stream that failed half-way sends nothing: its spilled chunks are removed."""
-        pending: _PendingWrite | None = target.stats.pop(_WRITE, None)
+        pending: PendingWrite | None = target.stats.pop(PENDING_WRITE, None)
         if pending is not None:
             pending.close()
 
     def _replace_atomically(
-        self, client: bigquery.Client, target: Target, pending: _PendingWrite
+        self, client: bigquery.Client, target: Target, pending: PendingWrite
     ) -> None:
         """Load the new rows into a staging table, then swap them in with DELETE and INSERT in
         one transaction: a load that fails leaves the old rows in place, never an empty table."""
@@ -815,125 +461,3 @@ class BigQueryWarehouseIOManager(WarehouseIOManager):
             self._query(client, target, sql, params, kind="replace")
         finally:
             client.delete_table(staging, not_found_ok=True)
-
-    def _parquet(
-        self,
-        client: bigquery.Client,
-        target: Target,
-        pending: _PendingWrite,
-        batch: list[_Chunk],
-        every_column: bool = False,
-    ) -> tuple[Path, pa.Schema]:
-        """One Parquet file of ``batch`` typed as the table's columns (later chunks win on a
-        repeated merge key); returns it and its schema.
-
-        Only the batch's columns, unless ``every_column``: then the table's other columns are
-        written as NULLs too, so a load never relies on BigQuery filling absent columns.
-        """
-        stored = self._describe(client, target) or {}
-        by_lower = {name.lower(): (name, typ) for name, typ in stored.items()}
-        seen_columns = {c.lower() for chunk in batch for c in chunk.columns}
-        absent = seen_columns - set(by_lower)
-        if absent:
-            raise RuntimeError(f"{target.ref}: columns {sorted(absent)} vanished from the table")
-        columns = [(n, t) for n, t in stored.items() if every_column or n.lower() in seen_columns]
-        schema = pa.schema([(n, arrow_type(t)) for n, t in columns])
-        path = pending.folder / f"batch-{uuid.uuid4().hex}.parquet"
-        dedupe = pending.mode == "merge" and len(batch) > 1
-        seen_keys: set[tuple[Any, ...]] = set()
-        key = [by_lower[k.lower()][0] for k in pending.key] if dedupe else []
-        with pq.ParquetWriter(str(path), schema, compression="snappy") as writer:
-            for chunk in reversed(batch) if dedupe else batch:
-                data = _read_chunk(chunk)
-                arrays = {}
-                for name, column in zip(data.column_names, data.columns, strict=True):
-                    stored_name, typ = by_lower[name.lower()]
-                    arrays[stored_name] = conform_column(column, typ, stored_name)
-                table = pa.table(
-                    [
-                        arrays.get(f.name, pa.chunked_array([pa.nulls(data.num_rows, f.type)]))
-                        for f in schema
-                    ],
-                    schema=schema,
-                )
-                if dedupe:
-                    keys = _key_tuples(table, key)
-                    keep = [k not in seen_keys for k in keys]
-                    seen_keys.update(keys)
-                    table = table.filter(pa.array(keep))
-                writer.write_table(table)
-        return path, schema
-
-    def _load_batch(
-        self, client: bigquery.Client, target: Target, pending: _PendingWrite, batch: list[_Chunk]
-    ) -> None:
-        path, _ = self._parquet(client, target, pending, batch, every_column=True)
-        self._load(client, target, path, self.table_id(target))
-
-    def _merge_batch(
-        self, client: bigquery.Client, target: Target, pending: _PendingWrite, batch: list[_Chunk]
-    ) -> int:
-        """Load ``batch`` into a staging table and MERGE it into the target; returns how many
-        rows were inserted."""
-        path, schema = self._parquet(client, target, pending, batch)
-        stored = self._describe(client, target) or {}
-        staging_name = f"_{target.ref.name}__merge_{uuid.uuid4().hex[:12]}"
-        staging = bigquery.Table(
-            self.table_id(target, staging_name),
-            schema=[schema_field(f.name, stored[f.name]) for f in schema],
-        )
-        staging.expires = dt.datetime.now(dt.UTC) + STAGING_EXPIRATION
-        client.create_table(staging)
-        try:
-            self._load(client, target, path, self.table_id(target, staging_name))
-            job = self._query(
-                client,
-                target,
-                *self._merge_sql(target, staging_name, schema.names, pending.key),
-                kind="merge",
-            )
-            target.stats[_MERGES] = target.stats.get(_MERGES, 0) + 1
-        finally:
-            client.delete_table(staging, not_found_ok=True)
-        stats = job.dml_stats
-        if stats is None:
-            logger.warning(
-                "%s: MERGE reported no DML statistics; counting all as inserted", target.ref
-            )
-            return int(job.num_dml_affected_rows or 0)
-        return int(stats.inserted_row_count)
-
-    def _merge_sql(
-        self, target: Target, staging: str, columns: list[str], key: tuple[str, ...]
-    ) -> tuple[str, list[Any]]:
-        lower_key = {k.lower() for k in key}
-        by_lower = {c.lower(): c for c in columns}
-        key_columns = [by_lower[k.lower()] for k in key]
-        on = " AND ".join(f"t.{quote_column(k)} = s.{quote_column(k)}" for k in key_columns)
-        # A constant filter on the partition column lets BigQuery prune the target's partitions.
-        where, params = self._partition_filter(target, alias="t.")
-        if where:
-            on += f" AND {where}"
-        quoted = [quote_column(c) for c in columns]
-        settable = [quote_column(c) for c in columns if c.lower() not in lower_key]
-        sql = (
-            f"MERGE {self.table_sql(target)} AS t "
-            f"USING {self.table_sql(target, staging)} AS s ON {on} "
-        )
-        if settable:
-            sql += (
-                "WHEN MATCHED THEN UPDATE SET " + ", ".join(f"{c} = s.{c}" for c in settable) + " "
-            )
-        sql += (
-            f"WHEN NOT MATCHED THEN INSERT ({', '.join(quoted)}) "
-            f"VALUES ({', '.join('s.' + c for c in quoted)})"
-        )
-        return sql, params
-
-
-def _label_value(text: str) -> str:
-    """A BigQuery label value: lower-case letters, digits, ``_`` and ``-``; at most 63."""
-    return re.sub(r"[^a-z0-9_-]", "_", text.lower())[:63]
-
-
-__all__ = ["BigQueryWarehouseIOManager", "bigquery_type", "schema_field", "supertype"]

@@ -54,21 +54,16 @@ def _staging(target: Target, name: str) -> Target:
 
 def _partition_filter(target: Target) -> tuple[str, list[Any]]:
     """``WHERE`` clause (and its parameters) restricting to the target's partition(s)."""
-    partition = target.partition
-    if partition is None:
+    if target.partition is None:
         return "", []
-    if partition.column is None:
-        raise ValueError(
-            f"{target.ref} is daily-partitioned but declares no partition_column metadata"
-        )
-    column = quote_identifier(partition.column)
-    dates = list(partition.dates)
-    if len(dates) == 1:
-        return f" WHERE {column} = ?", dates
-    if (dates[-1] - dates[0]).days == len(dates) - 1:
-        # A contiguous range (a backfill, or every partition): two parameters, not thousands.
-        return f" WHERE {column} BETWEEN ? AND ?", [dates[0], dates[-1]]
-    return f" WHERE {column} IN ({', '.join('?' for _ in dates)})", dates
+    shape, column, dates = target.partition.selection(target.ref)
+    column = quote_identifier(column)
+    condition = {
+        "one": f"{column} = ?",
+        "between": f"{column} BETWEEN ? AND ?",
+        "among": f"{column} IN ({', '.join('?' for _ in dates)})",
+    }[shape]
+    return f" WHERE {condition}", list(dates)
 
 
 class DuckDBWarehouseIOManager(WarehouseIOManager):

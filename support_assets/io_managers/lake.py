@@ -33,15 +33,14 @@ import pyarrow.parquet as pq
 from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
-from support_assets.io_managers.base import (
-    Partition,
-    WriteMode,
+from support_assets.io_managers.base import Partition, WriteMode
+from support_assets.io_managers.duckdb import add_columns, merge_into, widen_columns
+from support_assets.io_managers.normalise import (
     check_partition,
     is_untyped,
     lists_as_json_where_text,
     to_arrow,
 )
-from support_assets.io_managers.duckdb import add_columns, merge_into, widen_columns
 from support_assets.io_managers.s3 import s3_filesystem
 from support_assets.io_managers.store import TableStoreIOManager, Target
 

@@ -27,13 +27,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import itertools
 import json
 import os
 import posixpath
 import secrets
-import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,12 +40,21 @@ from dagster import ConfigurableResource
 from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
+from support_assets.core.settings import setting
 from support_assets.io_managers.lake import LakeIOManager
+from support_assets.io_managers.landing_writers import (
+    DATE_FOLDER,
+    SUFFIX,
+    LandingWriteError,
+    LocalSegmentWriter,
+    ObjectWriter,
+    fsync_dir,
+    landing_file_name,
+    local_os_path,
+)
 from support_assets.io_managers.s3 import s3_resource_from_settings
 
 LANDING_PREFIX = "landing"
-DATE_FOLDER = "date="
-SUFFIX = ".jsonl"
 #: Folder (under the source's landing folder) of bodies that could not be landed as records;
 #: readers and the sensor never list it (it is not a ``date=`` folder).
 QUARANTINE_FOLDER = "_quarantine"
@@ -119,165 +125,6 @@ class ReadStats:
     invalid_samples: list[str] = field(default_factory=list)
 
 
-class LandingWriteError(OSError):
-    """The records may not be durable: the caller must not acknowledge them."""
-
-
-# ---- writers ----------------------------------------------------------------------------------
-
-
-@dataclass
-class _Segment:
-    path: str
-    day: dt.date
-    fd: int
-    opened: float
-    written: int = 0
-    synced: int = 0
-    failed: bool = False
-    closed: bool = False
-    sync_lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-class _LocalSegmentWriter:
-    """Appends to this process's current segment with ``O_APPEND`` and a group-committed fsync."""
-
-    def __init__(self, zone: LandingZone, os_base: str) -> None:
-        self.zone = zone
-        self.os_base = os_base
-        self._lock = threading.Lock()
-        self._segment: _Segment | None = None
-        self._opened = 0
-
-    def _open(self, day: dt.date, now: dt.datetime) -> _Segment:
-        folder = os.path.join(self.os_base, f"{DATE_FOLDER}{day.isoformat()}")
-        created = not os.path.isdir(folder)
-        os.makedirs(folder, exist_ok=True)
-        if created:
-            _fsync_dir(os.path.dirname(folder))
-        self._opened += 1
-        # Time, then this writer's sequence: name order is creation order for one writer.
-        name = (
-            f"{now:%Y%m%dT%H%M%S%f}-{os.getpid()}-{self._opened:06d}-{secrets.token_hex(3)}{SUFFIX}"
-        )
-        path = os.path.join(folder, name)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
-        _fsync_dir(folder)
-        return _Segment(path, day, fd, time.monotonic())
-
-    def _retire(self, segment: _Segment) -> None:
-        """Make everything written durable, then close; waiters see the outcome."""
-        with segment.sync_lock:
-            if not segment.failed and segment.synced < segment.written:
-                try:
-                    os.fsync(segment.fd)
-                    segment.synced = segment.written
-                except OSError:
-                    segment.failed = True
-            os.close(segment.fd)
-            segment.closed = True
-
-    def _current(self, day: dt.date, now: dt.datetime) -> _Segment:
-        segment = self._segment
-        if segment is not None and (
-            segment.day != day
-            or segment.failed
-            or segment.written >= self.zone.max_segment_bytes
-            or time.monotonic() - segment.opened >= self.zone.max_segment_seconds
-        ):
-            self._retire(segment)
-            segment = self._segment = None
-        if segment is None:
-            segment = self._segment = self._open(day, now)
-        return segment
-
-    def append(self, day: dt.date, now: dt.datetime, data: bytes) -> str:
-        with self._lock:
-            segment = self._current(day, now)
-            try:
-                _write_all(segment.fd, data)
-            except OSError as exc:
-                # Part of the line may be on disk: never write after it.
-                segment.failed = True
-                self._retire(segment)
-                self._segment = None
-                raise LandingWriteError(f"landing write failed: {exc}") from exc
-            segment.written += len(data)
-            end = segment.written
-        self._sync(segment, end)
-        return segment.path
-
-    def _sync(self, segment: _Segment, end: int) -> None:
-        with segment.sync_lock:
-            if segment.synced >= end:
-                return
-            if segment.failed or segment.closed:
-                raise LandingWriteError(f"landing segment {segment.path} could not be made durable")
-            target = segment.written
-            try:
-                os.fsync(segment.fd)
-            except OSError as exc:
-                segment.failed = True
-                raise LandingWriteError(f"landing fsync failed: {exc}") from exc
-            segment.synced = max(segment.synced, target)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._segment is not None:
-                self._retire(self._segment)
-                self._segment = None
-
-
-class _ObjectWriter:
-    """One object per append: durable once the upload completes (object stores cannot append)."""
-
-    def __init__(self, zone: LandingZone) -> None:
-        self.zone = zone
-        self._sequence = itertools.count(1)
-        self._lock = threading.Lock()
-
-    def append(self, day: dt.date, now: dt.datetime, data: bytes) -> str:
-        folder = self.zone.folder(day)
-        with self._lock:
-            number = next(self._sequence)
-        name = f"{now:%Y%m%dT%H%M%S%f}-{os.getpid()}-{number:06d}-{secrets.token_hex(3)}{SUFFIX}"
-        path = posixpath.join(folder, name)
-        try:
-            self.zone.fs.create_dir(folder, recursive=True)
-            with self.zone.fs.open_output_stream(path) as out:
-                out.write(data)
-        except (OSError, ValueError) as exc:
-            raise LandingWriteError(f"landing upload failed: {exc}") from exc
-        return path
-
-    def close(self) -> None:
-        """Nothing stays open."""
-
-
-def _os_path(fs: pafs.FileSystem, path: str) -> str | None:
-    """The operating-system path behind ``path`` when ``fs`` is the local disk, else None."""
-    if isinstance(fs, pafs.LocalFileSystem):
-        return path
-    if isinstance(fs, pafs.SubTreeFileSystem) and isinstance(fs.base_fs, pafs.LocalFileSystem):
-        return os.path.join(fs.base_path, path.lstrip("/"))
-    return None
-
-
 # ---- the zone ---------------------------------------------------------------------------------
 
 
@@ -303,9 +150,9 @@ class LandingZone:
         self.max_segment_bytes = max_segment_bytes
         self.max_segment_seconds = max_segment_seconds
         self.clock = clock
-        os_base = _os_path(filesystem, self.base)
-        self._writer: _LocalSegmentWriter | _ObjectWriter = (
-            _LocalSegmentWriter(self, os_base) if os_base is not None else _ObjectWriter(self)
+        os_base = local_os_path(filesystem, self.base)
+        self._writer: LocalSegmentWriter | ObjectWriter = (
+            LocalSegmentWriter(self, os_base) if os_base is not None else ObjectWriter(self)
         )
 
     @classmethod
@@ -324,7 +171,7 @@ class LandingZone:
 
     @property
     def durable_by_fsync(self) -> bool:
-        return isinstance(self._writer, _LocalSegmentWriter)
+        return isinstance(self._writer, LocalSegmentWriter)
 
     def folder(self, day: dt.date) -> str:
         return posixpath.join(self.base, f"{DATE_FOLDER}{day.isoformat()}")
@@ -381,21 +228,21 @@ class LandingZone:
         folder = posixpath.join(
             self.base, QUARANTINE_FOLDER, f"{DATE_FOLDER}{moment.date().isoformat()}"
         )
-        name = f"{moment:%Y%m%dT%H%M%S%f}-{os.getpid()}-{secrets.token_hex(4)}{SUFFIX}"
+        name = landing_file_name(moment, secrets.token_hex(4))
         path = posixpath.join(folder, name)
         data = (landing_line(record) + "\n").encode("utf-8")
         try:
             self.fs.create_dir(folder, recursive=True)
             with self.fs.open_output_stream(path) as out:
                 out.write(data)
-            os_path = _os_path(self.fs, path)
+            os_path = local_os_path(self.fs, path)
             if os_path is not None:
                 fd = os.open(os_path, os.O_RDONLY)
                 try:
                     os.fsync(fd)
                 finally:
                     os.close(fd)
-                _fsync_dir(os.path.dirname(os_path))
+                fsync_dir(os.path.dirname(os_path))
         except (OSError, ValueError) as exc:
             raise LandingWriteError(f"landing quarantine write failed: {exc}") from exc
         return path
@@ -491,11 +338,9 @@ class LandingZoneResource(ConfigurableResource):
         cls, source: str = "telegram", environ: Mapping[str, str] | None = None
     ) -> LandingZoneResource:
         """The landing zone of the lake the settings describe (as ``build_resources`` does)."""
-        from support_assets.core.settings import data_dir, local_value
-
         env = os.environ if environ is None else environ
         return cls(
-            url=local_value("SUPPORT_LAKE_URL", f"{data_dir(env)}/lake", env),
+            url=str(setting("SUPPORT_LAKE_URL", env)),
             s3=s3_resource_from_settings(env),
             source=source,
         )

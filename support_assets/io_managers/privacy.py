@@ -39,7 +39,7 @@ from dagster import (
 )
 
 from support_assets.core.identity import is_email
-from support_assets.io_managers.base import markdown_preview
+from support_assets.io_managers.write_metadata import markdown_preview
 
 MASKED = "‹masked›"
 

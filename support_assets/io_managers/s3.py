@@ -17,6 +17,8 @@ import boto3
 import pyarrow.fs as pafs
 from dagster_aws.s3 import S3Resource
 
+from support_assets.core.settings import setting
+
 
 class S3CredentialsError(OSError):
     """The AWS credential chain found no credentials for the lake's S3 resource."""
@@ -65,10 +67,8 @@ def s3_filesystem(s3: S3Resource) -> pafs.S3FileSystem:
 def s3_resource_from_settings(environ: Mapping[str, str]) -> S3Resource:
     """The lake's S3 resource from SUPPORT_S3_ENDPOINT_URL, SUPPORT_S3_REGION and
     SUPPORT_S3_PROFILE (keys: the credential chain, never a setting)."""
-    from support_assets.core.settings import local_value
-
     return S3Resource(
-        endpoint_url=local_value("SUPPORT_S3_ENDPOINT_URL", "", environ) or None,
-        region_name=local_value("SUPPORT_S3_REGION", "", environ) or None,
-        profile_name=local_value("SUPPORT_S3_PROFILE", "", environ) or None,
+        endpoint_url=str(setting("SUPPORT_S3_ENDPOINT_URL", environ)) or None,
+        region_name=str(setting("SUPPORT_S3_REGION", environ)) or None,
+        profile_name=str(setting("SUPPORT_S3_PROFILE", environ)) or None,
     )

@@ -1,7 +1,7 @@
 """The chunk loop every table store shares; backends implement a handful of primitives.
 
 ``TableStoreIOManager.handle_output`` turns whatever an asset returned into a stream of chunks,
-normalises each one (:func:`~support_assets.io_managers.base.prepare_chunk`), makes sure the
+normalises each one (:func:`~support_assets.io_managers.normalise.prepare_chunk`), makes sure the
 table exists with every column, and applies the write mode through the backend's primitives,
 one transaction per chunk. It then reports the same metadata for every backend.
 """
@@ -26,19 +26,20 @@ from support_assets.io_managers.base import (
     WriteMode,
     WriteSpec,
     WriteTotals,
-    arrow_to_pandas,
     as_stream,
-    is_untyped,
-    lists_as_json_where_text,
     partition_from_context,
-    prepare_chunk,
     refuse_empty_replace,
-    schema_from_columns,
     table_ref,
-    to_metadata_value,
 )
 from support_assets.io_managers.fitting import fit_to_stored
+from support_assets.io_managers.normalise import (
+    arrow_to_pandas,
+    is_untyped,
+    lists_as_json_where_text,
+    prepare_chunk,
+)
 from support_assets.io_managers.privacy import masked_preview, safe_metadata
+from support_assets.io_managers.write_metadata import schema_from_columns, to_metadata_value
 
 logger = logging.getLogger(__name__)
 

@@ -14,14 +14,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from support_assets.core.http import (
-    HttpError,
-    RateLimiter,
-    Redactor,
-    ResilientClient,
-    RetryPolicy,
-    parse_retry_after,
-)
+from support_assets.core.http import ResilientClient
+from support_assets.core.http_errors import HttpError, Redactor
+from support_assets.core.http_retry import RateLimiter, RetryPolicy, parse_retry_after
 from support_assets_tests.support.loopback import serve_app
 
 SECRET = "k3y-Th4t-Must-N3ver-Leak-0123456789"

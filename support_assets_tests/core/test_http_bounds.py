@@ -13,15 +13,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from support_assets.core.http import (
+from support_assets.core.http import ResilientClient
+from support_assets.core.http_errors import (
     BoundExceeded,
     Bounds,
     ForeignOriginError,
     HttpError,
-    ResilientClient,
-    RetryPolicy,
     path_segment,
 )
+from support_assets.core.http_retry import RetryPolicy
 from support_assets.sources.octadesk.client import OctadeskResource
 from support_assets_tests.support.loopback import serve_app
 

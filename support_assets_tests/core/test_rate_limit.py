@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from support_assets.core.http import ResilientClient, RetryPolicy
+from support_assets.core.http import ResilientClient
+from support_assets.core.http_retry import RetryPolicy
 from support_assets_tests.support.loopback import serve_app
 
 

@@ -16,13 +16,9 @@ from support_assets.io_managers import (
     add_audit_columns,
     table_ref,
 )
-from support_assets.io_managers.base import (
-    as_stream,
-    dedupe,
-    markdown_preview,
-    schema_from_dataframe,
-    to_arrow,
-)
+from support_assets.io_managers.base import as_stream
+from support_assets.io_managers.normalise import dedupe, to_arrow
+from support_assets.io_managers.write_metadata import markdown_preview, schema_from_dataframe
 
 
 def test_write_spec_defaults_and_parsing() -> None:

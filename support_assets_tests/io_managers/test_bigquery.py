@@ -27,8 +27,8 @@ from dagster_gcp import BigQueryResource
 import support_assets_tests.sources.octadesk.test_assets as octadesk_tests
 from support_assets.definitions import build_resources
 from support_assets.io_managers import TableStream
-from support_assets.io_managers.bigquery import (
-    BigQueryWarehouseIOManager,
+from support_assets.io_managers.bigquery import BigQueryWarehouseIOManager
+from support_assets.io_managers.bigquery_schema import (
     bigquery_type,
     conform_column,
     supertype,

@@ -25,12 +25,8 @@ from typing import Any
 import httpx
 from pydantic import PrivateAttr
 
-from support_assets.core.http import (
-    HttpApiResource,
-    HttpError,
-    ResilientClient,
-    RetryableHttpError,
-)
+from support_assets.core.http import HttpApiResource, ResilientClient
+from support_assets.core.http_errors import HttpError, RetryableHttpError
 from support_assets.core.shapes import UnexpectedShape, describe_shape, reconcile_total
 
 

@@ -36,12 +36,8 @@ from zoneinfo import ZoneInfo
 from dagster import get_dagster_logger
 from pydantic import Field
 
-from support_assets.core.http import (
-    HttpApiResource,
-    HttpError,
-    Redactor,
-    ResilientClient,
-)
+from support_assets.core.http import HttpApiResource, ResilientClient
+from support_assets.core.http_errors import HttpError, Redactor
 from support_assets.core.shapes import (
     HELPDESK_WEB_API,
     HELPDESK_WEB_REPORT,

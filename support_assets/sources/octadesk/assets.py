@@ -28,7 +28,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from support_assets.core.http import HttpError
+from support_assets.core.http_errors import HttpError
 from support_assets.core.records import (
     QUARANTINE_METADATA,
     InvalidRecord,

@@ -24,7 +24,8 @@ import httpx
 import numpy as np
 from pydantic import Field
 
-from support_assets.core.http import HttpApiResource, path_segment
+from support_assets.core.http import HttpApiResource
+from support_assets.core.http_errors import path_segment
 from support_assets.core.shapes import OCTADESK_LIST
 
 Entity = Literal["tickets", "chat"]

@@ -135,7 +135,7 @@ def _bigquery_view(warehouse: Any, dataset: str | None, name: str) -> tuple[str,
     from google.api_core.exceptions import NotFound
     from google.cloud import bigquery
 
-    from support_assets.io_managers.bigquery import validate_dataset, validate_table
+    from support_assets.io_managers.bigquery_schema import validate_dataset, validate_table
 
     dataset = dataset or warehouse.dataset_prefix + DEFAULT_DATASET
     client = warehouse.client()

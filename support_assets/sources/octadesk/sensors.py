@@ -4,7 +4,7 @@ import json
 
 from dagster import RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
-from support_assets.core.http import HttpError
+from support_assets.core.http_errors import HttpError
 from support_assets.core.records import last_high_water_mark
 from support_assets.core.runs import run_in_flight
 from support_assets.core.settings import local_value

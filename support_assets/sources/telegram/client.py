@@ -29,12 +29,8 @@ from typing import Any
 import httpx
 from pydantic import Field, PrivateAttr
 
-from support_assets.core.http import (
-    HttpApiResource,
-    HttpError,
-    ResilientClient,
-    RetryableHttpError,
-)
+from support_assets.core.http import HttpApiResource, ResilientClient
+from support_assets.core.http_errors import HttpError, RetryableHttpError
 from support_assets.core.shapes import TELEGRAM_UPDATES
 from support_assets.io_managers.landing import LandingWriteError, LandingZone
 

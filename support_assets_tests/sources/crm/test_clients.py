@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from support_assets.core.http import HttpError, ResilientClient
+from support_assets.core.http import ResilientClient
+from support_assets.core.http_errors import HttpError
 from support_assets.core.identity import parse_document
 from support_assets.core.shapes import (
     MILVUS_LIST,
