@@ -27,7 +27,7 @@ from dagster._core.errors import DagsterInvalidConfigError
 from dagster._core.storage.compute_log_manager import ComputeLogManager
 from dagster._serdes import ConfigurableClassData
 
-from support_assets.core.settings import local_value
+from support_assets.core.settings import text_setting
 
 #: (module, class) of each choice.
 MANAGERS = {
@@ -40,7 +40,7 @@ DEFAULT_PREFIX = "dagster/compute-logs"
 
 def compute_log_config(environ: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
     """The chosen manager (a key of ``MANAGERS``) and its configuration, from the settings."""
-    kind = local_value("SUPPORT_COMPUTE_LOGS", "local", environ).strip().lower()
+    kind = text_setting("SUPPORT_COMPUTE_LOGS", environ).strip().lower()
     if kind not in MANAGERS:
         raise ValueError(f"SUPPORT_COMPUTE_LOGS must be local, s3 or gcs, not {kind!r}")
     if kind == "local":
@@ -50,16 +50,16 @@ def compute_log_config(environ: Mapping[str, str]) -> tuple[str, dict[str, Any]]
                 "SUPPORT_COMPUTE_LOGS=local keeps step logs under DAGSTER_HOME: set it"
             )
         return kind, {"base_dir": os.path.join(home, "storage")}
-    bucket = local_value("SUPPORT_COMPUTE_LOGS_BUCKET", "", environ).strip()
+    bucket = text_setting("SUPPORT_COMPUTE_LOGS_BUCKET", environ).strip()
     if not bucket:
         raise ValueError(f"SUPPORT_COMPUTE_LOGS={kind} needs SUPPORT_COMPUTE_LOGS_BUCKET")
     config: dict[str, Any] = {
         "bucket": bucket,
-        "prefix": local_value("SUPPORT_COMPUTE_LOGS_PREFIX", DEFAULT_PREFIX, environ),
+        "prefix": text_setting("SUPPORT_COMPUTE_LOGS_PREFIX", environ),
     }
     if kind == "s3":
-        region = local_value("SUPPORT_S3_REGION", "", environ)
-        endpoint = local_value("SUPPORT_S3_ENDPOINT_URL", "", environ)
+        region = text_setting("SUPPORT_S3_REGION", environ)
+        endpoint = text_setting("SUPPORT_S3_ENDPOINT_URL", environ)
         config.update({"region": region} if region else {})
         config.update({"endpoint_url": endpoint} if endpoint else {})
     return kind, config

@@ -15,8 +15,8 @@ from dagster import (
 )
 
 from support_assets.core.identity import SANDBOX_PSEUDONYM_KEY, PseudonymResource
-from support_assets.core.mongo import DEFAULT_DATABASE, MongoDBResource
-from support_assets.core.settings import data_dir, is_set, local_value
+from support_assets.core.mongo import MongoDBResource
+from support_assets.core.settings import data_dir, is_set, text_setting
 from support_assets.io_managers.documents import DocumentsIOManager
 from support_assets.io_managers.duckdb import DuckDBWarehouseIOManager
 from support_assets.io_managers.lake import LakeIOManager
@@ -52,25 +52,23 @@ def documents_resource(env: Mapping[str, str], data: str) -> MongoDBResource:
     """MongoDB when MONGODB_URI is set (as an EnvVar: a secret), else the embedded store."""
     return MongoDBResource(
         uri=EnvVar("MONGODB_URI") if is_set("MONGODB_URI", env) else None,
-        database=local_value("MONGODB_DATABASE", DEFAULT_DATABASE, env),
-        embedded_path=local_value("SUPPORT_DOCUMENTS_PATH", f"{data}/documents", env),
+        database=text_setting("MONGODB_DATABASE", env),
+        embedded_path=text_setting("SUPPORT_DOCUMENTS_PATH", env),
     )
 
 
 def warehouse_io_manager(env: Mapping[str, str], data: str) -> WarehouseIOManager:
     """The warehouse SUPPORT_WAREHOUSE names: the local DuckDB file (default) or BigQuery."""
-    kind = local_value("SUPPORT_WAREHOUSE", "duckdb", env).strip().lower()
+    kind = text_setting("SUPPORT_WAREHOUSE", env).strip().lower()
     if kind == "duckdb":
-        return DuckDBWarehouseIOManager(
-            path=local_value("SUPPORT_DUCKDB_PATH", f"{data}/warehouse.duckdb", env)
-        )
+        return DuckDBWarehouseIOManager(path=text_setting("SUPPORT_DUCKDB_PATH", env))
     if kind != "bigquery":
         raise ValueError(f"SUPPORT_WAREHOUSE must be duckdb or bigquery, not {kind!r}")
     from dagster_gcp import BigQueryResource
 
     from support_assets.io_managers.bigquery import BigQueryWarehouseIOManager
 
-    project = local_value("BIGQUERY_PROJECT", "", env).strip()
+    project = text_setting("BIGQUERY_PROJECT", env).strip()
     if not project:
         raise ValueError("SUPPORT_WAREHOUSE=bigquery needs BIGQUERY_PROJECT")
     credentials = (
@@ -79,10 +77,10 @@ def warehouse_io_manager(env: Mapping[str, str], data: str) -> WarehouseIOManage
     return BigQueryWarehouseIOManager(
         bigquery=BigQueryResource(
             project=project,
-            location=local_value("BIGQUERY_LOCATION", "US", env),
+            location=text_setting("BIGQUERY_LOCATION", env),
             gcp_credentials=credentials,
         ),
-        dataset_prefix=local_value("BIGQUERY_DATASET_PREFIX", "", env),
+        dataset_prefix=text_setting("BIGQUERY_DATASET_PREFIX", env),
     )
 
 
@@ -93,7 +91,7 @@ def resources(env: Mapping[str, str]) -> dict[str, Any]:
     return {
         "warehouse_io_manager": warehouse_io_manager(env, data),
         "lake_io_manager": LakeIOManager(
-            url=local_value("SUPPORT_LAKE_URL", f"{data}/lake", env),
+            url=text_setting("SUPPORT_LAKE_URL", env),
             s3=s3_resource_from_settings(env),
         ),
         "documents": documents,
@@ -108,7 +106,7 @@ def build_executor(environ: Mapping[str, str] | None = None) -> ExecutorDefiniti
     with the step's ``dagster-k8s/config`` tags), ``in_process`` for small deployments and tests
     (one process per run, no start-up cost per step)."""
     env = os.environ if environ is None else environ
-    kind = local_value("SUPPORT_EXECUTOR", "multiprocess", env).strip().lower()
+    kind = text_setting("SUPPORT_EXECUTOR", env).strip().lower()
     if kind == "multiprocess":
         return multiprocess_executor
     if kind == "in_process":

@@ -16,7 +16,7 @@ from dagster import (
 )
 
 from support_assets.analytics.catalog import GROUP
-from support_assets.core.settings import local_value
+from support_assets.core.settings import setting
 from support_assets.sources.crm import assets as crm
 from support_assets.sources.helpdesk_web import assets as helpdesk_web
 from support_assets.sources.octadesk import assets as octadesk
@@ -36,7 +36,7 @@ MART_SOURCES = (
 
 def source_max_age(environ: Mapping[str, str] | None = None) -> timedelta:
     """SUPPORT_MARTS_SOURCE_MAX_AGE_HOURS: how old a source may get before its check warns."""
-    hours = float(local_value("SUPPORT_MARTS_SOURCE_MAX_AGE_HOURS", "26", environ))
+    hours = setting("SUPPORT_MARTS_SOURCE_MAX_AGE_HOURS", environ)
     if hours <= 0:
         raise ValueError("SUPPORT_MARTS_SOURCE_MAX_AGE_HOURS must be a positive number of hours")
     return timedelta(hours=hours)

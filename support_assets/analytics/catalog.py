@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from dagster import AssetKey, AutomationCondition, DailyPartitionsDefinition
 
-from support_assets.core.settings import local_value
+from support_assets.core.settings import text_setting
 
 GROUP = "analytics"
 OWNERS = ["team:data-platform"]
@@ -26,7 +26,7 @@ MART_KEYS = (CUSTOMERS, CUSTOMER_IDENTIFIERS, INTERACTIONS, KPIS)
 
 def kpi_start_date(environ: Mapping[str, str] | None = None) -> str:
     """SUPPORT_KPI_START_DATE: the first day of the KPI partitions (where data can exist)."""
-    value = local_value("SUPPORT_KPI_START_DATE", "2024-01-01", environ).strip()
+    value = text_setting("SUPPORT_KPI_START_DATE", environ).strip()
     try:
         return date.fromisoformat(value).isoformat()
     except ValueError:

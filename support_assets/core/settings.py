@@ -66,6 +66,11 @@ def setting(name: str, environ: Mapping[str, str] | None = None) -> Value:
     return kind(raw)
 
 
+def text_setting(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """A non-secret setting's value as text (see :func:`setting`)."""
+    return str(setting(name, environ))
+
+
 def sandbox_url(environ: Mapping[str, str] | None = None) -> str:
     """The sandbox's base URL (``support-assets`` sets it when it serves on another port)."""
     return str(setting("SUPPORT_SANDBOX_URL", environ)).rstrip("/")
@@ -89,7 +94,9 @@ def data_dir(environ: Mapping[str, str] | None = None) -> str:
 
 
 def local_value(name: str, default: str, environ: Mapping[str, str] | None = None) -> str:
-    """A non-secret setting's raw text, or ``default``; ``setting(name)`` supersedes it."""
+    """A non-secret setting's raw text, or ``default`` where the default depends on the context
+    (e.g. the sandbox's URL until a real system's token is set); otherwise use :func:`setting`,
+    which reads the one default the table holds."""
     _readable(name)
     return _environ(environ).get(name) or default
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from dagster import EnvVar
 
-from support_assets.core.settings import http_bounds, is_set, local_value, sandbox_url
+from support_assets.core.settings import http_bounds, is_set, local_value, sandbox_url, setting
 from support_assets.io_managers.landing import LandingZoneResource
 from support_assets.sandbox.telegram import SANDBOX_TELEGRAM_BOT_TOKEN
 from support_assets.sources.telegram.client import TELEGRAM_API_URL, TelegramResource
@@ -23,7 +23,7 @@ def telegram_resource(environ: Mapping[str, str] | None = None) -> TelegramResou
     return TelegramResource(
         base_url=local_value("TELEGRAM_API_BASE_URL", default_url, env),
         bot_token=EnvVar("TELEGRAM_BOT_TOKEN") if real else SANDBOX_TELEGRAM_BOT_TOKEN,
-        poll_timeout_seconds=int(local_value("TELEGRAM_POLL_TIMEOUT_SECONDS", "30", env)),
+        poll_timeout_seconds=setting("TELEGRAM_POLL_TIMEOUT_SECONDS", env),
         **http_bounds(env),
     )
 

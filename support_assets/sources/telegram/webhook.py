@@ -47,6 +47,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from support_assets.core.settings import setting
 from support_assets.io_managers.landing import LandingWriteError, LandingZone, LandingZoneResource
 from support_assets.sources.telegram.client import PollStats
 
@@ -238,7 +239,6 @@ def receiver_settings(environ: Mapping[str, str], *, sandbox: bool = False) -> t
     ``TELEGRAM_BOT_TOKEN`` (only the poller and the assets need it), so that absence says
     nothing about being a sandbox. ``sandbox=True`` (``webhook --sandbox``) is the only way to
     the sandbox's published secret."""
-    from support_assets.core.settings import local_value
 
     env = environ
     secret = env.get("TELEGRAM_WEBHOOK_SECRET")
@@ -252,7 +252,7 @@ def receiver_settings(environ: Mapping[str, str], *, sandbox: bool = False) -> t
         from support_assets.sandbox.telegram import SANDBOX_TELEGRAM_WEBHOOK_SECRET
 
         secret = SANDBOX_TELEGRAM_WEBHOOK_SECRET
-    max_body = int(local_value("TELEGRAM_WEBHOOK_MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES), env))
+    max_body = setting("TELEGRAM_WEBHOOK_MAX_BODY_BYTES", env)
     return check_secret(secret), max_body
 
 
