@@ -10,7 +10,7 @@ import httpx
 import pytest
 from dagster import DagsterInstance, instance_for_test
 
-from support_assets.sandbox.octadesk import SANDBOX_OCTADESK_API_KEY
+from support_assets.core.sandbox_defaults import SANDBOX_OCTADESK_API_KEY
 from support_assets.sandbox.server import SandboxConfig, SandboxServer
 from support_assets.sandbox.telegram import (
     SANDBOX_TELEGRAM_BOT_TOKEN,
