@@ -15,6 +15,7 @@ from support_assets.sandbox.base import (
     Simulator,
     error,
     json_body,
+    read_counts,
 )
 from support_assets.sandbox.faults import DUPLICATE, MUTATE
 from support_assets.sandbox.listing import (
@@ -231,20 +232,11 @@ class OctadeskSimulator(Simulator):
     # ----- admin endpoints -----------------------------------------------------------------
 
     async def admin_advance(self, request: Request) -> Response:
+        names = ("update", "create", "chats_update", "chats_create")
         try:
-            body = await json_body(request)
+            counts = read_counts(await json_body(request), names)
         except ValueError as exc:
             return error(400, str(exc))
-        names = ("update", "create", "chats_update", "chats_create")
-        unknown = sorted(set(body) - set(names))
-        if unknown:
-            return error(400, f"unknown fields: {', '.join(unknown)}")
-        counts = {}
-        for name in names:
-            value = body.get(name, 0)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                return error(400, f"{name} must be a non-negative integer")
-            counts[name] = value
         return JSONResponse(self.world.advance(**counts))
 
     async def admin_truth(self, request: Request) -> Response:
