@@ -37,20 +37,11 @@ from starlette.routing import Route
 # `SANDBOX_OTP_CELL` and `write_sandbox_service_account` stay importable from here for the
 # production modules that still import them from here; `core.sandbox_defaults` is their home.
 from support_assets.core.sandbox_defaults import SANDBOX_OTP_CELL as SANDBOX_OTP_CELL
-from support_assets.core.sandbox_defaults import (
-    SANDBOX_OTP_SHEET_ID,
-    SANDBOX_SHEETS_TOKEN_PATH,
-)
+from support_assets.core.sandbox_defaults import SANDBOX_OTP_SHEET_ID, SANDBOX_SHEETS_TOKEN_PATH
 from support_assets.core.sandbox_defaults import (
     write_sandbox_service_account as write_sandbox_service_account,
 )
-from support_assets.sandbox.base import (
-    SandboxConfig,
-    SandboxContext,
-    Simulator,
-    error,
-    json_body,
-)
+from support_assets.sandbox.base import SandboxConfig, SandboxContext, Simulator, error, json_body
 
 #: The sheet of the OTP spreadsheet the sandbox's Apps Script writes to.
 SANDBOX_OTP_SHEET_TITLE = "OTP"

@@ -11,12 +11,7 @@ from starlette.routing import Route
 
 from support_assets.core.sandbox_defaults import SANDBOX_MILVUS_API_TOKEN
 from support_assets.sandbox import crm_world as crm
-from support_assets.sandbox.base import (
-    SandboxConfig,
-    error,
-    json_body,
-    parse_instant_ms,
-)
+from support_assets.sandbox.base import SandboxConfig, error, json_body, parse_instant_ms
 from support_assets.sandbox.crm_api import CrmApiSimulator
 from support_assets.sandbox.milvus.world import (
     LISTAGEM_DEFAULT_PAGE,

@@ -12,10 +12,7 @@ from typing import Any
 
 from support_assets.sandbox import crm_world as crm
 from support_assets.sandbox import octadesk_data as words
-from support_assets.sandbox.base import (
-    HISTORY_DAYS,
-    SandboxConfig,
-)
+from support_assets.sandbox.base import HISTORY_DAYS, SandboxConfig
 
 MAX_PAGE = 1000
 LISTAGEM_DEFAULT_PAGE = 50

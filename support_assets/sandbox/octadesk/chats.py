@@ -12,10 +12,7 @@ from typing import Any
 
 from support_assets.sandbox import crm_world
 from support_assets.sandbox import octadesk_data as data
-from support_assets.sandbox.base import (
-    format_ms,
-    parse_instant_ms,
-)
+from support_assets.sandbox.base import format_ms, parse_instant_ms
 from support_assets.sandbox.octadesk.model import (
     CHAT_CHANNELS,
     CHAT_OPEN_STATUSES,

@@ -11,13 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from support_assets.sandbox import octadesk_data as data
-from support_assets.sandbox.base import (
-    format_ms,
-    parse_instant_ms,
-)
-from support_assets.sandbox.listing import (
-    MergedCollection,
-)
+from support_assets.sandbox.base import format_ms, parse_instant_ms
+from support_assets.sandbox.listing import MergedCollection
 
 OPEN_STATUSES = ("Novo", "Pendente", "Em andamento")
 CLOSED_STATUSES = ("Resolvido", "Rejeitado", "Cancelado")

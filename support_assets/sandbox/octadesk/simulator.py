@@ -10,19 +10,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from support_assets.core.sandbox_defaults import SANDBOX_OCTADESK_API_KEY
-from support_assets.sandbox.base import (
-    SandboxConfig,
-    Simulator,
-    error,
-    json_body,
-    read_counts,
-)
+from support_assets.sandbox.base import SandboxConfig, Simulator, error, json_body, read_counts
 from support_assets.sandbox.faults import DUPLICATE, MUTATE
-from support_assets.sandbox.listing import (
-    QueryError,
-    parse_int_param,
-    parse_list_query,
-)
+from support_assets.sandbox.listing import QueryError, parse_int_param, parse_list_query
 from support_assets.sandbox.octadesk.divergent import (
     DIVERGENT_KNOBS,
     KNOBS,

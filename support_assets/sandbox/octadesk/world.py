@@ -8,10 +8,7 @@ import threading
 from typing import Any
 
 from support_assets.sandbox import octadesk_data as data
-from support_assets.sandbox.base import (
-    SandboxConfig,
-    format_ms,
-)
+from support_assets.sandbox.base import SandboxConfig, format_ms
 from support_assets.sandbox.octadesk.chats import ChatBook
 from support_assets.sandbox.octadesk.model import (
     CHAT_CREATED_SPAN_MS,

@@ -14,9 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from support_assets.sandbox.base import parse_instant_ms
-from support_assets.sandbox.ploomes.schema import (
-    EntitySet,
-)
+from support_assets.sandbox.ploomes.schema import EntitySet
 
 
 class ODataError(ValueError):

@@ -26,14 +26,8 @@ from support_assets.sandbox.ploomes.odata import (
     parse_select,
     shape_record,
 )
-from support_assets.sandbox.ploomes.schema import (
-    ENTITY_SETS,
-    MAX_TOP,
-    TAG_ENTITY_TASKS,
-)
-from support_assets.sandbox.ploomes.world import (
-    PloomesWorld,
-)
+from support_assets.sandbox.ploomes.schema import ENTITY_SETS, MAX_TOP, TAG_ENTITY_TASKS
+from support_assets.sandbox.ploomes.world import PloomesWorld
 
 
 class PloomesSimulator(CrmApiSimulator):

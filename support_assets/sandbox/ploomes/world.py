@@ -12,9 +12,7 @@ from typing import Any
 from support_assets.sandbox import crm_world as crm
 from support_assets.sandbox import octadesk_data as words
 from support_assets.sandbox.base import SandboxConfig, parse_instant_ms
-from support_assets.sandbox.ploomes.odata import (
-    ODataError,
-)
+from support_assets.sandbox.ploomes.odata import ODataError
 from support_assets.sandbox.ploomes.schema import (
     ADDRESS_PROPS,
     BILLING_EMAIL_FIELD,

@@ -19,9 +19,9 @@ import httpx
 import pytest
 from dagster import DagsterInstance
 
+from support_assets.core.sandbox_defaults import SANDBOX_TELEGRAM_WEBHOOK_SECRET
 from support_assets.definitions import telegram_resource
 from support_assets.sandbox.server import SandboxConfig
-from support_assets.sandbox.telegram import SANDBOX_TELEGRAM_WEBHOOK_SECRET
 from support_assets.sources.telegram.assets import STAGING_MESSAGES
 from support_assets.sources.telegram.webhook import PAUSE_ENV, PAUSE_MARKER_ENV, PAUSE_UPDATE_ENV
 from support_assets_tests.support.telegram_helpers import (
