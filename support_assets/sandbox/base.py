@@ -1,9 +1,10 @@
 """Building blocks shared by the sandbox's simulators.
 
-A simulator is one module with one `Simulator` subclass: it declares its URL `prefix`, its
-public `routes()` (relative to the prefix), its `admin_routes()` (relative to
+A simulator is one module or package with one `Simulator` subclass: it declares its URL
+`prefix`, its public `routes()` (relative to the prefix), its `admin_routes()` (relative to
 `/_admin/<name>`), and knows how to `reset(config)` its world and report its ground `truth()`.
 `server.build_app` mounts every registered simulator; nothing else needs to change to add one.
+The admin-request helpers at the end (`read_counts` and friends) validate what admin routes take.
 """
 
 from __future__ import annotations

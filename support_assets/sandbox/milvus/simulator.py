@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -139,14 +140,7 @@ class MilvusSimulator(CrmApiSimulator):
         return self._listing(len(found), page, per_page, lista)
 
     async def cliente_criar(self, request: Request) -> Response:
-        try:
-            body = await json_body(request)
-            with self.world.lock:
-                client_id = self.world.create_client(body)
-        except ValueError as exc:
-            return error(400, str(exc))
-        await self.count_create("cliente/criar")
-        return self._new_id(client_id)
+        return await self._create(request, "cliente/criar", self.world.create_client)
 
     async def chamado_listagem(self, request: Request) -> Response:
         params = request.query_params
@@ -171,14 +165,21 @@ class MilvusSimulator(CrmApiSimulator):
         return self._listing(len(rows), page, per_page, lista)
 
     async def chamado_criar(self, request: Request) -> Response:
+        return await self._create(request, "chamado/criar", self.world.create_ticket)
+
+    async def _create(
+        self, request: Request, endpoint: str, create: Callable[[dict[str, Any]], int]
+    ) -> Response:
+        """Create from the JSON body under the world's lock and answer the bare new id (400
+        with the reason when the body is refused)."""
         try:
             body = await json_body(request)
             with self.world.lock:
-                ticket_id = self.world.create_ticket(body)
+                new_id = create(body)
         except ValueError as exc:
             return error(400, str(exc))
-        await self.count_create("chamado/criar")
-        return self._new_id(ticket_id)
+        await self.count_create(endpoint)
+        return self._new_id(new_id)
 
     # ----- admin endpoints ---------------------------------------------------------------
 
