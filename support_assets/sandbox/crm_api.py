@@ -13,6 +13,7 @@ import contextlib
 import math
 import threading
 import time
+from abc import abstractmethod
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -193,15 +194,15 @@ class CrmApiSimulator(Simulator):
         self.creates: dict[str, int] = {}
         self.records_served: dict[str, int] = {}
 
+    @abstractmethod
     def api_error(
         self, status: int, message: str, headers: dict[str, str] | None = None
     ) -> Response:
         """An error as this API words it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def rate_limited(self, retry_after: int) -> Response:
         """The 429 answer to a request over the limit."""
-        raise NotImplementedError
 
     def truth(self) -> dict[str, Any]:
         with self.world.lock:

@@ -46,12 +46,15 @@ class ChatBook:
     chats: Collection
 
     def tick(self, rng: random.Random) -> int:
+        """Move the world clock on (`OctadeskWorld.tick`)."""
         raise NotImplementedError
 
     def valid_ticket_numbers(self) -> int:
+        """Highest ticket number (`TicketBook.valid_ticket_numbers`)."""
         raise NotImplementedError
 
     def is_malformed_ticket(self, number: int) -> bool:
+        """Whether a ticket is broken on purpose (`TicketBook`)."""
         raise NotImplementedError
 
     def chat_status(self, j: int) -> str:

@@ -39,6 +39,7 @@ class TicketBook:
     tickets: Collection
 
     def tick(self, rng: random.Random) -> int:
+        """Move the world clock on (`OctadeskWorld.tick`)."""
         raise NotImplementedError
 
     def ticket_status(self, i: int) -> str:
