@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from support_assets.sandbox.base import Simulator, json_body
+from support_assets.sandbox.base import Simulator, json_body, refuse_unknown
 
 #: A request this much before the end of a ``Retry-After`` still counts as on time (clocks).
 RETRY_AFTER_TOLERANCE_S = 0.05
@@ -151,9 +151,7 @@ class CreateHold:
 
 def parse_hold(body: dict[str, Any], endpoints: tuple[str, ...]) -> tuple[str, int, float]:
     """Validates ``{"endpoint", "after", "seconds"}`` of a hold request (ValueError if bad)."""
-    unknown = sorted(set(body) - {"endpoint", "after", "seconds"})
-    if unknown:
-        raise ValueError(f"unknown fields: {', '.join(unknown)}")
+    refuse_unknown(body, ("endpoint", "after", "seconds"))
     endpoint = body.get("endpoint", endpoints[0])
     if endpoint not in endpoints:
         raise ValueError(f"endpoint must be one of {', '.join(endpoints)}")

@@ -16,7 +16,14 @@ from support_assets.core.sandbox_defaults import (
     SANDBOX_OTP_CELL,
     SANDBOX_OTP_SHEET_ID,
 )
-from support_assets.sandbox.base import SandboxConfig, Simulator, error, json_body, read_counts
+from support_assets.sandbox.base import (
+    SandboxConfig,
+    Simulator,
+    error,
+    json_body,
+    read_counts,
+    refuse_unknown,
+)
 from support_assets.sandbox.helpdesk_web.tickets import (
     REPORT_PAGE_MAX,
     REPORT_SHAPES,
@@ -275,12 +282,9 @@ class HelpdeskWebSimulator(Simulator):
         if request.method == "PUT":
             try:
                 body = await json_body(request)
+                refuse_unknown(body, tuple(Behaviour().to_dict()))
             except ValueError as exc:
                 return error(400, str(exc))
-            known = set(Behaviour().to_dict())
-            unknown = sorted(set(body) - known)
-            if unknown:
-                return error(400, f"unknown fields: {', '.join(unknown)}")
             merged = {**world.behaviour.to_dict(), **body}
             if not isinstance(merged["deliver_otp"], bool):
                 return error(400, "deliver_otp must be true or false")

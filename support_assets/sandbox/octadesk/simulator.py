@@ -10,7 +10,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from support_assets.core.sandbox_defaults import SANDBOX_OCTADESK_API_KEY
-from support_assets.sandbox.base import SandboxConfig, Simulator, error, json_body, read_counts
+from support_assets.sandbox.base import (
+    SandboxConfig,
+    Simulator,
+    error,
+    json_body,
+    read_counts,
+    refuse_unknown,
+)
 from support_assets.sandbox.faults import DUPLICATE, MUTATE
 from support_assets.sandbox.listing import QueryError, parse_int_param, parse_list_query
 from support_assets.sandbox.octadesk.divergent import (
@@ -238,11 +245,9 @@ class OctadeskSimulator(Simulator):
         if request.method == "PUT":
             try:
                 body = await json_body(request)
+                refuse_unknown(body, KNOBS)
             except ValueError as exc:
                 return error(400, str(exc))
-            unknown = sorted(set(body) - set(KNOBS))
-            if unknown:
-                return error(400, f"unknown fields: {', '.join(unknown)}")
             for knob, value in body.items():
                 if value is not None and not isinstance(value, bool):
                     return error(400, f"{knob} must be true, false or null")
