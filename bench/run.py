@@ -71,7 +71,7 @@ class Sandbox:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
                     raise RuntimeError("the sandbox did not start") from None
                 time.sleep(0.2)
-        from support_assets.sandbox.octadesk import SANDBOX_OCTADESK_API_KEY
+        from support_assets.core.sandbox_defaults import SANDBOX_OCTADESK_API_KEY
 
         self.api_key = SANDBOX_OCTADESK_API_KEY
         self.api = httpx.Client(

@@ -10,12 +10,12 @@ import httpx
 import pytest
 from dagster import DagsterInstance, instance_for_test
 
-from support_assets.sandbox.octadesk import SANDBOX_OCTADESK_API_KEY
-from support_assets.sandbox.server import SandboxConfig, SandboxServer
-from support_assets.sandbox.telegram import (
+from support_assets.core.sandbox_defaults import (
+    SANDBOX_OCTADESK_API_KEY,
     SANDBOX_TELEGRAM_BOT_TOKEN,
     SANDBOX_TELEGRAM_WEBHOOK_SECRET,
 )
+from support_assets.sandbox.server import SandboxConfig, SandboxServer
 from support_assets_tests.support.bigquery_backend import (  # noqa: F401 - fixtures
     bigquery_emulator,
     bigquery_emulator_session,

@@ -22,12 +22,14 @@ import pytest
 
 from support_assets.cli import materialize_all
 from support_assets.core.identity import document_or_reason, is_email
+from support_assets.core.sandbox_defaults import (
+    SANDBOX_OCTADESK_API_KEY,
+    SANDBOX_TELEGRAM_BOT_TOKEN,
+)
 from support_assets.core.settings import SETTINGS
 from support_assets.definitions import build_definitions
-from support_assets.sandbox.octadesk import SANDBOX_OCTADESK_API_KEY
 from support_assets.sandbox.server import SandboxConfig, SandboxServer
 from support_assets.sandbox.service_events import generate_events
-from support_assets.sandbox.telegram import SANDBOX_TELEGRAM_BOT_TOKEN
 from support_assets.sources.service_events.resources import stomp_resource
 from support_assets.sources.telegram.webhook import run_poller
 

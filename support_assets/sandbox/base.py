@@ -1,9 +1,10 @@
 """Building blocks shared by the sandbox's simulators.
 
-A simulator is one module with one `Simulator` subclass: it declares its URL `prefix`, its
-public `routes()` (relative to the prefix), its `admin_routes()` (relative to
+A simulator is one module or package with one `Simulator` subclass: it declares its URL
+`prefix`, its public `routes()` (relative to the prefix), its `admin_routes()` (relative to
 `/_admin/<name>`), and knows how to `reset(config)` its world and report its ground `truth()`.
 `server.build_app` mounts every registered simulator; nothing else needs to change to add one.
+The admin-request helpers at the end (`read_counts` and friends) validate what admin routes take.
 """
 
 from __future__ import annotations
@@ -250,3 +251,30 @@ async def json_body(request: Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError("body must be a JSON object")
     return data
+
+
+def is_count(value: Any) -> bool:
+    """Whether a JSON value is a non-negative integer (a boolean is not)."""
+    return not isinstance(value, bool) and isinstance(value, int) and value >= 0
+
+
+def refuse_unknown(body: dict[str, Any], known: tuple[str, ...]) -> None:
+    """ValueError naming the fields of an admin request body that are not in `known`."""
+    unknown = sorted(set(body) - set(known))
+    if unknown:
+        raise ValueError(f"unknown fields: {', '.join(unknown)}")
+
+
+def read_counts(
+    body: dict[str, Any], names: tuple[str, ...], known: tuple[str, ...] = ()
+) -> dict[str, int]:
+    """The non-negative integer fields `names` of an admin request (0 when absent); other
+    fields than `names` and `known` are refused. ValueError saying what is wrong."""
+    refuse_unknown(body, names + known)
+    counts = {}
+    for name in names:
+        value = body.get(name, 0)
+        if not is_count(value):
+            raise ValueError(f"{name} must be a non-negative integer")
+        counts[name] = value
+    return counts

@@ -1,7 +1,6 @@
-"""What the Ploomes and Milvus simulators share: the seeded pool of real clients, how each
-system writes their documents, the invalid documents each one holds, and the server-side
-mechanics both APIs have (a rate limit with ``Retry-After``, per-endpoint create counters, and
-the test switch that holds a create's answer so a run can be killed right after it).
+"""What the Ploomes and Milvus worlds share: the seeded pool of real clients, how each system
+writes their documents and the invalid documents each one holds (the server-side mechanics
+both APIs have are in ``crm_api``).
 
 Both simulators build their world from the same ``SandboxConfig`` and seed, so they agree on
 who the real clients are and disagree on everything else, as two systems kept in sync by a
@@ -22,15 +21,9 @@ CPF with a leading zero, a numeric CNPJ, an alphanumeric CNPJ that Ploomes typed
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import math
 import random
 import string
-import threading
-import time
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -281,149 +274,6 @@ def ploomes_time(ms: int) -> str:
 def milvus_time(ms: int) -> str:
     """Milvus's form: São Paulo wall time without an offset (``2019-11-13 06:00:02``)."""
     return sao_paulo(ms).strftime("%Y-%m-%d %H:%M:%S")
-
-
-# Server mechanics shared by both simulators ----------------------------------------------------
-
-#: A request this much before the end of a ``Retry-After`` still counts as on time (clocks).
-RETRY_AFTER_TOLERANCE_S = 0.05
-
-
-class ApiRateLimit:
-    """A token bucket of ``per_second`` requests a second (bursts up to ``per_second``).
-
-    A refused request gets 429 with ``Retry-After`` in whole seconds; a request that arrives
-    before that time is up is refused again and counted as ``requests_before_retry_after``.
-    Every request (refused ones too) is counted in the second it arrived, so the stats show
-    how long a client kept above the limit. ``per_second=0`` means no limit.
-    """
-
-    def __init__(self, per_second: int, clock: Any = time.monotonic) -> None:
-        self._lock = threading.Lock()
-        self._clock = clock
-        self.configure(per_second)
-
-    def configure(self, per_second: int) -> None:
-        with self._lock:
-            self.per_second = per_second
-            self._tokens = float(max(per_second, 1))
-            self._start = self._last = self._clock()
-            self._blocked_until = 0.0
-            self.accepted = 0
-            self.refused = 0
-            self.early = 0
-            self._seconds: Counter[int] = Counter()
-
-    def admit(self) -> int | None:
-        """None when the request may go on; otherwise the ``Retry-After`` seconds to answer."""
-        with self._lock:
-            now = self._clock()
-            self._seconds[int(now - self._start)] += 1
-            if not self.per_second:
-                self.accepted += 1
-                return None
-            if now < self._blocked_until - RETRY_AFTER_TOLERANCE_S:
-                self.early += 1
-                self.refused += 1
-                return max(1, math.ceil(self._blocked_until - now))
-            self._tokens = min(
-                float(self.per_second), self._tokens + (now - self._last) * self.per_second
-            )
-            self._last = now
-            if self._tokens >= 1:
-                self._tokens -= 1
-                self.accepted += 1
-                return None
-            retry_after = max(1, math.ceil((1 - self._tokens) / self.per_second))
-            self._blocked_until = now + retry_after
-            self.refused += 1
-            return retry_after
-
-    def stats(self) -> dict[str, Any]:
-        with self._lock:
-            over = sorted(
-                s for s, n in self._seconds.items() if self.per_second and n > self.per_second
-            )
-            longest = streak = 0
-            previous = None
-            for second in over:
-                streak = streak + 1 if previous is not None and second == previous + 1 else 1
-                longest = max(longest, streak)
-                previous = second
-            return {
-                "limit_per_second": self.per_second,
-                "accepted": self.accepted,
-                "rate_limited": self.refused,
-                "requests_before_retry_after": self.early,
-                "busiest_second": max(self._seconds.values(), default=0),
-                "seconds_over_limit": len(over),
-                "longest_run_of_seconds_over_limit": longest,
-            }
-
-
-@dataclass
-class CreateHold:
-    """The test switch "crash after create": the ``after``-th create on ``endpoint`` (counted
-    from when it is armed) is applied, and then its answer is held for up to ``seconds`` or
-    until released, so a test can kill the caller right after the create and before it could
-    record the result."""
-
-    endpoint: str | None = None
-    after: int = 1
-    seconds: float = 120.0
-    seen: int = 0
-    held: int = 0
-    released: int = 0
-    _event: asyncio.Event | None = field(default=None, repr=False)
-
-    def arm(self, endpoint: str, after: int, seconds: float) -> None:
-        self.release()
-        self.endpoint, self.after, self.seconds, self.seen = endpoint, after, seconds, 0
-
-    def release(self) -> None:
-        if self._event is not None:
-            self._event.set()
-            self._event = None
-            self.released += 1
-        self.endpoint = None
-
-    async def after_create(self, endpoint: str) -> None:
-        if self.endpoint != endpoint:
-            return
-        self.seen += 1
-        if self.seen != self.after:
-            return
-        self.held += 1
-        event = self._event = asyncio.Event()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), self.seconds)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "endpoint": self.endpoint,
-            "after": self.after,
-            "seconds": self.seconds,
-            "creates_seen": self.seen,
-            "held": self.held,
-            "released": self.released,
-        }
-
-
-def parse_hold(body: dict[str, Any], endpoints: tuple[str, ...]) -> tuple[str, int, float]:
-    """Validates ``{"endpoint", "after", "seconds"}`` of a hold request (ValueError if bad)."""
-    unknown = sorted(set(body) - {"endpoint", "after", "seconds"})
-    if unknown:
-        raise ValueError(f"unknown fields: {', '.join(unknown)}")
-    endpoint = body.get("endpoint", endpoints[0])
-    if endpoint not in endpoints:
-        raise ValueError(f"endpoint must be one of {', '.join(endpoints)}")
-    after = body.get("after", 1)
-    if isinstance(after, bool) or not isinstance(after, int) or after < 1:
-        raise ValueError("after must be a positive integer")
-    seconds = body.get("seconds", 120)
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
-        raise ValueError("seconds must be a positive number")
-    return endpoint, after, float(seconds)
 
 
 def document_as_number(value: Any) -> Any:

@@ -3,7 +3,7 @@
 `build_app(config)` mounts each registered simulator under its prefix and the admin API under
 `/_admin`; `SandboxServer` runs that app with uvicorn in a background thread for tests and the
 demo; `serve` runs it in the foreground for the CLI. Adding a simulator means writing one module
-with a `Simulator` subclass and appending it to `SIMULATORS`.
+or package with a `Simulator` subclass and appending it to `SIMULATORS`.
 """
 
 from __future__ import annotations

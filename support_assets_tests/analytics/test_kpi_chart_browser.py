@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from dagster import DagsterInstance
 
-from support_assets.sandbox.telegram import SANDBOX_TELEGRAM_BOT_TOKEN
+from support_assets.core.sandbox_defaults import SANDBOX_TELEGRAM_BOT_TOKEN
 from support_assets_tests.analytics.test_marts import (
     CONFIG,
     Pipeline,

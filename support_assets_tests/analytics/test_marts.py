@@ -40,13 +40,16 @@ from support_assets.analytics.interaction_rows import MILVUS_STATUS_MAP
 from support_assets.analytics.kpis import ALL_AGENTS
 from support_assets.analytics.mart_checks import looks_like_document
 from support_assets.core.identity import customer_key
+from support_assets.core.sandbox_defaults import (
+    SANDBOX_OCTADESK_API_KEY,
+    SANDBOX_TELEGRAM_BOT_TOKEN,
+)
 from support_assets.core.settings import SETTINGS
 from support_assets.definitions import build_definitions
 from support_assets.sandbox import crm_world
-from support_assets.sandbox.octadesk import SANDBOX_OCTADESK_API_KEY, SHARED_POOL_CLIENT
+from support_assets.sandbox.octadesk.model import SHARED_POOL_CLIENT
 from support_assets.sandbox.server import SandboxConfig, SandboxServer
 from support_assets.sandbox.service_events import generate_events
-from support_assets.sandbox.telegram import SANDBOX_TELEGRAM_BOT_TOKEN
 from support_assets.sources.crm import assets as crm
 from support_assets.sources.helpdesk_web import assets as helpdesk_web
 from support_assets.sources.octadesk import assets as octadesk

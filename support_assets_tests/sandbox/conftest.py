@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from support_assets.sandbox.octadesk import SANDBOX_OCTADESK_API_KEY
+from support_assets.core.sandbox_defaults import SANDBOX_OCTADESK_API_KEY
 from support_assets.sandbox.server import SandboxConfig, SandboxServer
 
 SMALL = SandboxConfig(seed=7, octadesk_tickets=60, octadesk_chats=30)

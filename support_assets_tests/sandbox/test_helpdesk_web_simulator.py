@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from support_assets.sandbox.helpdesk_web import (
+from support_assets.core.sandbox_defaults import (
     SANDBOX_HELPDESK_WEB_API_TOKEN,
     SANDBOX_HELPDESK_WEB_PASSWORD,
     SANDBOX_HELPDESK_WEB_USER,

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from support_assets.sandbox.milvus import SANDBOX_MILVUS_API_TOKEN
+from support_assets.core.sandbox_defaults import SANDBOX_MILVUS_API_TOKEN
 from support_assets.sandbox.server import SandboxConfig, SandboxServer
 
 CONFIG = SandboxConfig(

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from stdnum.br import cpf
 
-from support_assets.sandbox.octadesk import CLOSED_STATUSES, TICKET_STATUSES
+from support_assets.sandbox.octadesk.model import CLOSED_STATUSES, TICKET_STATUSES
 from support_assets.sandbox.octadesk_data import CUSTOM_FIELD_KEYS, NEW_CUSTOM_FIELD_KEYS
 from support_assets.sandbox.server import SandboxConfig, SandboxServer
 from support_assets_tests.sandbox.conftest import AUTH, SMALL, octadesk_client, walk

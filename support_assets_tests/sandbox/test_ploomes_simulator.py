@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from support_assets.core.sandbox_defaults import SANDBOX_PLOOMES_USER_KEY
 from support_assets.sandbox.crm_world import WorldShape
-from support_assets.sandbox.ploomes import SANDBOX_PLOOMES_USER_KEY, TAG_ENTREGA, TAG_INSTALACAO
+from support_assets.sandbox.ploomes.schema import TAG_ENTREGA, TAG_INSTALACAO
 from support_assets.sandbox.server import SandboxConfig, SandboxServer
 
 CONFIG = SandboxConfig(

@@ -16,12 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from support_assets.core.sandbox_defaults import SANDBOX_TELEGRAM_BOT_TOKEN
 from support_assets.sandbox.server import SandboxServer
-from support_assets.sandbox.telegram import (
-    ALL_UPDATE_KINDS,
-    SANDBOX_TELEGRAM_BOT_TOKEN,
-    update_kind,
-)
+from support_assets.sandbox.telegram.world import ALL_UPDATE_KINDS, update_kind
 from support_assets.sandbox.telegram_data import GENERATED_KINDS, SCENARIOS, utf16_len
 from support_assets.sources.telegram.client import BOT_API_UPDATE_KINDS
 from support_assets_tests.support.loopback import serve_app

@@ -126,7 +126,7 @@ def deployment_env(
     warehouse: Warehouse, sandbox_url: str, extra: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """A subprocess environment pointing every setting at the sandbox and ``warehouse``."""
-    from support_assets.sandbox.octadesk import SANDBOX_OCTADESK_API_KEY
+    from support_assets.core.sandbox_defaults import SANDBOX_OCTADESK_API_KEY
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(_SETTING_PREFIXES)}
     env.update(

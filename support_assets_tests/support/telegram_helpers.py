@@ -18,9 +18,9 @@ from dagster import (
     build_sensor_context,
 )
 
+from support_assets.core.sandbox_defaults import SANDBOX_TELEGRAM_WEBHOOK_SECRET
 from support_assets.definitions import build_definitions
 from support_assets.io_managers.landing import LandingZone, LandingZoneResource
-from support_assets.sandbox.telegram import SANDBOX_TELEGRAM_WEBHOOK_SECRET
 from support_assets.sources.telegram.client import TelegramResource
 from support_assets.sources.telegram.sensors import telegram_landing_sensor
 from support_assets.sources.telegram.webhook import app_from_settings

@@ -10,7 +10,7 @@ gspread 6.2.1 has no base-URL setting (its URLs are module constants copied at i
 `SheetsHTTPClient` swaps Google's prefix for ``sheets_base_url``; the OAuth token request goes
 to the service-account file's ``token_uri``. Without a service-account file, and only when the
 base URL is not Google's, a throwaway sandbox file is written at run time (see
-`support_assets.sandbox.sheets.write_sandbox_service_account`).
+`support_assets.core.sandbox_defaults.write_sandbox_service_account`).
 
 The OTP is a secret: nothing here logs or returns it except ``wait_for_otp``'s return value.
 """
@@ -33,6 +33,11 @@ from dagster import ConfigurableResource, InitResourceContext, get_dagster_logge
 from google.auth.exceptions import GoogleAuthError, TransportError
 from gspread.http_client import HTTPClient
 from pydantic import Field, PrivateAttr
+
+from support_assets.core.sandbox_defaults import (
+    SANDBOX_SHEETS_TOKEN_PATH,
+    write_sandbox_service_account,
+)
 
 GOOGLE_SHEETS_URL = "https://sheets.googleapis.com"
 SANDBOX_SERVICE_ACCOUNT_NAME = "sandbox-google-service-account.json"
@@ -177,10 +182,8 @@ class OtpSheetResource(ConfigurableResource):
             raise OtpSheetError(
                 "GOOGLE_SERVICE_ACCOUNT_FILE must be set to read the OTP from a real Google Sheet"
             )
-        from support_assets.sandbox.sheets import TOKEN_PATH, write_sandbox_service_account
-
         path = Path(self.sandbox_credentials_dir) / SANDBOX_SERVICE_ACCOUNT_NAME
-        token_uri = self.sheets_base_url.rstrip("/") + TOKEN_PATH
+        token_uri = self.sheets_base_url.rstrip("/") + SANDBOX_SHEETS_TOKEN_PATH
         return str(write_sandbox_service_account(path, token_uri))
 
     def _open(self) -> Any:

@@ -5,6 +5,13 @@ from typing import Any
 
 from dagster import EnvVar
 
+from support_assets.core.sandbox_defaults import (
+    SANDBOX_HELPDESK_WEB_API_TOKEN,
+    SANDBOX_HELPDESK_WEB_PASSWORD,
+    SANDBOX_HELPDESK_WEB_USER,
+    SANDBOX_OTP_CELL,
+    SANDBOX_OTP_SHEET_ID,
+)
 from support_assets.core.settings import (
     data_dir,
     env_or,
@@ -13,12 +20,6 @@ from support_assets.core.settings import (
     local_value,
     sandbox_url,
 )
-from support_assets.sandbox.helpdesk_web import (
-    SANDBOX_HELPDESK_WEB_API_TOKEN,
-    SANDBOX_HELPDESK_WEB_PASSWORD,
-    SANDBOX_HELPDESK_WEB_USER,
-)
-from support_assets.sandbox.sheets import SANDBOX_OTP_CELL, SANDBOX_OTP_SHEET_ID
 from support_assets.sources.helpdesk_web.client import HelpdeskWebResource
 from support_assets.sources.helpdesk_web.otp_sheet import GOOGLE_SHEETS_URL, OtpSheetResource
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from dagster import EnvVar
 
+from support_assets.core.sandbox_defaults import SANDBOX_OCTADESK_API_KEY
 from support_assets.core.settings import env_or, http_bounds, is_set, local_value, sandbox_url
-from support_assets.sandbox.octadesk import SANDBOX_OCTADESK_API_KEY
 from support_assets.sources.octadesk.client import OctadeskResource
 from support_assets.sources.octadesk.compat import CompatViewsSettings
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from dagster import EnvVar
 
+from support_assets.core.sandbox_defaults import SANDBOX_TELEGRAM_BOT_TOKEN
 from support_assets.core.settings import http_bounds, is_set, local_value, sandbox_url, setting
 from support_assets.io_managers.landing import LandingZoneResource
-from support_assets.sandbox.telegram import SANDBOX_TELEGRAM_BOT_TOKEN
 from support_assets.sources.telegram.client import TELEGRAM_API_URL, TelegramResource
 
 

@@ -249,7 +249,7 @@ def receiver_settings(environ: Mapping[str, str], *, sandbox: bool = False) -> t
                 "Telegram sends (give the same value to setWebhook). For the sandbox only, start "
                 "it with --sandbox to use the sandbox's published secret"
             )
-        from support_assets.sandbox.telegram import SANDBOX_TELEGRAM_WEBHOOK_SECRET
+        from support_assets.core.sandbox_defaults import SANDBOX_TELEGRAM_WEBHOOK_SECRET
 
         secret = SANDBOX_TELEGRAM_WEBHOOK_SECRET
     max_body = setting("TELEGRAM_WEBHOOK_MAX_BODY_BYTES", env)
@@ -331,7 +331,7 @@ def manage_webhook(
             if not secret:
                 if not telegram_is_sandbox(env):
                     raise ValueError("TELEGRAM_WEBHOOK_SECRET is not set")
-                from support_assets.sandbox.telegram import SANDBOX_TELEGRAM_WEBHOOK_SECRET
+                from support_assets.core.sandbox_defaults import SANDBOX_TELEGRAM_WEBHOOK_SECRET
 
                 secret = SANDBOX_TELEGRAM_WEBHOOK_SECRET
             telegram.set_webhook(

@@ -41,14 +41,10 @@ from dagster import (
 )
 
 from support_assets.core.mongo import MongoDBResource
+from support_assets.core.sandbox_defaults import SANDBOX_MILVUS_API_TOKEN, SANDBOX_PLOOMES_USER_KEY
 from support_assets.definitions import build_definitions
 from support_assets.sandbox import crm_world
-from support_assets.sandbox.milvus import SANDBOX_MILVUS_API_TOKEN
-from support_assets.sandbox.ploomes import (
-    SANDBOX_PLOOMES_USER_KEY,
-    TAG_ENTREGA,
-    TAG_INSTALACAO,
-)
+from support_assets.sandbox.ploomes.schema import TAG_ENTREGA, TAG_INSTALACAO
 from support_assets.sandbox.server import SandboxConfig, SandboxServer
 from support_assets.sources.crm.assets import (
     STATE_COLLECTION,

@@ -12,14 +12,14 @@ import pytest
 from support_assets.core.http import ResilientClient
 from support_assets.core.http_errors import HttpError
 from support_assets.core.identity import parse_document
+from support_assets.core.sandbox_defaults import SANDBOX_MILVUS_API_TOKEN, SANDBOX_PLOOMES_USER_KEY
 from support_assets.core.shapes import (
     MILVUS_LIST,
     PLOOMES_ODATA,
     TotalShortfall,
     UnexpectedShape,
 )
-from support_assets.sandbox.milvus import SANDBOX_MILVUS_API_TOKEN
-from support_assets.sandbox.ploomes import SANDBOX_PLOOMES_USER_KEY, TAG_INSTALACAO
+from support_assets.sandbox.ploomes.schema import TAG_INSTALACAO
 from support_assets.sandbox.server import SandboxConfig, SandboxServer
 from support_assets.sources.crm.assets import create_or_refusal, create_without_duplicates
 from support_assets.sources.crm.http import (

@@ -16,7 +16,8 @@ from dagster import DagsterInstance
 
 from support_assets.core.identity import parse_document
 from support_assets.core.mongo import MongoDBResource
-from support_assets.sandbox.ploomes import SANDBOX_PLOOMES_USER_KEY, TAG_ENTREGA, TAG_INSTALACAO
+from support_assets.core.sandbox_defaults import SANDBOX_PLOOMES_USER_KEY
+from support_assets.sandbox.ploomes.schema import TAG_ENTREGA, TAG_INSTALACAO
 from support_assets.sandbox.server import SandboxConfig
 from support_assets.sources.crm.assets import (
     LEGACY_IMPORT,

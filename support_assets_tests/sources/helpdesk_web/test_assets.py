@@ -27,15 +27,12 @@ from dagster import (
 )
 
 from support_assets.core.records import COMMON_STATUSES
+from support_assets.core.sandbox_defaults import SANDBOX_SA_MARKER, write_sandbox_service_account
+from support_assets.core.sandbox_defaults import SANDBOX_SHEETS_TOKEN_PATH as TOKEN_PATH
 from support_assets.core.settings import SETTINGS
 from support_assets.definitions import build_definitions
-from support_assets.sandbox.helpdesk_web import diverge_record
+from support_assets.sandbox.helpdesk_web.tickets import diverge_record
 from support_assets.sandbox.server import SandboxConfig
-from support_assets.sandbox.sheets import (
-    SANDBOX_SA_MARKER,
-    TOKEN_PATH,
-    write_sandbox_service_account,
-)
 from support_assets.sources.helpdesk_web.assets import RAW_TICKETS, TICKET_STATUS_MAP_WEB
 from support_assets.sources.helpdesk_web.client import parse_helpdesk_time
 from support_assets.sources.helpdesk_web.schedules import helpdesk_web_daily
@@ -370,7 +367,7 @@ def test_real_settings_with_a_service_account_file_made_at_test_time(
     tmp_path: Path,
 ) -> None:
     """Every setting given explicitly, as production would (sandbox URLs standing in)."""
-    from support_assets.sandbox.helpdesk_web import (
+    from support_assets.core.sandbox_defaults import (
         SANDBOX_HELPDESK_WEB_PASSWORD,
         SANDBOX_HELPDESK_WEB_USER,
     )
@@ -424,7 +421,7 @@ def test_passwords_otps_and_session_tokens_never_appear_in_logs_or_metadata(
     password: no credential, login code, OTP or session token is ever shown."""
     from dagster import serialize_value
 
-    from support_assets.sandbox.helpdesk_web import (
+    from support_assets.core.sandbox_defaults import (
         SANDBOX_HELPDESK_WEB_API_TOKEN,
         SANDBOX_HELPDESK_WEB_PASSWORD,
     )

@@ -12,14 +12,14 @@ import httpx
 import pytest
 from dagster import EnvVar
 
-from support_assets.definitions import build_resources
-from support_assets.sandbox.helpdesk_web import (
+from support_assets.core.sandbox_defaults import (
     SANDBOX_HELPDESK_WEB_API_TOKEN,
     SANDBOX_HELPDESK_WEB_PASSWORD,
     SANDBOX_HELPDESK_WEB_USER,
+    SANDBOX_OTP_SHEET_ID,
 )
+from support_assets.definitions import build_resources
 from support_assets.sandbox.server import SandboxConfig, SandboxServer
-from support_assets.sandbox.sheets import SANDBOX_OTP_SHEET_ID
 from support_assets.sources.helpdesk_web.client import (
     SESSION_FILE,
     HelpdeskWebError,

@@ -14,17 +14,15 @@ import httpx
 import pytest
 import requests
 
-from support_assets.sandbox.helpdesk_web import (
+from support_assets.core.sandbox_defaults import (
     SANDBOX_HELPDESK_WEB_PASSWORD,
     SANDBOX_HELPDESK_WEB_USER,
-)
-from support_assets.sandbox.server import SandboxConfig, SandboxServer
-from support_assets.sandbox.sheets import (
     SANDBOX_OTP_SHEET_ID,
     SANDBOX_SA_MARKER,
-    TOKEN_PATH,
     write_sandbox_service_account,
 )
+from support_assets.core.sandbox_defaults import SANDBOX_SHEETS_TOKEN_PATH as TOKEN_PATH
+from support_assets.sandbox.server import SandboxConfig, SandboxServer
 from support_assets.sources.helpdesk_web.otp_sheet import (
     OtpSheetError,
     OtpSheetResource,

@@ -26,8 +26,9 @@ from dagster import (
 )
 
 from support_assets.core.records import last_high_water_mark
+from support_assets.core.sandbox_defaults import SANDBOX_OCTADESK_API_KEY
 from support_assets.definitions import build_definitions
-from support_assets.sandbox.octadesk import SANDBOX_OCTADESK_API_KEY, diverge_ticket
+from support_assets.sandbox.octadesk.divergent import diverge_ticket
 from support_assets.sandbox.server import SandboxConfig
 from support_assets.sources.octadesk.assets import RAW_TICKETS, build_staging_tickets
 from support_assets.sources.octadesk.sensors import octadesk_changes_sensor

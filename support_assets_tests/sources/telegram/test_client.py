@@ -15,8 +15,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from support_assets.core.http_errors import RetryableHttpError
+from support_assets.core.sandbox_defaults import SANDBOX_TELEGRAM_BOT_TOKEN
 from support_assets.sandbox.server import SandboxConfig, SandboxServer
-from support_assets.sandbox.telegram import ALL_UPDATE_KINDS, SANDBOX_TELEGRAM_BOT_TOKEN
+from support_assets.sandbox.telegram.world import ALL_UPDATE_KINDS
 from support_assets.sources.telegram.client import (
     BOT_API_UPDATE_KINDS,
     TelegramApiError,

@@ -14,9 +14,9 @@ import pytest
 from dagster import DagsterInstance
 
 from support_assets import cli
+from support_assets.core.sandbox_defaults import SANDBOX_TELEGRAM_WEBHOOK_SECRET
 from support_assets.io_managers.landing import LandedBatch, LandingWriteError, LandingZone
 from support_assets.sandbox.server import SandboxConfig
-from support_assets.sandbox.telegram import SANDBOX_TELEGRAM_WEBHOOK_SECRET
 from support_assets.sources.telegram.assets import RAW_UPDATES, STAGING_MESSAGES
 from support_assets.sources.telegram.client import (
     TelegramPoller,

@@ -12,12 +12,12 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from support_assets.io_managers.landing import LandingZone
-from support_assets.sandbox.server import SandboxConfig, SandboxServer
-from support_assets.sandbox.telegram import (
+from support_assets.core.sandbox_defaults import (
     SANDBOX_TELEGRAM_BOT_TOKEN,
     SANDBOX_TELEGRAM_WEBHOOK_SECRET,
 )
+from support_assets.io_managers.landing import LandingZone
+from support_assets.sandbox.server import SandboxConfig, SandboxServer
 from support_assets.sources.telegram.webhook import SECRET_HEADER, app_from_settings, build_app
 from support_assets_tests.support.loopback import serve_app
 

@@ -19,8 +19,8 @@ import httpx
 import pytest
 from dagster import DagsterInstance
 
+from support_assets.core.sandbox_defaults import SANDBOX_TELEGRAM_WEBHOOK_SECRET
 from support_assets.sandbox.server import SandboxConfig
-from support_assets.sandbox.telegram import SANDBOX_TELEGRAM_WEBHOOK_SECRET
 from support_assets.sources.telegram.assets import STAGING_MESSAGES
 from support_assets.sources.telegram.resources import telegram_resource
 from support_assets_tests.support.telegram_helpers import (
