@@ -17,13 +17,28 @@ def ticket_number(value: Any) -> int | None:
         return None
 
 
-def ticket_row(record: dict[str, Any]) -> dict[str, Any]:
-    """The raw row of one ticket."""
+def _record_id(record: Any) -> str:
+    """The record's id: a record that is not an object, or has none, cannot be merged."""
     if not isinstance(record, dict):
         raise InvalidRecord("record is not a JSON object")
-    ticket_id = record.get("id")
-    if not isinstance(ticket_id, str) or not ticket_id:
+    record_id = record.get("id")
+    if not isinstance(record_id, str) or not record_id:
         raise InvalidRecord("id is missing")
+    return record_id
+
+
+def _times_and_record(record: dict[str, Any]) -> dict[str, Any]:
+    """The columns every raw row ends with: its times in UTC and the record as JSON."""
+    return {
+        "created_at": parse_iso_utc(record.get("createdAt"), "createdAt"),
+        "updated_at": parse_iso_utc(record.get("updatedAt"), "updatedAt"),
+        "record": to_json(record),
+    }
+
+
+def ticket_row(record: dict[str, Any]) -> dict[str, Any]:
+    """The raw row of one ticket."""
+    ticket_id = _record_id(record)
     try:
         number = int(record.get("number"))
     except (TypeError, ValueError):
@@ -33,25 +48,16 @@ def ticket_row(record: dict[str, Any]) -> dict[str, Any]:
         "id": ticket_id,
         "number": number,
         "status": status.get("name") if isinstance(status, dict) else status,
-        "created_at": parse_iso_utc(record.get("createdAt"), "createdAt"),
-        "updated_at": parse_iso_utc(record.get("updatedAt"), "updatedAt"),
-        "record": to_json(record),
+        **_times_and_record(record),
     }
 
 
 def chat_row(record: dict[str, Any]) -> dict[str, Any]:
     """The raw row of one chat (its events and messages are added by the enrichment)."""
-    if not isinstance(record, dict):
-        raise InvalidRecord("record is not a JSON object")
-    chat_id = record.get("id")
-    if not isinstance(chat_id, str) or not chat_id:
-        raise InvalidRecord("id is missing")
     return {
-        "id": chat_id,
+        "id": _record_id(record),
         "number": ticket_number(record.get("number")),
         "status": record.get("status"),
         "channel": record.get("channel"),
-        "created_at": parse_iso_utc(record.get("createdAt"), "createdAt"),
-        "updated_at": parse_iso_utc(record.get("updatedAt"), "updatedAt"),
-        "record": to_json(record),
+        **_times_and_record(record),
     }
