@@ -2,7 +2,8 @@
 
 Raw tables keep the full source record as JSON beside a few typed key columns, so no field is
 ever lost; staging tables flatten them into the platform's vocabulary. The extraction, the chat
-enrichment and the staging builders live in their own modules; this one defines the assets.
+enrichment and the staging builders live in their own modules; this one defines the assets
+and keeps the status maps (``TICKET_STATUS_MAP``, ``CHAT_STATUS_MAP``) among its public names.
 """
 
 from collections.abc import Callable, Iterator
