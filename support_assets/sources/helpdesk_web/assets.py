@@ -23,7 +23,6 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     AssetKey,
-    AssetOut,
     Config,
     MetadataValue,
     Output,
@@ -32,21 +31,20 @@ from dagster import (
 )
 from pydantic import Field
 
+from support_assets.core.quarantine import quarantine_key, quarantine_output, raw_outs
 from support_assets.core.records import (
     COMMON_STATUSES,
-    QUARANTINE_METADATA,
     InvalidRecord,
-    quarantine_frame,
     quarantine_row,
     to_json,
 )
+from support_assets.core.tickets import TICKET_STATUS_MAP
 from support_assets.io_managers.base import TableStream
 from support_assets.sources.helpdesk_web.client import (
     HelpdeskWebResource,
     local_date,
     parse_helpdesk_time,
 )
-from support_assets.sources.octadesk.assets import TICKET_STATUS_MAP
 
 GROUP = "helpdesk_web"
 OWNERS = ["team:data-platform"]
@@ -54,11 +52,11 @@ WAREHOUSE = "warehouse_io_manager"
 SOURCE = "helpdesk_web"
 
 RAW_TICKETS = AssetKey(["raw", "helpdesk_web_tickets"])
-RAW_QUARANTINE = AssetKey(["raw", "helpdesk_web_tickets_quarantine"])
+RAW_QUARANTINE = quarantine_key(RAW_TICKETS)
 STAGING_TICKETS = AssetKey(["staging", "helpdesk_web_tickets"])
 WINDOW_DAYS = 180
 
-# Source statuses (lower-cased) to the common set; Octadesk's names mean the same here.
+# Source statuses (lower-cased) to the common set; the shared helpdesk names mean the same here.
 TICKET_STATUS_MAP_WEB = {
     **TICKET_STATUS_MAP,
     "aberto": "open",
@@ -177,36 +175,24 @@ def raw_row(record: Any, source: str) -> dict[str, Any]:
 @multi_asset(
     name="helpdesk_web_raw_tickets",
     group_name=GROUP,
-    outs={
-        "records": AssetOut(
-            key=RAW_TICKETS,
-            io_manager_key=WAREHOUSE,
-            description=(
-                "Web helpdesk tickets as received: ticket_id (the ticket number as text), "
-                "status, is_closed, created_at/updated_at in UTC (the web reports' São Paulo "
-                "times converted), which interface they came from (web_report or api_v2) and "
-                "the full record as JSON. Every run re-reads the tickets opened in the last "
-                "180 days and merges them on ticket_id; older tickets are kept as last seen."
-            ),
-            metadata={"write_mode": "merge", "primary_key": ["ticket_id"]},
-            owners=OWNERS,
-            kinds={"duckdb", "python"},
-            tags={"layer": "raw", "source": SOURCE},
+    outs=raw_outs(
+        RAW_TICKETS,
+        description=(
+            "Web helpdesk tickets as received: ticket_id (the ticket number as text), "
+            "status, is_closed, created_at/updated_at in UTC (the web reports' São Paulo "
+            "times converted), which interface they came from (web_report or api_v2) and "
+            "the full record as JSON. Every run re-reads the tickets opened in the last "
+            "180 days and merges them on ticket_id; older tickets are kept as last seen."
         ),
-        "quarantine": AssetOut(
-            key=RAW_QUARANTINE,
-            io_manager_key=WAREHOUSE,
-            description=(
-                "Web helpdesk records that could not be loaded (no ticket number, a time in no "
-                "known format), with the reason and the original payload; one row per payload."
-            ),
-            metadata=QUARANTINE_METADATA,
-            owners=OWNERS,
-            kinds={"duckdb"},
-            tags={"layer": "raw", "source": SOURCE},
-            is_required=False,
+        primary_key=["ticket_id"],
+        source=SOURCE,
+        owners=OWNERS,
+        quarantine_description=(
+            "Web helpdesk records that could not be loaded (no ticket number, a time in no "
+            "known format), with the reason and the original payload; one row per payload."
         ),
-    },
+        io_manager_key=WAREHOUSE,
+    ),
     can_subset=False,
 )
 def helpdesk_web_raw_tickets(
@@ -249,13 +235,7 @@ def helpdesk_web_raw_tickets(
         "http_requests": MetadataValue.json(report.http),
     }
     yield Output(TableStream(frames, metadata), output_name="records")
-    if quarantine:
-        context.log.warning("Web helpdesk: %d record(s) quarantined", len(quarantine))
-    yield Output(
-        quarantine_frame(quarantine),
-        output_name="quarantine",
-        metadata={"quarantined": len(quarantine)},
-    )
+    yield quarantine_output(context, quarantine, "Web helpdesk")
 
 
 def _int_id(value: Any) -> int | None:

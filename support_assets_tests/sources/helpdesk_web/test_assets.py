@@ -30,13 +30,13 @@ from support_assets.core.records import COMMON_STATUSES
 from support_assets.core.sandbox_defaults import SANDBOX_SA_MARKER, write_sandbox_service_account
 from support_assets.core.sandbox_defaults import SANDBOX_SHEETS_TOKEN_PATH as TOKEN_PATH
 from support_assets.core.settings import SETTINGS
+from support_assets.core.tickets import TICKET_STATUS_MAP
 from support_assets.definitions import build_definitions
 from support_assets.sandbox.helpdesk_web.tickets import diverge_record
 from support_assets.sandbox.server import SandboxConfig
 from support_assets.sources.helpdesk_web.assets import RAW_TICKETS, TICKET_STATUS_MAP_WEB
 from support_assets.sources.helpdesk_web.client import parse_helpdesk_time
 from support_assets.sources.helpdesk_web.schedules import helpdesk_web_daily
-from support_assets.sources.octadesk.assets import TICKET_STATUS_MAP
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 # The sandbox's tickets were opened over the 240 days before its anchor, pinned here so that the

@@ -30,8 +30,9 @@ from support_assets.core.sandbox_defaults import SANDBOX_OCTADESK_API_KEY
 from support_assets.definitions import build_definitions
 from support_assets.sandbox.octadesk.divergent import diverge_ticket
 from support_assets.sandbox.server import SandboxConfig
-from support_assets.sources.octadesk.assets import RAW_TICKETS, build_staging_tickets
+from support_assets.sources.octadesk.assets import RAW_TICKETS
 from support_assets.sources.octadesk.sensors import octadesk_changes_sensor
+from support_assets.sources.octadesk.staging_tickets import build_staging_tickets
 
 LOOKBACK_MINUTES = 10
 TICKETS_QUARANTINE = AssetKey(["raw", "octadesk_tickets_quarantine"])

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from support_assets.io_managers.documents import check_document
-from support_assets.sources.service_events.assets import validate_messages
 from support_assets.sources.service_events.stomp import ReceivedMessage
+from support_assets.sources.service_events.validation import validate_messages
 from support_assets_tests.sources.service_events.test_validation import EVENT
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -12,16 +12,16 @@ import pytest
 from support_assets.core.identity import PseudonymResource
 from support_assets.core.records import InvalidRecord
 from support_assets.sandbox.service_events import DEFECTS, generate_events
-from support_assets.sources.service_events.assets import (
+from support_assets.sources.service_events.staging import staging_row
+from support_assets.sources.service_events.stomp import ReceivedMessage
+from support_assets.sources.service_events.validation import (
     COVID_TEST_RESULTS,
     covid_test_result,
     event_document,
     parse_local_time,
-    staging_row,
     validate_event,
     validate_messages,
 )
-from support_assets.sources.service_events.stomp import ReceivedMessage
 
 EVENT = {
     "name": "  José   Conceição ",
