@@ -9,6 +9,7 @@ import pytest
 
 from support_assets.core.sandbox_defaults import SANDBOX_OCTADESK_API_KEY
 from support_assets.sandbox.server import SandboxConfig, SandboxServer
+from support_assets_tests.support.sandbox import module_sandbox, resetting_admin
 
 SMALL = SandboxConfig(seed=7, octadesk_tickets=60, octadesk_chats=30)
 AUTH = {"X-API-KEY": SANDBOX_OCTADESK_API_KEY, "octa-agent-email": "robo@empresa.com.br"}
@@ -19,18 +20,10 @@ def octadesk_client(server: SandboxServer, **kwargs: object) -> httpx.Client:
     return httpx.Client(base_url=f"{server.url}/octadesk", headers=AUTH, timeout=10, **kwargs)
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(SMALL) as server:
-        yield server
+sandbox = module_sandbox(SMALL)
 
 
-@pytest.fixture
-def admin(sandbox: SandboxServer) -> Iterator[httpx.Client]:
-    """Admin client; the world, faults and stats are reset to the small config first."""
-    with httpx.Client(base_url=f"{sandbox.url}/_admin", timeout=10) as client:
-        client.post("/reset", json={}).raise_for_status()
-        yield client
+admin = resetting_admin()
 
 
 @pytest.fixture

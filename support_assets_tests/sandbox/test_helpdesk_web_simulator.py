@@ -19,6 +19,7 @@ from support_assets.core.sandbox_defaults import (
     SANDBOX_HELPDESK_WEB_USER,
 )
 from support_assets.sandbox.server import SandboxConfig, SandboxServer
+from support_assets_tests.support.sandbox import module_sandbox
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 CONFIG = SandboxConfig(
@@ -34,10 +35,7 @@ CREDENTIALS = {"user": SANDBOX_HELPDESK_WEB_USER, "password": SANDBOX_HELPDESK_W
 BEARER = {"Authorization": f"Bearer {SANDBOX_HELPDESK_WEB_API_TOKEN}"}
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(CONFIG) as server:
-        yield server
+sandbox = module_sandbox(CONFIG)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ and how settings become resources."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -29,6 +28,7 @@ from support_assets.sources.helpdesk_web.client import (
     parse_helpdesk_time,
 )
 from support_assets.sources.helpdesk_web.otp_sheet import GOOGLE_SHEETS_URL, OtpSheetResource
+from support_assets_tests.support.sandbox import module_sandbox, resetting_admin
 
 WINDOW = (date(2026, 5, 5), date(2026, 11, 1))
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
@@ -42,18 +42,10 @@ CONFIG = SandboxConfig(
 )
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(CONFIG) as server:
-        yield server
+sandbox = module_sandbox(CONFIG)
 
 
-@pytest.fixture
-def admin(sandbox: SandboxServer) -> Iterator[httpx.Client]:
-    """Admin client; the world, the sheet, faults and stats are reset first."""
-    with httpx.Client(base_url=f"{sandbox.url}/_admin", timeout=10) as client:
-        client.post("/reset", json={}).raise_for_status()
-        yield client
+admin = resetting_admin()
 
 
 def helpdesk(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import stat
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -31,6 +30,7 @@ from support_assets.sources.helpdesk_web.otp_sheet import (
     otp_and_time_range,
 )
 from support_assets_tests.support.network_guard import network_guard
+from support_assets_tests.support.sandbox import module_sandbox, resetting_admin
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).isoformat()
@@ -41,18 +41,10 @@ RAB_LOOKUP_SWITCH = "GOOGLE_SDK_EXPERIMENTAL_PYTHON_REGIONAL_ACCESS_BOUNDARY_LOO
 CONFIG = SandboxConfig(seed=3, octadesk_tickets=5, octadesk_chats=2, helpdesk_web_otp_delay_ms=40)
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(CONFIG) as server:
-        yield server
+sandbox = module_sandbox(CONFIG)
 
 
-@pytest.fixture
-def admin(sandbox: SandboxServer) -> Iterator[httpx.Client]:
-    """Admin client; the world, the sheet, faults and stats are reset first."""
-    with httpx.Client(base_url=f"{sandbox.url}/_admin", timeout=10) as client:
-        client.post("/reset", json={}).raise_for_status()
-        yield client
+admin = resetting_admin()
 
 
 def reader(sandbox: SandboxServer, tmp_path: Path, **overrides: object) -> OtpSheetResource:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -25,15 +24,14 @@ from support_assets.sources.telegram.client import (
 )
 from support_assets.sources.telegram.resources import telegram_resource
 from support_assets_tests.support.loopback import serve_app
+from support_assets_tests.support.sandbox import module_sandbox
 
 TOKEN = "987654321:AAFsecret-Part_of-the-token-XYZ"
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    config = SandboxConfig(seed=2, octadesk_tickets=1, octadesk_chats=1, telegram_updates=5)
-    with SandboxServer(config) as server:
-        yield server
+sandbox = module_sandbox(
+    SandboxConfig(seed=2, octadesk_tickets=1, octadesk_chats=1, telegram_updates=5)
+)
 
 
 def captured(resource: TelegramResource) -> io.StringIO:
