@@ -214,7 +214,7 @@ def _backfill_kpi_history() -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Sandbox + one full materialization and the KPI history + ``dg dev`` (dagster-dg-cli) with
     every sensor and schedule running; Ctrl-C stops all of it."""
-    from support_assets.demo import history_start
+    from support_assets.demo import dg_dev_argv, history_start
     from support_assets.sandbox.server import SandboxServer
 
     home = ensure_dagster_home(args.dagster_home)
@@ -242,16 +242,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             return 0
         print(f"Dagster UI on http://127.0.0.1:{args.ui_port} (DAGSTER_HOME={home}); Ctrl-C stops")
         ui = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("dg")),
-                "dev",
-                "-m",
-                "support_assets.definitions",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(args.ui_port),
-            ],
+            dg_dev_argv(str(Path(sys.executable).with_name("dg")), args.ui_port),
             start_new_session=True,
         )
         try:

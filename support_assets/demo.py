@@ -70,6 +70,11 @@ def history_start(config: SandboxConfig) -> date:
     return (anchor - timedelta(days=HISTORY_DAYS)).astimezone(ZoneInfo("America/Sao_Paulo")).date()
 
 
+def dg_dev_argv(dg: str, port: int) -> list[str]:
+    """The command that serves the code location's UI on loopback: ``dg dev`` (dagster-dg-cli)."""
+    return [dg, "dev", "-m", "support_assets.definitions", "-h", "127.0.0.1", "-p", str(port)]
+
+
 class DemoSetupError(RuntimeError):
     """The UI refused or did not understand a set-up request."""
 

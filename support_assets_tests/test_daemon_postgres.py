@@ -32,6 +32,7 @@ import yaml
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from support_assets.core.records import last_high_water_mark
+from support_assets.demo import DemoUI
 from support_assets.sources.octadesk.assets import RAW_CHATS, RAW_TICKETS
 from support_assets_tests.support.e2e_helpers import (
     ARTIFACTS_DIR,
@@ -184,16 +185,7 @@ class Deployment:
             stop_process_group(self.procs.pop(name))
 
     def graphql(self, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        response = httpx.post(
-            f"{self.web_url}/graphql",
-            json={"query": query, "variables": dict(variables or {})},
-            timeout=30,
-        )
-        response.raise_for_status()
-        body = response.json()
-        if body.get("errors"):
-            raise AssertionError(f"GraphQL errors: {body['errors']}")
-        return body["data"]
+        return DemoUI(self.web_url).graphql(query, variables)
 
     # What the webserver says -----------------------------------------------------------------
 

@@ -23,6 +23,8 @@ import duckdb
 import httpx
 import pandas as pd
 
+from support_assets.demo import DemoUI, dg_dev_argv
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS_DIR = REPO_ROOT / "test-artifacts"
 VENV_BIN = Path(sys.executable).parent
@@ -210,16 +212,7 @@ class DagsterDev:
 
     def graphql(self, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """``POST /graphql``; raises on transport or GraphQL errors."""
-        response = httpx.post(
-            f"{self.url}/graphql",
-            json={"query": query, "variables": dict(variables or {})},
-            timeout=30,
-        )
-        response.raise_for_status()
-        body = response.json()
-        if body.get("errors"):
-            raise AssertionError(f"GraphQL errors: {body['errors']}")
-        return body["data"]
+        return DemoUI(self.url).graphql(query, variables)
 
 
 @contextlib.contextmanager
@@ -230,16 +223,7 @@ def dagster_dev(
     port = free_port()
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [
-                venv_executable("dg"),
-                "dev",
-                "-m",
-                "support_assets.definitions",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-            ],
+            dg_dev_argv(venv_executable("dg"), port),
             env=dict(env),
             cwd=cwd,
             stdout=out,
