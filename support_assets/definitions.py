@@ -62,8 +62,9 @@ from support_assets.sensors import (
     service_events_sensor,
     telegram_landing_sensor,
 )
-from support_assets.sources.crm.assets import CRM_ASSETS, crm_resources
+from support_assets.sources.crm.assets import CRM_ASSETS
 from support_assets.sources.crm.migration import crm_legacy_import
+from support_assets.sources.crm.resources import crm_resources
 from support_assets.sources.helpdesk_web.assets import (
     helpdesk_web_raw_tickets,
     staging_helpdesk_web_tickets,

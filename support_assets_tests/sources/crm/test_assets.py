@@ -51,12 +51,12 @@ from support_assets.sandbox.ploomes import (
 )
 from support_assets.sandbox.server import SandboxConfig, SandboxServer
 from support_assets.sources.crm.assets import (
-    STATE_COLLECTION,
     SYNC_MILVUS_CLIENTS,
     SYNC_MILVUS_TICKETS,
     SYNC_PLOOMES_CONTACTS,
-    ticket_marker,
 )
+from support_assets.sources.crm.sync_state import STATE_COLLECTION
+from support_assets.sources.crm.ticket_items import ticket_marker
 
 START = datetime.fromisoformat("2024-02-24T00:00:00-03:00")
 TICKET_TAGS = {TAG_INSTALACAO, TAG_ENTREGA}
