@@ -45,7 +45,7 @@ both). With ``CRM_SYNC_DRY_RUN`` the sync assets look things up and report in th
 what they would create, call no create endpoint, and leave their cursors where they were.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pandas as pd
@@ -54,6 +54,7 @@ from dagster import (
     AssetIn,
     AssetKey,
     AssetOut,
+    AssetsDefinition,
     Output,
     asset,
     multi_asset,
@@ -63,8 +64,9 @@ from support_assets.core.identity import PseudonymResource
 from support_assets.core.mongo import MongoDBResource
 from support_assets.core.records import QUARANTINE_METADATA, quarantine_frame
 from support_assets.io_managers.base import TableStream
-from support_assets.sources.crm.client_sync import sync_milvus_clients, sync_ploomes_contacts
+from support_assets.sources.crm.client_sync import MilvusClients, PloomesContacts, run_client_sync
 from support_assets.sources.crm.config import CrmRawConfig, CrmSyncConfig, CrmSyncSettings
+from support_assets.sources.crm.cursors import IdCursor, TimeCursor
 from support_assets.sources.crm.extraction import (
     MILVUS_CLIENT_COLUMNS,
     MILVUS_TICKET_COLUMNS,
@@ -85,10 +87,11 @@ from support_assets.sources.crm.matching import ploomes_contact_document as ploo
 from support_assets.sources.crm.milvus import MilvusResource
 from support_assets.sources.crm.milvus import milvus_client_document as milvus_client_document
 from support_assets.sources.crm.ploomes import PloomesResource
+from support_assets.sources.crm.sync_state import SyncState
 from support_assets.sources.crm.ticket_items import (
     duplicate_sync_markers as duplicate_sync_markers,  # read by the top-level checks
 )
-from support_assets.sources.crm.ticket_sync import sync_milvus_tickets
+from support_assets.sources.crm.ticket_sync import TicketSync
 
 GROUP = "crm"
 OWNERS = ["team:data-platform"]
@@ -121,111 +124,99 @@ def _raw_asset_kwargs(key: AssetKey, description: str, source: str) -> dict[str,
     }
 
 
-@asset(
-    **_raw_asset_kwargs(
-        RAW_CONTACTS,
-        "Ploomes contacts (clients) as received: id, type, name, CPF and CNPJ exactly as typed, "
-        "e-mail, integration key, created/updated in UTC and the full record (with Phones and "
-        "OtherProperties) as JSON. Incremental on LastUpdateDate from the last high-water mark "
-        "minus a lookback; merged on id.",
-        "ploomes",
-    )
+def _ploomes_asset(
+    key: AssetKey, entity: str, to_row: Callable[[dict[str, Any]], dict[str, Any]], description: str
+) -> AssetsDefinition:
+    """A raw asset of one Ploomes entity set, read incrementally and merged on id."""
+
+    @asset(**_raw_asset_kwargs(key, description, "ploomes"))
+    def ploomes_entity(
+        context: AssetExecutionContext, config: CrmRawConfig, ploomes: PloomesResource
+    ) -> Output:
+        return ploomes_raw(context, config, ploomes, key, entity, to_row)
+
+    return ploomes_entity
+
+
+ploomes_contacts = _ploomes_asset(
+    RAW_CONTACTS,
+    "Contacts",
+    contact_row,
+    "Ploomes contacts (clients) as received: id, type, name, CPF and CNPJ exactly as typed, "
+    "e-mail, integration key, created/updated in UTC and the full record (with Phones and "
+    "OtherProperties) as JSON. Incremental on LastUpdateDate from the last high-water mark "
+    "minus a lookback; merged on id.",
 )
-def ploomes_contacts(
-    context: AssetExecutionContext, config: CrmRawConfig, ploomes: PloomesResource
-) -> Output:
-    return ploomes_raw(context, config, ploomes, RAW_CONTACTS, "Contacts", contact_row)
-
-
-@asset(
-    **_raw_asset_kwargs(
-        RAW_TASKS,
-        "Ploomes tasks as received: id, contact, owner, title, finished, tag ids (numeric, "
-        "from $expand=Tags), created/updated in UTC and the full record as JSON. Incremental on "
-        "LastUpdateDate; merged on id.",
-        "ploomes",
-    )
+ploomes_tasks = _ploomes_asset(
+    RAW_TASKS,
+    "Tasks",
+    task_row,
+    "Ploomes tasks as received: id, contact, owner, title, finished, tag ids (numeric, "
+    "from $expand=Tags), created/updated in UTC and the full record as JSON. Incremental on "
+    "LastUpdateDate; merged on id.",
 )
-def ploomes_tasks(
-    context: AssetExecutionContext, config: CrmRawConfig, ploomes: PloomesResource
-) -> Output:
-    return ploomes_raw(context, config, ploomes, RAW_TASKS, "Tasks", task_row)
-
-
-@asset(
-    **_raw_asset_kwargs(
-        RAW_INTERACTIONS,
-        "Ploomes interaction records as received: id, contact, creator, type, tag ids, "
-        "created/updated in UTC and the full record as JSON. Incremental on LastUpdateDate; "
-        "merged on id.",
-        "ploomes",
-    )
+ploomes_interactions = _ploomes_asset(
+    RAW_INTERACTIONS,
+    "InteractionRecords",
+    interaction_row,
+    "Ploomes interaction records as received: id, contact, creator, type, tag ids, "
+    "created/updated in UTC and the full record as JSON. Incremental on LastUpdateDate; "
+    "merged on id.",
 )
-def ploomes_interactions(
-    context: AssetExecutionContext, config: CrmRawConfig, ploomes: PloomesResource
-) -> Output:
-    return ploomes_raw(
-        context, config, ploomes, RAW_INTERACTIONS, "InteractionRecords", interaction_row
+
+
+def _milvus_asset(
+    key: AssetKey,
+    listing: str,
+    pages: Callable[[MilvusResource, SourceTotal], Iterator[list[dict[str, Any]]]],
+    to_row: Callable[[dict[str, Any]], dict[str, Any]],
+    columns: list[str],
+    description: str,
+) -> AssetsDefinition:
+    """A raw asset of one Milvus listing, read whole (every page) and replaced each run."""
+
+    @asset(
+        key=key,
+        group_name=GROUP,
+        io_manager_key=WAREHOUSE,
+        metadata={"write_mode": "replace", "primary_key": ["id"]},
+        owners=OWNERS,
+        kinds={"python", "duckdb"},
+        tags={"layer": "raw", "source": "milvus"},
+        description=description,
     )
+    def milvus_listing(milvus: MilvusResource) -> Output:
+        metadata: dict[str, Any] = {}
+        totals = SourceTotal(f"Milvus {listing}")
+        frames = milvus_frames(pages(milvus, totals), to_row, columns, metadata, milvus, totals)
+        return Output(TableStream(frames, metadata))
+
+    return milvus_listing
 
 
-@asset(
-    key=RAW_MILVUS_CLIENTS,
-    group_name=GROUP,
-    io_manager_key=WAREHOUSE,
-    metadata={"write_mode": "replace", "primary_key": ["id"]},
-    owners=OWNERS,
-    kinds={"python", "duckdb"},
-    tags={"layer": "raw", "source": "milvus"},
-    description=(
-        "Every Milvus client, active and blocked, from every page of cliente/busca (1000 a "
-        "page): id, token (what tickets are opened for), cnpj_cpf as stored, is_fisica, "
-        "is_ativo, names and the full record as JSON. Replaced each run, so it is Milvus as "
-        "it is now."
-    ),
+milvus_clients = _milvus_asset(
+    RAW_MILVUS_CLIENTS,
+    "cliente/busca",
+    lambda milvus, totals: milvus.iter_clients(totals),
+    milvus_client_row,
+    MILVUS_CLIENT_COLUMNS,
+    "Every Milvus client, active and blocked, from every page of cliente/busca (1000 a "
+    "page): id, token (what tickets are opened for), cnpj_cpf as stored, is_fisica, "
+    "is_ativo, names and the full record as JSON. Replaced each run, so it is Milvus as "
+    "it is now.",
 )
-def milvus_clients(milvus: MilvusResource) -> Output:
-    metadata: dict[str, Any] = {}
-    totals = SourceTotal("Milvus cliente/busca")
-    frames = milvus_frames(
-        milvus.iter_clients(totals),
-        milvus_client_row,
-        MILVUS_CLIENT_COLUMNS,
-        metadata,
-        milvus,
-        totals,
-    )
-    return Output(TableStream(frames, metadata))
-
-
-@asset(
-    key=RAW_MILVUS_TICKETS,
-    group_name=GROUP,
-    io_manager_key=WAREHOUSE,
-    metadata={"write_mode": "replace", "primary_key": ["id"]},
-    owners=OWNERS,
-    kinds={"python", "duckdb"},
-    tags={"layer": "raw", "source": "milvus"},
-    description=(
-        "Every Milvus ticket from every page of chamado/listagem (1000 a page, oldest code "
-        "first): id, code, client token, subject, status, technician, created/modified/solved "
-        "in UTC (Milvus answers São Paulo wall time) and the full record as JSON. Replaced each "
-        "run: the API filters only on creation and solution time, so a status change would "
-        "be invisible to an incremental read."
-    ),
+milvus_tickets = _milvus_asset(
+    RAW_MILVUS_TICKETS,
+    "chamado/listagem",
+    lambda milvus, totals: milvus.iter_tickets(totals=totals),
+    milvus_ticket_row,
+    MILVUS_TICKET_COLUMNS,
+    "Every Milvus ticket from every page of chamado/listagem (1000 a page, oldest code "
+    "first): id, code, client token, subject, status, technician, created/modified/solved "
+    "in UTC (Milvus answers São Paulo wall time) and the full record as JSON. Replaced each "
+    "run: the API filters only on creation and solution time, so a status change would "
+    "be invisible to an incremental read.",
 )
-def milvus_tickets(milvus: MilvusResource) -> Output:
-    metadata: dict[str, Any] = {}
-    totals = SourceTotal("Milvus chamado/listagem")
-    frames = milvus_frames(
-        milvus.iter_tickets(totals=totals),
-        milvus_ticket_row,
-        MILVUS_TICKET_COLUMNS,
-        metadata,
-        milvus,
-        totals,
-    )
-    return Output(TableStream(frames, metadata))
 
 
 @multi_asset(
@@ -334,9 +325,10 @@ def crm_milvus_clients_sync(
     crm_settings: CrmSyncSettings,
     pseudonym: PseudonymResource,
 ) -> Output:
-    return sync_milvus_clients(
-        context, config, staging, raw_contacts, legacy, milvus, documents, crm_settings, pseudonym
-    )
+    state = SyncState(documents, context.run_id)
+    sent = MilvusClients.legacy_sent(state, legacy, crm_settings.dry_run)
+    side = MilvusClients(TimeCursor.read(context, config), raw_contacts, milvus, pseudonym, sent)
+    return run_client_sync(context, side, state, staging, crm_settings.dry_run)
 
 
 @asset(
@@ -366,9 +358,9 @@ def crm_ploomes_contacts_sync(
     crm_settings: CrmSyncSettings,
     pseudonym: PseudonymResource,
 ) -> Output:
-    return sync_ploomes_contacts(
-        context, config, staging, raw_clients, ploomes, documents, crm_settings, pseudonym
-    )
+    state = SyncState(documents, context.run_id)
+    side = PloomesContacts(IdCursor.read(context, config), raw_clients, ploomes, pseudonym)
+    return run_client_sync(context, side, state, staging, crm_settings.dry_run)
 
 
 @asset(
@@ -419,9 +411,8 @@ def crm_milvus_tickets_sync(
         "clients_sync": clients_sync,
         "legacy": legacy,
     }
-    return sync_milvus_tickets(
-        context, config, inputs, milvus, ploomes, documents, crm_settings, pseudonym
-    )
+    run = TicketSync(context, documents, inputs, (milvus, ploomes, crm_settings, pseudonym))
+    return run.run(config)
 
 
 CRM_ASSETS = [

@@ -17,8 +17,6 @@ import pandas as pd
 from dagster import AssetExecutionContext, MetadataValue, Output
 
 from support_assets.core.identity import Document, PseudonymResource
-from support_assets.core.mongo import MongoDBResource
-from support_assets.sources.crm.config import CrmSyncConfig, CrmSyncSettings
 from support_assets.sources.crm.cursors import IdCursor, TimeCursor
 from support_assets.sources.crm.http import AdaptiveRateResource
 from support_assets.sources.crm.matching import (
@@ -172,10 +170,17 @@ class MilvusClients(ClientSide):
         documents = documents_by_key(contacts.values(), ploomes_contact_document, pseudonym)
         super().__init__(cursor, contacts, documents, milvus)
         self.milvus = milvus
-        #: Document numbers the previous integration sent, and customer keys a dry run of
-        #: the legacy import planned as sent.
-        self.legacy_sent = legacy_sent
+        self.sent_before = legacy_sent
         self.extra_counts = {"skipped": 0}
+
+    @classmethod
+    def legacy_sent(
+        cls, state: SyncState, legacy: pd.DataFrame, dry_run: bool
+    ) -> tuple[set[str], set[str]]:
+        """Document numbers the state holds as sent by the previous integration, and customer
+        keys a dry run of the legacy import planned as sent."""
+        sent = {d["key"] for d in state.collection.find({"kind": cls.kind, "status": LEGACY_SENT})}
+        return sent, legacy_plan(legacy, dry_run)[0]
 
     def position(self, row: Mapping[str, Any]) -> datetime | None:
         return timestamp(row["ploomes_updated_at"])
@@ -204,7 +209,7 @@ class MilvusClients(ClientSide):
         return {"milvus_client_id": None if isinstance(value, list) else int_id(value)}
 
     def skip_reason(self, row: Mapping[str, Any], document: Document) -> str | None:
-        sent_numbers, planned_keys = self.legacy_sent
+        sent_numbers, planned_keys = self.sent_before
         sent_before = document.number in sent_numbers or row["customer_key"] in planned_keys
         if sent_before and not self.lookup(document):
             return LEGACY_SKIP_REASON
@@ -389,44 +394,3 @@ def run_client_sync(
         {"ploomes_contact_id": "Int64", "milvus_client_id": "Int64"}
     )
     return Output(frame, metadata=report.metadata(dry_run, extra))
-
-
-# The two directions ------------------------------------------------------------------------------
-
-
-def sync_milvus_clients(
-    context: AssetExecutionContext,
-    config: CrmSyncConfig,
-    staging: pd.DataFrame,
-    raw_contacts: pd.DataFrame,
-    legacy: pd.DataFrame,
-    milvus: MilvusResource,
-    documents: MongoDBResource,
-    crm_settings: CrmSyncSettings,
-    pseudonym: PseudonymResource,
-) -> Output:
-    """Ploomes → Milvus: creates in Milvus the valid clients only Ploomes has."""
-    state = SyncState(documents, context.run_id)
-    sent = {
-        d["key"] for d in state.collection.find({"kind": "milvus_client", "status": LEGACY_SENT})
-    }
-    planned, _ = legacy_plan(legacy, crm_settings.dry_run)
-    cursor = TimeCursor.read(context, config)
-    side = MilvusClients(cursor, raw_contacts, milvus, pseudonym, (sent, planned))
-    return run_client_sync(context, side, state, staging, crm_settings.dry_run)
-
-
-def sync_ploomes_contacts(
-    context: AssetExecutionContext,
-    config: CrmSyncConfig,
-    staging: pd.DataFrame,
-    raw_clients: pd.DataFrame,
-    ploomes: PloomesResource,
-    documents: MongoDBResource,
-    crm_settings: CrmSyncSettings,
-    pseudonym: PseudonymResource,
-) -> Output:
-    """Milvus → Ploomes: creates in Ploomes the valid clients only Milvus has."""
-    state = SyncState(documents, context.run_id)
-    side = PloomesContacts(IdCursor.read(context, config), raw_clients, ploomes, pseudonym)
-    return run_client_sync(context, side, state, staging, crm_settings.dry_run)

@@ -98,12 +98,13 @@ class TicketSync:
     def __init__(
         self,
         context: AssetExecutionContext,
-        state: SyncState,
+        documents: MongoDBResource,
         inputs: Mapping[str, pd.DataFrame],
         resources: tuple[MilvusResource, PloomesResource, CrmSyncSettings, PseudonymResource],
     ) -> None:
         self.context = context
-        self.state = state
+        self.state = SyncState(documents, context.run_id)
+        self.inputs = inputs
         self.milvus, self.ploomes, self.settings, pseudonym = resources
         self.dry_run = self.settings.dry_run
         self.contacts = contacts_by_id(inputs["raw_contacts"])
@@ -248,53 +249,43 @@ class TicketSync:
         self.state.mark(KIND, item.key, action, milvus_ticket_id=ticket_id, milvus_token=token)
         self.report.add(result, action, milvus_ticket_id=ticket_id)
 
-
-def sync_milvus_tickets(
-    context: AssetExecutionContext,
-    config: CrmSyncConfig,
-    inputs: Mapping[str, pd.DataFrame],
-    milvus: MilvusResource,
-    ploomes: PloomesResource,
-    documents: MongoDBResource,
-    crm_settings: CrmSyncSettings,
-    pseudonym: PseudonymResource,
-) -> Output:
-    """Every selected tagged item settled; the table of what was done, and the metadata."""
-    state = SyncState(documents, context.run_id)
-    cursor = TimeCursor.read(context, config)
-    start = crm_settings.start()
-    tags = crm_settings.tags(ploomes)
-    run = TicketSync(context, state, inputs, (milvus, ploomes, crm_settings, pseudonym))
-    frames = {"task": inputs["raw_tasks"], "interaction": inputs["raw_interactions"]}
-    items, frontier, skipped = [], cursor.cursor, 0
-    for item in tagged_items(frames, tags):
-        if item.updated_at is not None and (frontier is None or item.updated_at > frontier):
-            frontier = item.updated_at
-        if item.created_at is None or item.created_at < start:
-            skipped += 1
-            continue
-        items.append(item)
-    planned = legacy_plan(inputs["legacy"], crm_settings.dry_run)[1]
-    selected = select_items(items, state, cursor, planned)
-    run.users = {int(u["Id"]): u for u in ploomes.list_users()} if selected else {}
-    run.report.counts.update(
-        {"candidates": len(selected), "created": 0, "linked": 0, "quarantined": 0, "pending": 0,
-         "ambiguous": 0, "rejected": 0, "skipped_before_start_date": skipped}
-    )  # fmt: skip
-    for item in sorted(selected, key=lambda i: (i.created_at or start, i.key)):
-        run.sync(item)
-    context.log.info("Milvus tickets sync: %s", run.report.counts)
-    labels = {
-        label: sorted(i for i, v in tags.items() if v == k) for k, label in TAG_LABELS.items()
-    }
-    extra = {
-        **cursor.metadata(frontier, crm_settings.dry_run),
-        "start_date": crm_settings.start_date,
-        "tag_ids": MetadataValue.json(labels),
-        "quarantine_reasons": MetadataValue.json(run.quarantined),
-        **resource_metadata(milvus),
-    }
-    frame = pd.DataFrame(run.report.rows, columns=TICKET_COLUMNS).astype(
-        {"source_id": "Int64", "milvus_ticket_id": "Int64"}
-    )
-    return Output(frame, metadata=run.report.metadata(crm_settings.dry_run, extra))
+    def run(self, config: CrmSyncConfig) -> Output:
+        """Every selected tagged item settled; the table of what was done, and the metadata."""
+        context, settings = self.context, self.settings
+        cursor = TimeCursor.read(context, config)
+        start = settings.start()
+        tags = settings.tags(self.ploomes)
+        frames = {"task": self.inputs["raw_tasks"], "interaction": self.inputs["raw_interactions"]}
+        items, frontier, skipped = [], cursor.cursor, 0
+        for item in tagged_items(frames, tags):
+            if item.updated_at is not None and (frontier is None or item.updated_at > frontier):
+                frontier = item.updated_at
+            if item.created_at is None or item.created_at < start:
+                skipped += 1
+                continue
+            items.append(item)
+        planned = legacy_plan(self.inputs["legacy"], self.dry_run)[1]
+        selected = select_items(items, self.state, cursor, planned)
+        self.users = {int(u["Id"]): u for u in self.ploomes.list_users()} if selected else {}
+        self.report.counts.update(
+            {"candidates": len(selected), "created": 0, "linked": 0, "quarantined": 0,
+             "pending": 0, "ambiguous": 0, "rejected": 0, "skipped_before_start_date": skipped}
+        )  # fmt: skip
+        for item in sorted(selected, key=lambda i: (i.created_at or start, i.key)):
+            self.sync(item)
+        context.log.info("Milvus tickets sync: %s", self.report.counts)
+        labels = {
+            label: sorted(i for i, v in tags.items() if v == kind)
+            for kind, label in TAG_LABELS.items()
+        }
+        extra = {
+            **cursor.metadata(frontier, self.dry_run),
+            "start_date": settings.start_date,
+            "tag_ids": MetadataValue.json(labels),
+            "quarantine_reasons": MetadataValue.json(self.quarantined),
+            **resource_metadata(self.milvus),
+        }
+        frame = pd.DataFrame(self.report.rows, columns=TICKET_COLUMNS).astype(
+            {"source_id": "Int64", "milvus_ticket_id": "Int64"}
+        )
+        return Output(frame, metadata=self.report.metadata(self.dry_run, extra))
