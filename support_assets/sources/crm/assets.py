@@ -111,15 +111,40 @@ SYNC_MILVUS_TICKETS = AssetKey(["marts", "crm_milvus_tickets_sync"])
 LEGACY_IMPORT = AssetKey(["marts", "crm_legacy_import"])
 
 
-def _raw_asset_kwargs(key: AssetKey, description: str, source: str) -> dict[str, Any]:
+def _raw_asset_kwargs(
+    key: AssetKey, description: str, source: str, write_mode: str = "merge"
+) -> dict[str, Any]:
+    """The ``@asset`` arguments of a raw CRM table, keyed on the source's ``id``."""
     return {
         "key": key,
         "group_name": GROUP,
         "io_manager_key": WAREHOUSE,
-        "metadata": {"write_mode": "merge", "primary_key": ["id"]},
+        "metadata": {"write_mode": write_mode, "primary_key": ["id"]},
         "owners": OWNERS,
         "kinds": {"python", "duckdb"},
         "tags": {"layer": "raw", "source": source},
+        "description": description,
+    }
+
+
+def mart_asset_kwargs(
+    key: AssetKey,
+    ins: dict[str, AssetIn],
+    primary_key: list[str],
+    description: str,
+    kinds: frozenset[str] = frozenset({"python", "duckdb"}),
+) -> dict[str, Any]:
+    """The ``@asset`` arguments of a CRM mart: what a sync (or the legacy import) did, merged
+    on ``primary_key``."""
+    return {
+        "key": key,
+        "group_name": GROUP,
+        "io_manager_key": WAREHOUSE,
+        "ins": ins,
+        "metadata": {"write_mode": "merge", "primary_key": primary_key},
+        "owners": OWNERS,
+        "kinds": set(kinds),
+        "tags": {"layer": "marts", "source": "crm"},
         "description": description,
     }
 
@@ -175,16 +200,7 @@ def _milvus_asset(
 ) -> AssetsDefinition:
     """A raw asset of one Milvus listing, read whole (every page) and replaced each run."""
 
-    @asset(
-        key=key,
-        group_name=GROUP,
-        io_manager_key=WAREHOUSE,
-        metadata={"write_mode": "replace", "primary_key": ["id"]},
-        owners=OWNERS,
-        kinds={"python", "duckdb"},
-        tags={"layer": "raw", "source": "milvus"},
-        description=description,
-    )
+    @asset(**_raw_asset_kwargs(key, description, "milvus", write_mode="replace"))
     def milvus_listing(milvus: MilvusResource) -> Output:
         metadata: dict[str, Any] = {}
         totals = SourceTotal(f"Milvus {listing}")
@@ -292,27 +308,24 @@ def crm_clients(
 
 
 @asset(
-    key=SYNC_MILVUS_CLIENTS,
-    group_name=GROUP,
-    io_manager_key=WAREHOUSE,
-    ins={
-        "staging": AssetIn(STAGING_CLIENTS),
-        "raw_contacts": AssetIn(RAW_CONTACTS),
-        "legacy": AssetIn(LEGACY_IMPORT),
-    },
-    metadata={"write_mode": "merge", "primary_key": ["customer_key"]},
-    owners=OWNERS,
-    kinds={"python", "duckdb"},
-    tags={"layer": "marts", "source": "crm"},
-    description=(
-        "Creates in Milvus every valid client that is in Ploomes and not in Milvus (every page "
-        "read), after looking it up by document there; selected by a cursor on the contacts' "
-        "LastUpdateDate kept in this asset's metadata, plus what the sync state still holds "
-        "as pending. The table records what the sync did per client (created, linked to an "
-        "existing Milvus client, would_create in dry-run, rejected, skipped when the previous "
-        "integration had sent it and Milvus no longer has it) with Milvus's id and token; the "
-        "state lives in MongoDB (crm_sync_state)."
-    ),
+    **mart_asset_kwargs(
+        SYNC_MILVUS_CLIENTS,
+        {
+            "staging": AssetIn(STAGING_CLIENTS),
+            "raw_contacts": AssetIn(RAW_CONTACTS),
+            "legacy": AssetIn(LEGACY_IMPORT),
+        },
+        ["customer_key"],
+        (
+            "Creates in Milvus every valid client that is in Ploomes and not in Milvus (every page "
+            "read), after looking it up by document there; selected by a cursor on the contacts' "
+            "LastUpdateDate kept in this asset's metadata, plus what the sync state still holds "
+            "as pending. The table records what the sync did per client (created, linked to an "
+            "existing Milvus client, would_create in dry-run, rejected, skipped when the previous "
+            "integration had sent it and Milvus no longer has it) with Milvus's id and token; the "
+            "state lives in MongoDB (crm_sync_state)."
+        ),
+    )
 )
 def crm_milvus_clients_sync(
     context: AssetExecutionContext,
@@ -332,21 +345,18 @@ def crm_milvus_clients_sync(
 
 
 @asset(
-    key=SYNC_PLOOMES_CONTACTS,
-    group_name=GROUP,
-    io_manager_key=WAREHOUSE,
-    ins={"staging": AssetIn(STAGING_CLIENTS), "raw_clients": AssetIn(RAW_MILVUS_CLIENTS)},
-    metadata={"write_mode": "merge", "primary_key": ["customer_key"]},
-    owners=OWNERS,
-    kinds={"python", "duckdb"},
-    tags={"layer": "marts", "source": "crm"},
-    description=(
-        "Creates in Ploomes every valid client that is in Milvus and not in Ploomes, after "
-        "looking it up by CPF/CNPJ there. Milvus gives no change time for clients, so the "
-        "cursor is the highest Milvus client id already considered (ids only grow), plus what "
-        "the sync state holds as pending. The table records per client what was done "
-        "(created, linked, would_create, rejected) and the Ploomes contact id."
-    ),
+    **mart_asset_kwargs(
+        SYNC_PLOOMES_CONTACTS,
+        {"staging": AssetIn(STAGING_CLIENTS), "raw_clients": AssetIn(RAW_MILVUS_CLIENTS)},
+        ["customer_key"],
+        (
+            "Creates in Ploomes every valid client that is in Milvus and not in Ploomes, after "
+            "looking it up by CPF/CNPJ there. Milvus gives no change time for clients, so the "
+            "cursor is the highest Milvus client id already considered (ids only grow), plus what "
+            "the sync state holds as pending. The table records per client what was done "
+            "(created, linked, would_create, rejected) and the Ploomes contact id."
+        ),
+    )
 )
 def crm_ploomes_contacts_sync(
     context: AssetExecutionContext,
@@ -364,29 +374,26 @@ def crm_ploomes_contacts_sync(
 
 
 @asset(
-    key=SYNC_MILVUS_TICKETS,
-    group_name=GROUP,
-    io_manager_key=WAREHOUSE,
-    ins={
-        "staging": AssetIn(STAGING_CLIENTS),
-        "raw_contacts": AssetIn(RAW_CONTACTS),
-        "raw_tasks": AssetIn(RAW_TASKS),
-        "raw_interactions": AssetIn(RAW_INTERACTIONS),
-        "clients_sync": AssetIn(SYNC_MILVUS_CLIENTS),
-        "legacy": AssetIn(LEGACY_IMPORT),
-    },
-    metadata={"write_mode": "merge", "primary_key": ["source", "source_id"]},
-    owners=OWNERS,
-    kinds={"python", "duckdb"},
-    tags={"layer": "marts", "source": "crm"},
-    description=(
-        "Opens one Milvus ticket per Ploomes task or interaction tagged INSTALAÇÃO or ENTREGA "
-        "(tag ids are settings) created on or after CRM_SYNC_START_DATE, for the client's "
-        "token, after looking for a ticket whose subject carries the item's marker "
-        "([Ploomes tarefa <id>]). Selected by a cursor on LastUpdateDate kept in this asset's "
-        "metadata plus what the state holds as pending; items whose client has an invalid "
-        "document are quarantined with the reason. The table records per item what was done."
-    ),
+    **mart_asset_kwargs(
+        SYNC_MILVUS_TICKETS,
+        {
+            "staging": AssetIn(STAGING_CLIENTS),
+            "raw_contacts": AssetIn(RAW_CONTACTS),
+            "raw_tasks": AssetIn(RAW_TASKS),
+            "raw_interactions": AssetIn(RAW_INTERACTIONS),
+            "clients_sync": AssetIn(SYNC_MILVUS_CLIENTS),
+            "legacy": AssetIn(LEGACY_IMPORT),
+        },
+        ["source", "source_id"],
+        (
+            "Opens one Milvus ticket per Ploomes task or interaction tagged INSTALAÇÃO or ENTREGA "
+            "(tag ids are settings) created on or after CRM_SYNC_START_DATE, for the client's "
+            "token, after looking for a ticket whose subject carries the item's marker "
+            "([Ploomes tarefa <id>]). Selected by a cursor on LastUpdateDate kept in this asset's "
+            "metadata plus what the state holds as pending; items whose client has an invalid "
+            "document are quarantined with the reason. The table records per item what was done."
+        ),
+    )
 )
 def crm_milvus_tickets_sync(
     context: AssetExecutionContext,

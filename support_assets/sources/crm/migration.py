@@ -45,15 +45,13 @@ from pydantic import Field
 from support_assets.core.identity import Document, PseudonymResource, document_or_reason
 from support_assets.core.mongo import MongoDBResource
 from support_assets.sources.crm.assets import (
-    GROUP,
     LEGACY_IMPORT,
-    OWNERS,
     RAW_INTERACTIONS,
     RAW_MILVUS_CLIENTS,
     RAW_MILVUS_TICKETS,
     RAW_TASKS,
     STAGING_CLIENTS,
-    WAREHOUSE,
+    mart_asset_kwargs,
 )
 from support_assets.sources.crm.config import CrmSyncSettings
 from support_assets.sources.crm.matching import staging_rows
@@ -320,28 +318,26 @@ def _link_tickets(
 
 
 @asset(
-    key=LEGACY_IMPORT,
-    group_name=GROUP,
-    io_manager_key=WAREHOUSE,
-    ins={
-        "staging": AssetIn(STAGING_CLIENTS),
-        "raw_tasks": AssetIn(RAW_TASKS),
-        "raw_interactions": AssetIn(RAW_INTERACTIONS),
-        "raw_milvus_tickets": AssetIn(RAW_MILVUS_TICKETS),
-        "raw_milvus_clients": AssetIn(RAW_MILVUS_CLIENTS),
-    },
-    metadata={"write_mode": "merge", "primary_key": ["kind", "key"]},
-    owners=OWNERS,
-    kinds={"python", "mongodb"},
-    tags={"layer": "marts", "source": "crm"},
-    description=(
-        "Once, before the first sync, when CRM_LEGACY_SENT_COLLECTION is set: imports the old "
-        "script's sent clients into crm_sync_state (never created again) and links the Milvus "
-        "tickets it opened without a marker to their Ploomes items by client and creation time "
-        "(CRM_LEGACY_TICKET_WINDOW_MINUTES), so no item gets a second ticket. One row per "
-        "imported client (customer_key) or linked item; under CRM_SYNC_DRY_RUN the plan "
-        "(would_import, would_link), nothing written to the state."
-    ),
+    **mart_asset_kwargs(
+        LEGACY_IMPORT,
+        {
+            "staging": AssetIn(STAGING_CLIENTS),
+            "raw_tasks": AssetIn(RAW_TASKS),
+            "raw_interactions": AssetIn(RAW_INTERACTIONS),
+            "raw_milvus_tickets": AssetIn(RAW_MILVUS_TICKETS),
+            "raw_milvus_clients": AssetIn(RAW_MILVUS_CLIENTS),
+        },
+        ["kind", "key"],
+        (
+            "Once, before the first sync, when CRM_LEGACY_SENT_COLLECTION is set: imports the old "
+            "script's sent clients into crm_sync_state (never created again) and links the Milvus "
+            "tickets it opened without a marker to their Ploomes items by client and creation "
+            "time (CRM_LEGACY_TICKET_WINDOW_MINUTES), so no item gets a second ticket. One row per "
+            "imported client (customer_key) or linked item; under CRM_SYNC_DRY_RUN the plan "
+            "(would_import, would_link), nothing written to the state."
+        ),
+        kinds=frozenset({"python", "mongodb"}),
+    )
 )
 def crm_legacy_import(
     context: AssetExecutionContext,
