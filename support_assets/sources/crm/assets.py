@@ -43,6 +43,14 @@ wall-clock window. Milvus exposes no change time for clients, so its side uses t
 are never synced; clients are (a ticket needs its client, and every valid client must exist in
 both). With ``CRM_SYNC_DRY_RUN`` the sync assets look things up and report in their metadata
 what they would create, call no create endpoint, and leave their cursors where they were.
+
+This module holds the asset keys and definitions; the logic is beside it: ``extraction`` (the raw
+tables), ``matching`` (clients by document: staging), ``sync_state`` (the state store, the
+idempotent create and a run's report), ``cursors``, ``client_sync`` (one algorithm for both
+client directions), ``ticket_items``, ``payloads`` and ``ticket_sync`` (the tickets),
+``migration`` (the legacy import) and ``resources`` (settings → resources). The helpers the
+analytics marts and the checks read as ``crm.<name>`` (``ploomes_contact_document``,
+``milvus_client_document``, ``duplicate_sync_markers``) are re-exported here.
 """
 
 from collections.abc import Callable, Iterator
@@ -80,16 +88,13 @@ from support_assets.sources.crm.extraction import (
 )
 from support_assets.sources.crm.http import SourceTotal
 from support_assets.sources.crm.matching import build_staging_clients, quarantine_metadata
-
-# Read by the analytics marts as ``crm.ploomes_contact_document`` and
-# ``crm.milvus_client_document``.
 from support_assets.sources.crm.matching import ploomes_contact_document as ploomes_contact_document
 from support_assets.sources.crm.milvus import MilvusResource
 from support_assets.sources.crm.milvus import milvus_client_document as milvus_client_document
 from support_assets.sources.crm.ploomes import PloomesResource
 from support_assets.sources.crm.sync_state import SyncState
 from support_assets.sources.crm.ticket_items import (
-    duplicate_sync_markers as duplicate_sync_markers,  # read by the top-level checks
+    duplicate_sync_markers as duplicate_sync_markers,
 )
 from support_assets.sources.crm.ticket_sync import TicketSync
 

@@ -66,10 +66,6 @@ class IdCursor:
         previous = cursor_value(context.instance, context.asset_key, "milvus_id_cursor")
         return cls(previous, None if config.full_resync or previous is None else int(previous))
 
-    @property
-    def since(self) -> int | None:
-        return self.cursor
-
     def changed(self, position: int | None) -> bool:
         return self.cursor is None or (position is not None and position > self.cursor)
 
