@@ -20,6 +20,7 @@ from support_assets.sources.crm.times import optional_time, parse_milvus_time
 
 
 def tag_ids(record: dict[str, Any]) -> list[int]:
+    """The numeric tag ids of a Ploomes record (``Tags`` objects or bare ids), sorted."""
     ids = []
     for tag in record.get("Tags") or []:
         value = tag.get("TagId") if isinstance(tag, dict) else tag
@@ -31,6 +32,7 @@ def tag_ids(record: dict[str, Any]) -> list[int]:
 
 
 def contact_row(record: dict[str, Any]) -> dict[str, Any]:
+    """A raw/ploomes_contacts row of one Ploomes contact."""
     return {
         "id": int(record["Id"]),
         "type_id": record.get("TypeId"),
@@ -47,6 +49,7 @@ def contact_row(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def task_row(record: dict[str, Any]) -> dict[str, Any]:
+    """A raw/ploomes_tasks row of one Ploomes task."""
     return {
         "id": int(record["Id"]),
         "contact_id": record.get("ContactId"),
@@ -61,6 +64,7 @@ def task_row(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def interaction_row(record: dict[str, Any]) -> dict[str, Any]:
+    """A raw/ploomes_interactions row of one Ploomes interaction record."""
     return {
         "id": int(record["Id"]),
         "contact_id": record.get("ContactId"),
@@ -131,6 +135,8 @@ def ploomes_raw(
     entity: str,
     to_row: Callable[[dict[str, Any]], dict[str, Any]],
 ) -> Output:
+    """A raw Ploomes table read from the last high-water mark (minus the lookback) as a
+    stream of frames; the metadata (the new mark, totals, request stats) follows the last frame."""
     previous = cursor_value(context.instance, key, "high_water_mark")
     previous_hwm = datetime.fromisoformat(previous).astimezone(UTC) if previous else None
     previous_hwm = cap_high_water_mark(previous_hwm, key.to_user_string())
@@ -162,6 +168,7 @@ MILVUS_TICKET_COLUMNS = [
 
 
 def milvus_client_row(record: dict[str, Any]) -> dict[str, Any]:
+    """A raw/milvus_clients row of one Milvus client."""
     return {
         "id": int(record["id"]),
         "token": record.get("token"),
@@ -175,6 +182,8 @@ def milvus_client_row(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def milvus_ticket_row(record: dict[str, Any]) -> dict[str, Any]:
+    """A raw/milvus_tickets row of one Milvus ticket (unreadable times as None)."""
+
     def when(name: str) -> datetime | None:
         try:
             return parse_milvus_time(record.get(name), name)
@@ -203,6 +212,8 @@ def milvus_frames(
     milvus: MilvusResource,
     totals: SourceTotal,
 ) -> Iterator[pd.DataFrame]:
+    """Frames of a Milvus listing, page by page (an empty one when there is nothing); then
+    the read's metadata (counts, reconciled totals, request stats) into ``stream_metadata``."""
     records = page_count = 0
     for page in pages:
         page_count += 1

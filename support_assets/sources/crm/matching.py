@@ -109,6 +109,7 @@ STAGING_COLUMNS = [
 
 
 def raw_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The source records a raw table keeps as JSON in its ``record`` column."""
     if frame is None or frame.empty or "record" not in frame.columns:
         return []
     return [_json_record(value) for value in frame["record"]]
@@ -117,6 +118,7 @@ def raw_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 def build_staging_clients(
     raw_contacts: pd.DataFrame, raw_clients: pd.DataFrame, pseudonym: PseudonymResource
 ) -> tuple[pd.DataFrame, list[dict[str, Any]], dict[str, ClientMatch]]:
+    """The staging/crm_clients frame, its quarantine rows and the matches behind it."""
     contacts = raw_records(raw_contacts)
     clients = raw_records(raw_clients)
     matches, quarantine = match_clients(contacts, clients)
@@ -149,6 +151,7 @@ def build_staging_clients(
 
 
 def quarantine_metadata(quarantine: list[dict[str, Any]]) -> dict[str, Any]:
+    """Counts of quarantined records by reason and by source."""
     reasons: dict[str, int] = {}
     sources: dict[str, int] = {}
     for row in quarantine:
@@ -162,6 +165,7 @@ def quarantine_metadata(quarantine: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def staging_rows(staging: pd.DataFrame) -> list[dict[str, Any]]:
+    """The staging table's rows as dicts, missing values as None."""
     if staging is None or staging.empty:
         return []
     frame = staging.reindex(columns=STAGING_COLUMNS)
@@ -182,6 +186,7 @@ def _is_missing(value: Any) -> bool:
 
 
 def contacts_by_id(raw_contacts: pd.DataFrame) -> dict[int, dict[str, Any]]:
+    """The raw Ploomes contacts by their id."""
     return {int(r["Id"]): r for r in raw_records(raw_contacts) if r.get("Id") is not None}
 
 

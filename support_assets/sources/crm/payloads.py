@@ -139,6 +139,8 @@ def ticket_payload(
     users: Mapping[int, Mapping[str, Any]],
     desk: str,
 ) -> dict[str, Any]:
+    """``chamado/criar`` body for a tagged item: its marker and tag in the subject, the
+    item's text, the contact's e-mail and name, and the Ploomes owner as technician."""
     record = item.record
     marker = ticket_marker(item.source, item.source_id)
     label = TAG_LABELS[item.tag]

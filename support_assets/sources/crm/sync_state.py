@@ -45,6 +45,7 @@ class SyncState:
         self.run_id = run_id
 
     def get(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """State documents by ``_id``, read in batches."""
         if not ids:
             return {}
         found = {}
@@ -54,6 +55,7 @@ class SyncState:
         return found
 
     def retry(self, kind: str) -> list[dict[str, Any]]:
+        """The items of ``kind`` looked at again on every run (``RETRY_STATES``)."""
         return list(self.collection.find({"kind": kind, "status": {"$in": list(RETRY_STATES)}}))
 
     def held(self, kind: str) -> set[str]:
@@ -61,6 +63,7 @@ class SyncState:
         return {doc["key"] for doc in self.collection.find({"kind": kind, "status": "failed"})}
 
     def mark(self, kind: str, key: str, status: str, **fields: Any) -> None:
+        """Records an item's status (and fields) for this run; the first sighting is kept."""
         now = datetime.now(UTC)
         self.collection.update_one(
             {"_id": f"{kind}:{key}"},
@@ -179,6 +182,7 @@ class SyncReport:
             self.add(result, "linked", **ids_of(record))
 
     def metadata(self, dry_run: bool, extra: Mapping[str, Any]) -> dict[str, Any]:
+        """The sync asset's metadata: dry run, counts, the plan, and ``extra``."""
         return {
             "dry_run": dry_run,
             **{name: int(value) for name, value in self.counts.items()},
