@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from support_assets.sources.crm.assets import PloomesExtraction, _task_row
+from support_assets.sources.crm.extraction import PloomesExtraction
+from support_assets.sources.crm.extraction import task_row as _task_row
 from support_assets.sources.crm.ploomes import PloomesResource
 from support_assets_tests.support.loopback import serve_app
 

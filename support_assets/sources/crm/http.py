@@ -65,6 +65,12 @@ class SourceTotal:
         if isinstance(total, int) or (isinstance(total, str) and total.strip().isdigit()):
             self.reported.append(int(total))
 
+    def page(self, total: Any, records: list[dict[str, Any]], id_key: str) -> None:
+        """Record one page: the total it reported and the id (``id_key``) of every record."""
+        self.report(total)
+        for record in records:
+            self.saw(record.get(id_key))
+
     def saw(self, record_id: Any) -> None:
         key = str(record_id)
         if key in self.ids:

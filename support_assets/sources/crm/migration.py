@@ -45,29 +45,27 @@ from pydantic import Field
 from support_assets.core.identity import Document, PseudonymResource, document_or_reason
 from support_assets.core.mongo import MongoDBResource
 from support_assets.sources.crm.assets import (
-    GROUP,
-    LEGACY_COLUMNS,
     LEGACY_IMPORT,
-    LEGACY_SENT,
-    MARKER_PATTERN,
-    OWNERS,
     RAW_INTERACTIONS,
     RAW_MILVUS_CLIENTS,
     RAW_MILVUS_TICKETS,
     RAW_TASKS,
     STAGING_CLIENTS,
-    WAREHOUSE,
-    CrmSyncSettings,
-    SyncState,
-    _optional_time,
-    _staging_rows,
-    _timestamp,
-    _work_items,
+    mart_asset_kwargs,
 )
+from support_assets.sources.crm.config import CrmSyncSettings
+from support_assets.sources.crm.matching import staging_rows
 from support_assets.sources.crm.ploomes import PloomesResource
+from support_assets.sources.crm.sync_state import LEGACY_SENT, SyncState
+from support_assets.sources.crm.ticket_items import MARKER_PATTERN, tagged_items
+from support_assets.sources.crm.times import timestamp
 
 #: The state document that says the import ran.
 MIGRATION_STATE_ID = "migration:legacy_import"
+LEGACY_COLUMNS = [
+    "kind", "key", "action", "milvus_ticket_id", "source_created_at", "ticket_created_at",
+    "imported_at",
+]  # fmt: skip
 #: How long before its Ploomes item a ticket of the old script may have been created (clocks).
 CLOCK_SKEW = timedelta(minutes=5)
 #: Plan entries listed in the metadata (the table has them all).
@@ -188,7 +186,7 @@ def unmarked_tickets(raw_tickets: pd.DataFrame, taken: set[int]) -> list[dict[st
         return []
     out = []
     for row in raw_tickets.to_dict("records"):
-        created = _timestamp(row.get("created_at"))
+        created = timestamp(row.get("created_at"))
         token = row.get("cliente_token")
         if created is None or not isinstance(token, str) or int(row["id"]) in taken:
             continue
@@ -207,15 +205,13 @@ def candidate_items(
     """Tagged tasks and interactions the sync would turn into tickets, with their client's
     Milvus token (items of clients not in Milvus could have no old ticket)."""
     items = []
-    for source, frame in frames.items():
-        for record, kinds in _work_items(frame, source, tags):
-            created = _optional_time(record.get("CreateDate"), "CreateDate")
-            contact = record.get("ContactId")
-            if not kinds or created is None or created < start or contact is None:
-                continue
-            tokens = tokens_by_contact.get(int(contact))
-            if tokens:
-                items.append(LegacyItem(source, int(record["Id"]), tokens, created))
+    for item in tagged_items(frames, tags):
+        contact = item.record.get("ContactId")
+        if item.created_at is None or item.created_at < start or contact is None:
+            continue
+        tokens = tokens_by_contact.get(int(contact))
+        if tokens:
+            items.append(LegacyItem(item.source, item.source_id, tokens, item.created_at))
     return items
 
 
@@ -273,7 +269,7 @@ def _link_tickets(
     if clients is not None and not clients.empty:
         token_of = {int(r["id"]): r["token"] for r in clients.to_dict("records") if r["token"]}
     tokens_by_contact: dict[int, frozenset[str]] = {}
-    for row in _staging_rows(inputs["staging"]):
+    for row in staging_rows(inputs["staging"]):
         ids = json.loads(row["milvus_client_ids"] or "[]")
         tokens = frozenset(token_of[i] for i in ids if i in token_of)
         tokens |= {row["milvus_token"]} if row["milvus_token"] else set()
@@ -322,28 +318,26 @@ def _link_tickets(
 
 
 @asset(
-    key=LEGACY_IMPORT,
-    group_name=GROUP,
-    io_manager_key=WAREHOUSE,
-    ins={
-        "staging": AssetIn(STAGING_CLIENTS),
-        "raw_tasks": AssetIn(RAW_TASKS),
-        "raw_interactions": AssetIn(RAW_INTERACTIONS),
-        "raw_milvus_tickets": AssetIn(RAW_MILVUS_TICKETS),
-        "raw_milvus_clients": AssetIn(RAW_MILVUS_CLIENTS),
-    },
-    metadata={"write_mode": "merge", "primary_key": ["kind", "key"]},
-    owners=OWNERS,
-    kinds={"python", "mongodb"},
-    tags={"layer": "marts", "source": "crm"},
-    description=(
-        "Once, before the first sync, when CRM_LEGACY_SENT_COLLECTION is set: imports the old "
-        "script's sent clients into crm_sync_state (never created again) and links the Milvus "
-        "tickets it opened without a marker to their Ploomes items by client and creation time "
-        "(CRM_LEGACY_TICKET_WINDOW_MINUTES), so no item gets a second ticket. One row per "
-        "imported client (customer_key) or linked item; under CRM_SYNC_DRY_RUN the plan "
-        "(would_import, would_link), nothing written to the state."
-    ),
+    **mart_asset_kwargs(
+        LEGACY_IMPORT,
+        {
+            "staging": AssetIn(STAGING_CLIENTS),
+            "raw_tasks": AssetIn(RAW_TASKS),
+            "raw_interactions": AssetIn(RAW_INTERACTIONS),
+            "raw_milvus_tickets": AssetIn(RAW_MILVUS_TICKETS),
+            "raw_milvus_clients": AssetIn(RAW_MILVUS_CLIENTS),
+        },
+        ["kind", "key"],
+        (
+            "Once, before the first sync, when CRM_LEGACY_SENT_COLLECTION is set: imports the old "
+            "script's sent clients into crm_sync_state (never created again) and links the Milvus "
+            "tickets it opened without a marker to their Ploomes items by client and creation "
+            "time (CRM_LEGACY_TICKET_WINDOW_MINUTES), so no item gets a second ticket. One row per "
+            "imported client (customer_key) or linked item; under CRM_SYNC_DRY_RUN the plan "
+            "(would_import, would_link), nothing written to the state."
+        ),
+        kinds=frozenset({"python", "mongodb"}),
+    )
 )
 def crm_legacy_import(
     context: AssetExecutionContext,

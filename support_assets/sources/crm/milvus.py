@@ -123,9 +123,7 @@ class MilvusResource(AdaptiveRateResource):
             records = objects(MILVUS_LIST.records(body), source)
             paginate = _paginate(body, source)
             if totals is not None:
-                totals.report(paginate.get("total"))
-                for record in records:
-                    totals.saw(record.get("id"))
+                totals.page(paginate.get("total"), records, "id")
             ids = {str(r.get("id")) for r in records}
             new = ids - seen
             seen |= ids

@@ -113,9 +113,7 @@ class PloomesResource(AdaptiveRateResource):
             page = PLOOMES_ODATA.page(body)
             records = objects(page.records, source)
             if totals is not None:
-                totals.report(page.total)
-                for record in records:
-                    totals.saw(record.get("Id"))
+                totals.page(page.total, records, "Id")
             yield records
             next_link = body.get("@odata.nextLink")
             if next_link in (None, ""):

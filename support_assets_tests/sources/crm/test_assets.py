@@ -47,12 +47,12 @@ from support_assets.sandbox import crm_world
 from support_assets.sandbox.ploomes.schema import TAG_ENTREGA, TAG_INSTALACAO
 from support_assets.sandbox.server import SandboxConfig, SandboxServer
 from support_assets.sources.crm.assets import (
-    STATE_COLLECTION,
     SYNC_MILVUS_CLIENTS,
     SYNC_MILVUS_TICKETS,
     SYNC_PLOOMES_CONTACTS,
-    ticket_marker,
 )
+from support_assets.sources.crm.sync_state import STATE_COLLECTION
+from support_assets.sources.crm.ticket_items import ticket_marker
 
 START = datetime.fromisoformat("2024-02-24T00:00:00-03:00")
 TICKET_TAGS = {TAG_INSTALACAO, TAG_ENTREGA}

@@ -21,7 +21,6 @@ from support_assets.core.shapes import (
 )
 from support_assets.sandbox.ploomes.schema import TAG_INSTALACAO
 from support_assets.sandbox.server import SandboxConfig, SandboxServer
-from support_assets.sources.crm.assets import create_or_refusal, create_without_duplicates
 from support_assets.sources.crm.http import (
     AdaptiveRate,
     CreateOutcomeUnknown,
@@ -30,6 +29,7 @@ from support_assets.sources.crm.http import (
 )
 from support_assets.sources.crm.milvus import MilvusResource
 from support_assets.sources.crm.ploomes import PloomesResource
+from support_assets.sources.crm.sync_state import create_or_refusal, create_without_duplicates
 
 CONFIG = SandboxConfig(
     seed=8,

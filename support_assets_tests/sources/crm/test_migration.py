@@ -23,14 +23,13 @@ from support_assets.sources.crm.assets import (
     LEGACY_IMPORT,
     SYNC_MILVUS_CLIENTS,
     SYNC_MILVUS_TICKETS,
-    milvus_client_payload,
-    ploomes_contact_payload,
 )
 from support_assets.sources.crm.migration import (
     LegacyItem,
     match_legacy_tickets,
     sent_documents,
 )
+from support_assets.sources.crm.payloads import milvus_client_payload, ploomes_contact_payload
 from support_assets_tests.sources.crm.test_assets import (
     FAST,
     World,
@@ -252,7 +251,7 @@ def test_tag_ids_come_from_ploomes_by_name_and_a_missing_tag_fails_naming_its_se
 
 
 def test_a_set_tag_id_wins_and_a_real_deployment_never_defaults_to_the_sandbox_ids() -> None:
-    from support_assets.sources.crm.assets import crm_resources
+    from support_assets.sources.crm.resources import crm_resources
 
     sandbox = crm_resources({})["crm_settings"]
     assert (sandbox.installation_tag_id, sandbox.delivery_tag_id) == (TAG_INSTALACAO, TAG_ENTREGA)
