@@ -13,7 +13,15 @@ from support_assets.core.sandbox_defaults import (
     SANDBOX_PLOOMES_TAG_INSTALACAO,
     SANDBOX_PLOOMES_USER_KEY,
 )
-from support_assets.core.settings import env_or, http_bounds, is_set, local_value, sandbox_url
+from support_assets.core.settings import (
+    env_or,
+    http_bounds,
+    is_set,
+    local_value,
+    sandbox_url,
+    setting,
+    text_setting,
+)
 from support_assets.sources.crm.config import CrmSyncSettings
 from support_assets.sources.crm.migration import CrmLegacySettings
 from support_assets.sources.crm.milvus import MilvusResource
@@ -51,7 +59,7 @@ def crm_resources(env: Mapping[str, str]) -> dict[str, Any]:
                 raise ValueError(f"{name} must be a whole number, not {value!r}") from None
         return None if is_set("PLOOMES_BASE_URL", env) else sandbox_value
 
-    start_date = local_value("CRM_SYNC_START_DATE", "2024-02-24", env).strip()
+    start_date = text_setting("CRM_SYNC_START_DATE", env).strip()
     try:
         date.fromisoformat(start_date)
     except ValueError:
@@ -61,31 +69,30 @@ def crm_resources(env: Mapping[str, str]) -> dict[str, Any]:
         "ploomes": PloomesResource(
             base_url=env_or("PLOOMES_BASE_URL", f"{sandbox_url(env)}/ploomes", env),
             user_key=secret("PLOOMES_USER_KEY", "PLOOMES_BASE_URL", SANDBOX_PLOOMES_USER_KEY),
-            rate_limit_per_second=float(local_value("PLOOMES_RATE_LIMIT_PER_SECOND", "2", env)),
+            rate_limit_per_second=setting("PLOOMES_RATE_LIMIT_PER_SECOND", env),
             **http_bounds(env),
         ),
         "milvus": MilvusResource(
             base_url=env_or("MILVUS_BASE_URL", f"{sandbox_url(env)}/milvus/api", env),
             api_token=secret("MILVUS_API_TOKEN", "MILVUS_BASE_URL", SANDBOX_MILVUS_API_TOKEN),
-            rate_limit_per_second=float(local_value("MILVUS_RATE_LIMIT_PER_SECOND", "3", env)),
-            document_as=milvus_document_as(local_value("MILVUS_DOCUMENT_AS", "string", env)),
+            rate_limit_per_second=setting("MILVUS_RATE_LIMIT_PER_SECOND", env),
+            document_as=milvus_document_as(text_setting("MILVUS_DOCUMENT_AS", env)),
             **http_bounds(env),
         ),
         "crm_settings": CrmSyncSettings(
-            dry_run=local_value("CRM_SYNC_DRY_RUN", "false", env).strip().lower()
-            in ("1", "true", "yes", "on"),
+            dry_run=bool(setting("CRM_SYNC_DRY_RUN", env)),
             start_date=start_date,
             installation_tag_id=tag_id("PLOOMES_TAG_INSTALACAO_ID", SANDBOX_PLOOMES_TAG_INSTALACAO),
             delivery_tag_id=tag_id("PLOOMES_TAG_ENTREGA_ID", SANDBOX_PLOOMES_TAG_ENTREGA),
-            ticket_desk=local_value("MILVUS_TICKET_DESK", "Mesa padrão", env),
+            ticket_desk=text_setting("MILVUS_TICKET_DESK", env),
         ),
         "crm_legacy": CrmLegacySettings(
-            sent_collection=local_value("CRM_LEGACY_SENT_COLLECTION", "", env) or None,
-            sent_field=local_value("CRM_LEGACY_SENT_FIELD", "cnpj_cpf", env),
+            sent_collection=text_setting("CRM_LEGACY_SENT_COLLECTION", env) or None,
+            sent_field=text_setting("CRM_LEGACY_SENT_FIELD", env),
             mongodb_uri=EnvVar("CRM_LEGACY_MONGODB_URI")
             if is_set("CRM_LEGACY_MONGODB_URI", env)
             else None,
-            mongodb_database=local_value("CRM_LEGACY_MONGODB_DATABASE", "", env) or None,
-            ticket_window_minutes=int(local_value("CRM_LEGACY_TICKET_WINDOW_MINUTES", "60", env)),
+            mongodb_database=text_setting("CRM_LEGACY_MONGODB_DATABASE", env) or None,
+            ticket_window_minutes=setting("CRM_LEGACY_TICKET_WINDOW_MINUTES", env),
         ),
     }

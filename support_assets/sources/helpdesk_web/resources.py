@@ -19,6 +19,8 @@ from support_assets.core.settings import (
     is_set,
     local_value,
     sandbox_url,
+    setting,
+    text_setting,
 )
 from support_assets.sources.helpdesk_web.client import HelpdeskWebResource
 from support_assets.sources.helpdesk_web.otp_sheet import GOOGLE_SHEETS_URL, OtpSheetResource
@@ -29,7 +31,7 @@ def helpdesk_web_resource(env: Mapping[str, str], data: str) -> HelpdeskWebResou
     HELPDESK_WEB_BASE_URL is unset; once it is set, what the chosen mode needs must be set too
     (an unset EnvVar fails the run with its name), and the sheet is Google's."""
     real = is_set("HELPDESK_WEB_BASE_URL", env)
-    auth = local_value("HELPDESK_WEB_AUTH", "otp", env).strip().lower()
+    auth = text_setting("HELPDESK_WEB_AUTH", env).strip().lower()
 
     def credential(name: str, sandbox_value: str, needed: bool) -> str | EnvVar | None:
         if is_set(name, env) or (real and needed):
@@ -52,10 +54,10 @@ def helpdesk_web_resource(env: Mapping[str, str], data: str) -> HelpdeskWebResou
         otp_sheet=OtpSheetResource(
             sheet_id=env_or("OTP_SHEET_ID", SANDBOX_OTP_SHEET_ID, env),
             cell=env_or("OTP_SHEET_CELL", SANDBOX_OTP_CELL, env),
-            service_account_file=local_value("GOOGLE_SERVICE_ACCOUNT_FILE", "", env) or None,
+            service_account_file=text_setting("GOOGLE_SERVICE_ACCOUNT_FILE", env) or None,
             sandbox_credentials_dir=data,
             sheets_base_url=local_value("GOOGLE_SHEETS_BASE_URL", sheets_default, env),
-            timeout_seconds=float(local_value("OTP_TIMEOUT_SECONDS", "180", env)),
+            timeout_seconds=setting("OTP_TIMEOUT_SECONDS", env),
         ),
         session_state_dir=data,
         **http_bounds(env),

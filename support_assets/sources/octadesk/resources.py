@@ -7,7 +7,14 @@ from typing import Any
 from dagster import EnvVar
 
 from support_assets.core.sandbox_defaults import SANDBOX_OCTADESK_API_KEY
-from support_assets.core.settings import env_or, http_bounds, is_set, local_value, sandbox_url
+from support_assets.core.settings import (
+    env_or,
+    http_bounds,
+    is_set,
+    sandbox_url,
+    setting,
+    text_setting,
+)
 from support_assets.sources.octadesk.client import OctadeskResource
 from support_assets.sources.octadesk.compat import CompatViewsSettings
 
@@ -24,9 +31,9 @@ def octadesk_resource(env: Mapping[str, str]) -> OctadeskResource:
         base_url=env_or("OCTADESK_BASE_URL", f"{sandbox_url(env)}/octadesk", env),
         api_key=api_key,
         agent_email=env_or("OCTADESK_AGENT_EMAIL", "sandbox@support-assets.local", env),
-        rate_limit_per_second=float(local_value("OCTADESK_RATE_LIMIT_PER_SECOND", "20", env)),
-        max_concurrency=int(local_value("OCTADESK_MAX_CONCURRENCY", "4", env)),
-        timeout_seconds=float(local_value("OCTADESK_TIMEOUT_SECONDS", "30", env)),
+        rate_limit_per_second=setting("OCTADESK_RATE_LIMIT_PER_SECOND", env),
+        max_concurrency=setting("OCTADESK_MAX_CONCURRENCY", env),
+        timeout_seconds=setting("OCTADESK_TIMEOUT_SECONDS", env),
         **http_bounds(env),
     )
 
@@ -36,6 +43,6 @@ def resources(env: Mapping[str, str]) -> dict[str, Any]:
     return {
         "octadesk": octadesk_resource(env),
         "compat_views": CompatViewsSettings(
-            octadesk_view=local_value("SUPPORT_COMPAT_OCTADESK_VIEW", "", env) or None
+            octadesk_view=text_setting("SUPPORT_COMPAT_OCTADESK_VIEW", env) or None
         ),
     }

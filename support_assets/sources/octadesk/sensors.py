@@ -7,7 +7,7 @@ from dagster import RunRequest, SensorEvaluationContext, SensorResult, SkipReaso
 from support_assets.core.http_errors import HttpError
 from support_assets.core.records import last_high_water_mark
 from support_assets.core.runs import run_in_flight
-from support_assets.core.settings import local_value
+from support_assets.core.settings import setting
 from support_assets.core.shapes import SourceContractError
 from support_assets.sources.octadesk.assets import RAW_CHATS, RAW_TICKETS
 from support_assets.sources.octadesk.client import OctadeskResource
@@ -16,7 +16,7 @@ from support_assets.sources.octadesk.jobs import octadesk_job
 
 @sensor(
     job=octadesk_job,
-    minimum_interval_seconds=int(local_value("SUPPORT_SENSOR_INTERVAL_SECONDS", "60")),
+    minimum_interval_seconds=setting("SUPPORT_SENSOR_INTERVAL_SECONDS"),
     description=(
         "Reads the newest tickets and chats (sorted by updatedAt, descending, no filter) and "
         "requests a run only when one changed after the high-water mark of the last successful "

@@ -6,7 +6,7 @@ from typing import Any
 
 from dagster import EnvVar
 
-from support_assets.core.settings import is_set, local_value
+from support_assets.core.settings import is_set, setting, text_setting
 from support_assets.sources.service_events.stomp import StompResource
 
 
@@ -15,16 +15,14 @@ def stomp_resource(environ: Mapping[str, str] | None = None) -> StompResource:
     demo, which may not be running: then a run consumes nothing instead of failing."""
     env = os.environ if environ is None else environ
     return StompResource(
-        host=local_value("STOMP_HOST", "127.0.0.1", env),
-        port=int(local_value("STOMP_PORT", "61613", env)),
-        user=local_value("STOMP_USER", "", env) or None,
+        host=text_setting("STOMP_HOST", env),
+        port=setting("STOMP_PORT", env),
+        user=text_setting("STOMP_USER", env) or None,
         password=EnvVar("STOMP_PASSWORD") if is_set("STOMP_PASSWORD", env) else None,
-        destination=local_value("STOMP_DESTINATION", "/topic/support.service_events", env),
-        client_id=local_value("STOMP_CLIENT_ID", "support-assets", env),
-        subscription_name=local_value(
-            "STOMP_SUBSCRIPTION_NAME", "support-assets.service_events", env
-        ),
-        prefetch_size=int(local_value("STOMP_PREFETCH", "1000", env)),
+        destination=text_setting("STOMP_DESTINATION", env),
+        client_id=text_setting("STOMP_CLIENT_ID", env),
+        subscription_name=text_setting("STOMP_SUBSCRIPTION_NAME", env),
+        prefetch_size=setting("STOMP_PREFETCH", env),
         fail_if_unreachable=is_set("STOMP_HOST", env),
     )
 
