@@ -3,16 +3,12 @@ condition, the KPI partitions and the São Paulo time zone of their days."""
 
 from collections.abc import Mapping
 from datetime import date
-from zoneinfo import ZoneInfo
 
 from dagster import AssetKey, AutomationCondition, DailyPartitionsDefinition
 
 from support_assets.core.settings import text_setting
 
 GROUP = "analytics"
-OWNERS = ["team:data-platform"]
-WAREHOUSE = "warehouse_io_manager"
-SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 #: Kinds and tags every mart carries.
 MART_KINDS = {"duckdb", "pandas"}
 MART_TAGS = {"layer": "marts"}

@@ -31,8 +31,6 @@ from support_assets.analytics.catalog import (
     MART_AUTOMATION,
     MART_KINDS,
     MART_TAGS,
-    OWNERS,
-    WAREHOUSE,
 )
 from support_assets.analytics.frames import raw_records, rows, with_columns
 from support_assets.analytics.identifiers import (
@@ -50,6 +48,7 @@ from support_assets.analytics.mart_checks import (
     no_raw_documents_result,
     unique_key_result,
 )
+from support_assets.core.constants import OWNERS, WAREHOUSE
 from support_assets.core.identity import PseudonymResource
 from support_assets.sources.crm import assets as crm
 from support_assets.sources.helpdesk_web import assets as helpdesk_web

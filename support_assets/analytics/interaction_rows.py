@@ -8,7 +8,6 @@ from typing import Any
 
 import pandas as pd
 
-from support_assets.analytics.catalog import SAO_PAULO
 from support_assets.analytics.customers import IDENTIFIER_COLUMNS
 from support_assets.analytics.frames import rows, value_or_none, with_columns
 from support_assets.analytics.identifiers import (
@@ -20,6 +19,7 @@ from support_assets.analytics.identifiers import (
     octadesk_ticket_identifiers,
     service_event_identifiers,
 )
+from support_assets.core.constants import SAO_PAULO
 from support_assets.sources.telegram.handoff import conversation_handoffs, customer_updates
 
 #: Agent of chats the bot handled alone.

@@ -22,9 +22,6 @@ from support_assets.analytics.catalog import (
     MART_AUTOMATION,
     MART_KINDS,
     MART_TAGS,
-    OWNERS,
-    SAO_PAULO,
-    WAREHOUSE,
 )
 from support_assets.analytics.identifiers import IdentifierMaker
 from support_assets.analytics.interaction_rows import (
@@ -43,6 +40,7 @@ from support_assets.analytics.mart_checks import (
     no_raw_documents_result,
     unique_key_result,
 )
+from support_assets.core.constants import OWNERS, SAO_PAULO, WAREHOUSE
 from support_assets.core.identity import PseudonymResource
 from support_assets.sources.crm import assets as crm
 from support_assets.sources.helpdesk_web import assets as helpdesk_web

@@ -24,9 +24,6 @@ from support_assets.analytics.catalog import (
     MART_AUTOMATION,
     MART_KINDS,
     MART_TAGS,
-    OWNERS,
-    SAO_PAULO,
-    WAREHOUSE,
 )
 from support_assets.analytics.chart import chart_markdown, kpi_chart_png
 from support_assets.analytics.frames import with_columns
@@ -36,6 +33,7 @@ from support_assets.analytics.mart_checks import (
     no_raw_documents_result,
     unique_key_result,
 )
+from support_assets.core.constants import OWNERS, SAO_PAULO, WAREHOUSE
 
 #: Agent value of the KPI rows that sum every agent of a source and channel.
 ALL_AGENTS = "(all agents)"

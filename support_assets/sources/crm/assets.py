@@ -68,6 +68,7 @@ from dagster import (
     multi_asset,
 )
 
+from support_assets.core.constants import OWNERS, WAREHOUSE
 from support_assets.core.identity import PseudonymResource
 from support_assets.core.mongo import MongoDBResource
 from support_assets.core.records import QUARANTINE_METADATA, quarantine_frame
@@ -99,8 +100,6 @@ from support_assets.sources.crm.ticket_items import (
 from support_assets.sources.crm.ticket_sync import TicketSync
 
 GROUP = "crm"
-OWNERS = ["team:data-platform"]
-WAREHOUSE = "warehouse_io_manager"
 
 RAW_CONTACTS = AssetKey(["raw", "ploomes_contacts"])
 RAW_TASKS = AssetKey(["raw", "ploomes_tasks"])

@@ -6,8 +6,8 @@ from datetime import date, datetime
 from dagster import Config, ConfigurableResource
 from pydantic import Field
 
+from support_assets.core.constants import SAO_PAULO
 from support_assets.sources.crm.ploomes import PloomesResource
-from support_assets.sources.crm.times import SAO_PAULO
 
 TAG_LABELS = {"installation": "INSTALAÇÃO", "delivery": "ENTREGA"}
 #: The setting that gives each tag's id when its name is not looked up.

@@ -3,13 +3,11 @@ timestamps the warehouse hands back, all as aware UTC datetimes."""
 
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from support_assets.core.constants import SAO_PAULO
 from support_assets.core.records import InvalidRecord, parse_iso_utc
-
-SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 
 
 def parse_milvus_time(value: Any, field_name: str) -> datetime | None:

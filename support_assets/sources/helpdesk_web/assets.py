@@ -31,6 +31,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from support_assets.core.constants import OWNERS, WAREHOUSE
 from support_assets.core.quarantine import quarantine_key, quarantine_output, raw_outs
 from support_assets.core.records import (
     COMMON_STATUSES,
@@ -47,8 +48,6 @@ from support_assets.sources.helpdesk_web.client import (
 )
 
 GROUP = "helpdesk_web"
-OWNERS = ["team:data-platform"]
-WAREHOUSE = "warehouse_io_manager"
 SOURCE = "helpdesk_web"
 
 RAW_TICKETS = AssetKey(["raw", "helpdesk_web_tickets"])

@@ -21,6 +21,7 @@ from dagster import (
     multi_asset,
 )
 
+from support_assets.core.constants import OWNERS, WAREHOUSE
 from support_assets.core.quarantine import quarantine_output, raw_outs
 from support_assets.core.tickets import TICKET_STATUS_MAP as TICKET_STATUS_MAP
 from support_assets.io_managers.base import TableStream
@@ -37,8 +38,6 @@ from support_assets.sources.octadesk.staging_chats import build_staging_chats
 from support_assets.sources.octadesk.staging_tickets import build_staging_tickets
 
 GROUP = "octadesk"
-OWNERS = ["team:data-platform"]
-WAREHOUSE = "warehouse_io_manager"
 
 RAW_TICKETS = AssetKey(["raw", "octadesk_tickets"])
 RAW_CHATS = AssetKey(["raw", "octadesk_chats"])

@@ -25,11 +25,12 @@ from typing import Any
 from dagster import AssetExecutionContext, AssetKey, ConfigurableResource, MaterializeResult, asset
 from pydantic import Field
 
+from support_assets.core.constants import OWNERS
 from support_assets.io_managers.base import table_ref
 from support_assets.io_managers.duckdb import DuckDBWarehouseIOManager
 from support_assets.io_managers.store import Target
 from support_assets.io_managers.warehouse import quote_identifier
-from support_assets.sources.octadesk.assets import GROUP, OWNERS, STAGING_CHATS, STAGING_TICKETS
+from support_assets.sources.octadesk.assets import GROUP, STAGING_CHATS, STAGING_TICKETS
 
 COMPAT_OCTADESK = AssetKey(["marts", "octadesk_compat_view"])
 DEFAULT_DATASET = "compat"

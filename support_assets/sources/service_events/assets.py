@@ -33,6 +33,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from support_assets.core.constants import OWNERS
 from support_assets.core.identity import PseudonymResource
 from support_assets.core.mongo import MongoDBResource
 from support_assets.core.records import last_materialization_value
@@ -51,7 +52,6 @@ from support_assets.sources.service_events.stomp import (
 from support_assets.sources.service_events.validation import validate_messages
 
 GROUP = "service_events"
-OWNERS = ["team:data-platform"]
 RAW = AssetKey(["raw", "service_events"])
 STAGING = AssetKey(["staging", "service_events"])
 RAW_COLLECTION = collection_name(RAW.path)

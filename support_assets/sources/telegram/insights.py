@@ -12,19 +12,14 @@ import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, AutomationCondition, Config, asset
 from pydantic import Field
 
+from support_assets.core.constants import OWNERS, WAREHOUSE
 from support_assets.sources.telegram.handoff import (
     CUSTOMER_KINDS,
     conversation_handoffs,
     customer_updates,
 )
 from support_assets.sources.telegram.messages import STAGING_SCHEMA
-from support_assets.sources.telegram.tables import (
-    BOT_INSIGHTS,
-    GROUP,
-    OWNERS,
-    STAGING_MESSAGES,
-    WAREHOUSE,
-)
+from support_assets.sources.telegram.tables import BOT_INSIGHTS, GROUP, STAGING_MESSAGES
 
 MIN_QUESTION_WORDS = 3
 WEEKDAYS = (

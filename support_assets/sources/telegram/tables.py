@@ -7,10 +7,9 @@ from typing import Any
 
 from dagster import AssetKey, DailyPartitionsDefinition, RetryPolicy
 
+from support_assets.core.constants import LAKE, OWNERS
+
 GROUP = "telegram"
-OWNERS = ["team:data-platform"]
-LAKE = "lake_io_manager"
-WAREHOUSE = "warehouse_io_manager"
 
 RAW_UPDATES = AssetKey(["raw", "telegram_updates"])
 STAGING_MESSAGES = AssetKey(["staging", "telegram_messages"])
