@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from support_assets.core.setting import SANDBOX_HOST, SANDBOX_PORT
+from support_assets.core.sandbox_defaults import SANDBOX_HOST, SANDBOX_PORT
 
 DEMO_TICK_SECONDS = 30.0
 

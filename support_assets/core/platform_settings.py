@@ -5,8 +5,8 @@ The README's settings table mirrors these and ``source_settings``.
 
 from __future__ import annotations
 
-from support_assets.core.setting import (
-    SANDBOX_URL,
+from support_assets.core.sandbox_defaults import SANDBOX_URL
+from support_assets.core.settings_model import (
     Setting,
     rate_limit_state_default,
     under_data_dir,

@@ -11,6 +11,11 @@ import json
 import os
 from pathlib import Path
 
+#: Where ``support-assets sandbox`` (and the demo) serves unless told otherwise.
+SANDBOX_HOST = "127.0.0.1"
+SANDBOX_PORT = 8765
+SANDBOX_URL = f"http://{SANDBOX_HOST}:{SANDBOX_PORT}"
+
 #: The API key every request to the simulated Octadesk must carry in `X-API-KEY`.
 SANDBOX_OCTADESK_API_KEY = "sandbox-octadesk-key"
 

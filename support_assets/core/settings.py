@@ -14,7 +14,7 @@ from typing import Any
 from dagster import EnvVar
 
 from support_assets.core.platform_settings import PLATFORM_SETTINGS
-from support_assets.core.setting import Setting, Value
+from support_assets.core.settings_model import Setting, Value
 from support_assets.core.source_settings import SOURCE_SETTINGS
 
 __all__ = [

@@ -4,7 +4,7 @@ the service events broker.
 
 from __future__ import annotations
 
-from support_assets.core.setting import Setting, under_sandbox
+from support_assets.core.settings_model import Setting, under_sandbox
 
 SOURCE_SETTINGS: tuple[Setting, ...] = (
     Setting(

@@ -1,4 +1,4 @@
-"""One setting: its typed default, what it does, whether it is a secret.
+"""What a setting is: its typed default, what it does, whether it is a secret.
 
 A default is written once, in the tables (``platform_settings``, ``source_settings``).
 ``Setting.default`` is how the README states it; the value the readers in
@@ -11,10 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-
-SANDBOX_HOST = "127.0.0.1"
-SANDBOX_PORT = 8765
-SANDBOX_URL = f"http://{SANDBOX_HOST}:{SANDBOX_PORT}"
 
 Value = str | int | float | bool
 Reader = Callable[[str], Value]
