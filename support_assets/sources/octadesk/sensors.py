@@ -2,31 +2,30 @@
 
 import json
 
-from dagster import RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
+from dagster import (
+    RunRequest,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
 
 from support_assets.core.http_errors import HttpError
 from support_assets.core.records import last_high_water_mark
 from support_assets.core.runs import run_in_flight
-from support_assets.core.settings import setting
+from support_assets.core.settings import SETTINGS_BY_NAME
 from support_assets.core.shapes import SourceContractError
 from support_assets.sources.octadesk.assets import RAW_CHATS, RAW_TICKETS
 from support_assets.sources.octadesk.client import OctadeskResource
 from support_assets.sources.octadesk.jobs import octadesk_job
 
 
-@sensor(
-    job=octadesk_job,
-    minimum_interval_seconds=setting("SUPPORT_SENSOR_INTERVAL_SECONDS"),
-    description=(
-        "Reads the newest tickets and chats (sorted by updatedAt, descending, no filter) and "
-        "requests a run only when one changed after the high-water mark of the last successful "
-        "load; a count the server reports is never trusted. The cursor holds the marks it last saw "
-        "succeed, so a failed run is retried on the next tick."
-    ),
-)
-def octadesk_changes_sensor(
+def look_for_changes(
     context: SensorEvaluationContext, octadesk: OctadeskResource
 ) -> SensorResult | SkipReason:
+    """One tick: skip while a run is in flight, else compare the newest records with the
+    high-water marks of the last successful load."""
     in_flight = run_in_flight(context.instance, octadesk_job.name)
     if in_flight:
         return SkipReason(f"run {in_flight} is still loading Octadesk")
@@ -67,3 +66,32 @@ def octadesk_changes_sensor(
         ],
         cursor=cursor,
     )
+
+
+def octadesk_changes_sensor_every(seconds: int) -> SensorDefinition:
+    """The change sensor, ticking at most every ``seconds`` (SUPPORT_SENSOR_INTERVAL_SECONDS in
+    a deployment, read by the source's ``definitions``)."""
+
+    @sensor(
+        name="octadesk_changes_sensor",
+        job=octadesk_job,
+        minimum_interval_seconds=seconds,
+        description=(
+            "Reads the newest tickets and chats (sorted by updatedAt, descending, no filter) "
+            "and requests a run only when one changed after the high-water mark of the last "
+            "successful load; a count the server reports is never trusted. The cursor holds the "
+            "marks it last saw succeed, so a failed run is retried on the next tick."
+        ),
+    )
+    def _sensor(
+        context: SensorEvaluationContext, octadesk: OctadeskResource
+    ) -> SensorResult | SkipReason:
+        return look_for_changes(context, octadesk)
+
+    return _sensor
+
+
+#: The sensor at the table's default interval (what tests and tools import).
+octadesk_changes_sensor = octadesk_changes_sensor_every(
+    SETTINGS_BY_NAME["SUPPORT_SENSOR_INTERVAL_SECONDS"].fallback
+)
