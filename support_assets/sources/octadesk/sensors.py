@@ -14,7 +14,7 @@ from dagster import (
 from support_assets.core.http_errors import HttpError
 from support_assets.core.records import last_high_water_mark
 from support_assets.core.runs import run_in_flight
-from support_assets.core.settings import SETTINGS_BY_NAME
+from support_assets.core.settings import setting
 from support_assets.core.shapes import SourceContractError
 from support_assets.sources.octadesk.assets import RAW_CHATS, RAW_TICKETS
 from support_assets.sources.octadesk.client import OctadeskResource
@@ -93,5 +93,5 @@ def octadesk_changes_sensor_every(seconds: int) -> SensorDefinition:
 
 #: The sensor at the table's default interval (what tests and tools import).
 octadesk_changes_sensor = octadesk_changes_sensor_every(
-    SETTINGS_BY_NAME["SUPPORT_SENSOR_INTERVAL_SECONDS"].fallback
+    setting("SUPPORT_SENSOR_INTERVAL_SECONDS", {})
 )
