@@ -68,6 +68,9 @@ query Run($runId: ID!) {
 """
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
 LOADING = re.compile(r"^Loading")
+# How long an expectation waits for the UI: the graph's live data arrives after the nodes, and a
+# busy CI machine takes tens of seconds where a quiet one takes one.
+UI_WAIT_MS = 90_000
 EXPECTED_KEYS = {
     ("raw", "octadesk_tickets"),
     ("raw", "octadesk_chats"),
@@ -177,15 +180,17 @@ def test_materialize_all_from_the_ui(sandbox: Any, ui: tuple[DagsterDev, Path]) 
 
             # The lineage graph shows every Octadesk asset.
             expect(page.locator("svg foreignObject [data-tooltip]")).to_have_count(
-                sum(GRAPH_LABELS.values()), timeout=45_000
+                sum(GRAPH_LABELS.values()), timeout=UI_WAIT_MS
             )
             assert _graph_labels(page) == GRAPH_LABELS
-            expect(page.locator("svg foreignObject").get_by_text(LOADING)).to_have_count(0)
+            expect(page.locator("svg foreignObject").get_by_text(LOADING)).to_have_count(
+                0, timeout=UI_WAIT_MS
+            )
             page.screenshot(path=str(ARTIFACTS_DIR / "octadesk-asset-graph.png"))
 
             # "Materialize all" launches one run, which succeeds.
             materialize = page.get_by_role("button", name="Materialize all")
-            expect(materialize).to_be_enabled()
+            expect(materialize).to_be_enabled(timeout=UI_WAIT_MS)
             materialize.click()
             run_id = _wait_for_new_run(dev, set(), page, timeout=30)
             status = _wait_for_run(dev, run_id, timeout=120)
@@ -194,20 +199,22 @@ def test_materialize_all_from_the_ui(sandbox: Any, ui: tuple[DagsterDev, Path]) 
             assert _run_assets(dev, run_id) == EXPECTED_KEYS
 
             page.goto(f"{dev.url}/runs/{run_id}")
-            expect(page.get_by_text("Success", exact=True).first).to_be_visible()
-            expect(page.get_by_text("RUN_SUCCESS").first).to_be_visible()
+            expect(page.get_by_text("Success", exact=True).first).to_be_visible(timeout=UI_WAIT_MS)
+            expect(page.get_by_text("RUN_SUCCESS").first).to_be_visible(timeout=UI_WAIT_MS)
             page.screenshot(path=str(ARTIFACTS_DIR / "octadesk-run-succeeded.png"))
 
             # Back on the graph, every node now shows a materialization.
             page.goto(_group_url(dev))
             nodes = page.locator("svg foreignObject [data-tooltip]")
-            expect(nodes).to_have_count(sum(GRAPH_LABELS.values()))
-            expect(page.locator("svg foreignObject").get_by_text(LOADING)).to_have_count(0)
+            expect(nodes).to_have_count(sum(GRAPH_LABELS.values()), timeout=UI_WAIT_MS)
+            expect(page.locator("svg foreignObject").get_by_text(LOADING)).to_have_count(
+                0, timeout=UI_WAIT_MS
+            )
             # Raw and staging tables, the quarantines too (empty with a clean sandbox, and
             # materialized all the same: zero quarantined is recorded, not "never materialized"),
             # and the compatibility view (recorded as disabled when no view name is set).
             materialized = page.locator("svg foreignObject").get_by_text("Materialized", exact=True)
-            expect(materialized).to_have_count(len(EXPECTED_KEYS))
+            expect(materialized).to_have_count(len(EXPECTED_KEYS), timeout=UI_WAIT_MS)
             expect(page.get_by_text("Never materialized")).to_have_count(0)
             page.screenshot(path=str(ARTIFACTS_DIR / "octadesk-asset-graph-materialized.png"))
         finally:
