@@ -10,7 +10,26 @@ from typing import Any
 
 import httpx
 
+from support_assets.core import json_codec
 from support_assets.core.http_errors import BoundExceeded, Bounds, Redactor
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The response's JSON body, parsed with :func:`~support_assets.core.json_codec.loads`."""
+    return json_codec.loads(response.content)
+
+
+def page_fingerprint(items: Any) -> str:
+    """What makes two pages the same page: the ids of their records, in order, when every record
+    has a scalar ``id`` (cheap, and a repeated page is caught even if a record on it changed
+    between the two reads); otherwise the whole page's JSON."""
+    if isinstance(items, list) and all(
+        isinstance(item, dict) and isinstance(item.get("id"), str | int) for item in items
+    ):
+        text = "\x1f".join(f"{type(item['id']).__name__}:{item['id']}" for item in items)
+    else:
+        text = json.dumps(items, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class PageGuard:
@@ -41,9 +60,7 @@ class PageGuard:
             self._fail("more pages than allowed; the listing does not end")
         if not items:
             return
-        digest = hashlib.sha256(
-            json.dumps(items, sort_keys=True, default=str).encode("utf-8", "surrogatepass")
-        ).hexdigest()
+        digest = page_fingerprint(items)
         if digest in self._seen:
             self._fail(
                 f"page {self.pages} repeats an earlier page (the server ignores the page "
@@ -80,7 +97,7 @@ class Paginated:
         limit_param: str = "limit",
         total_pages_header: str = "X-Total-Pages",
         concurrency: int = 1,
-        items: Callable[[httpx.Response], list[Any]] = lambda r: r.json(),
+        items: Callable[[httpx.Response], list[Any]] = json_body,
     ) -> Iterator[list[Any]]:
         """Page/limit pagination with the page count in a response header.
 
@@ -144,7 +161,7 @@ class Paginated:
         offset_param: str = "offset",
         limit_param: str = "limit",
         offset_counts_pages: bool = False,
-        items: Callable[[httpx.Response], list[Any]] = lambda r: r.json(),
+        items: Callable[[httpx.Response], list[Any]] = json_body,
     ) -> Iterator[list[Any]]:
         """Offset pagination; ``offset_counts_pages`` for APIs whose offset is a page number."""
         base = dict(params or {})
@@ -166,7 +183,7 @@ class Paginated:
 
         A next link seen before, or one to another origin, fails the listing."""
         guard = PageGuard(self, f"GET {path}")
-        body = self.get(path, params=dict(params or {})).json()
+        body = json_body(self.get(path, params=dict(params or {})))
         links: set[str] = set()
         while True:
             guard.see(body.get("value", []))
@@ -177,7 +194,7 @@ class Paginated:
             if next_link in links:
                 guard._fail(f"@odata.nextLink repeats after {guard.pages} pages; stopped")
             links.add(next_link)
-            body = self.get(next_link).json()
+            body = json_body(self.get(next_link))
 
     def paginate_numbered(
         self,
@@ -197,7 +214,9 @@ class Paginated:
         guard = PageGuard(self, f"{method} {path}")
         page = 1
         while True:
-            body = self.request(method, path, params={**base, page_param: page}, json=json).json()
+            body = json_body(
+                self.request(method, path, params={**base, page_param: page}, json=json)
+            )
             page_items = items(body)
             guard.see(page_items)
             yield page_items

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 from dagster import AssetKey, DagsterInstance, get_dagster_logger
+
+from support_assets.core import json_codec
 
 # The common status set every helpdesk's statuses map to.
 COMMON_STATUSES = ("open", "pending", "in_progress", "solved", "rejected", "cancelled")
@@ -36,13 +37,13 @@ def parse_optional_iso_utc(value: Any, field: str) -> datetime | None:
 
 
 def to_json(value: Any) -> str:
-    """Compact JSON that keeps accents and emoji readable."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    """Compact JSON with sorted keys that keeps accents and emoji readable."""
+    return json_codec.dumps(value)
 
 
 def payload_fingerprint(value: Any) -> str:
     """A stable key for a payload, so quarantining the same bad record twice stays one row."""
-    return hashlib.sha256(to_json(value).encode()).hexdigest()
+    return hashlib.sha256(json_codec.canonical_dumps(value).encode()).hexdigest()
 
 
 def quarantine_row(source: str, reason: str, payload: Any, record_id: Any = None) -> dict:

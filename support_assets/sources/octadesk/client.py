@@ -26,6 +26,7 @@ from pydantic import Field
 
 from support_assets.core.http import HttpApiResource
 from support_assets.core.http_errors import path_segment
+from support_assets.core.http_paging import json_body
 from support_assets.core.shapes import OCTADESK_LIST
 
 Entity = Literal["tickets", "chat"]
@@ -139,7 +140,7 @@ class OctadeskResource(HttpApiResource):
         self, path: str, params: dict[str, Any], concurrency: int, totals: list[int]
     ) -> Generator[list[Any], None, None]:
         def items(response: httpx.Response) -> list[Any]:
-            page = OCTADESK_LIST.page(response.json())
+            page = OCTADESK_LIST.page(json_body(response))
             header = response.headers.get(TOTAL_ITEMS_HEADER, "")
             total = int(header) if header.strip().isdigit() else page.total
             if total is not None:
@@ -217,7 +218,7 @@ class OctadeskResource(HttpApiResource):
             "sort[property]": "updatedAt",
             "sort[direction]": "desc",
         }
-        records = OCTADESK_LIST.records(self.get_client().get(entity, params=params).json())
+        records = OCTADESK_LIST.records(json_body(self.get_client().get(entity, params=params)))
         moments = [updated_at(r) for r in records]
         known = [m for m in moments if m is not None]
         sort_honoured = all(a >= b for a, b in zip(known, known[1:], strict=False))
@@ -229,7 +230,7 @@ class OctadeskResource(HttpApiResource):
     def chat_events(self, chat_id: str) -> list[dict[str, Any]]:
         """A chat's events (created, transferred, ticket, satisfaction, closed)."""
         path = f"chat/{path_segment(chat_id)}/events"
-        return OCTADESK_LIST.records(self.get_client().get(path).json())
+        return OCTADESK_LIST.records(json_body(self.get_client().get(path)))
 
     def chat_messages(self, chat_id: str) -> list[dict[str, Any]]:
         """All messages of a chat, every page."""

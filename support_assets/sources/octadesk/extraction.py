@@ -69,7 +69,8 @@ class IncrementalExtraction:
     catch_up: list[ListingReport] = field(default_factory=list)
     reconciliation: dict[str, Any] = field(default_factory=dict)
 
-    def _frame(self, records: list[dict[str, Any]]) -> pd.DataFrame:
+    def _rows(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One page's records as raw rows (enriched); the invalid ones go to quarantine."""
         rows: list[dict[str, Any]] = []
         self.records_fetched += len(records)
         self.pages += 1
@@ -88,7 +89,7 @@ class IncrementalExtraction:
                 self.high_water_mark = updated
         if self.enrich is not None and rows:
             rows = self.enrich(rows)
-        return pd.DataFrame(rows)
+        return rows
 
     def frames(self) -> Iterator[pd.DataFrame]:
         yield from self._listing(self.since, "ge", self.listing)
@@ -107,20 +108,17 @@ class IncrementalExtraction:
     def _listing(
         self, since: datetime | None, operator: str, report: ListingReport
     ) -> Iterator[pd.DataFrame]:
-        buffered: list[pd.DataFrame] = []
-        rows = 0
+        # Rows are buffered and framed once per chunk: a DataFrame per page and a concat per
+        # chunk cost more than the rows themselves.
+        buffered: list[dict[str, Any]] = []
         pages = self.octadesk.iter_changed(self.entity, since, operator=operator, report=report)
         for page in pages:
-            frame = self._frame(page)
-            if frame.empty:
-                continue
-            buffered.append(frame)
-            rows += len(frame)
-            if rows >= CHUNK_ROWS:
-                yield pd.concat(buffered, ignore_index=True)
-                buffered, rows = [], 0
+            buffered.extend(self._rows(page))
+            if len(buffered) >= CHUNK_ROWS:
+                yield pd.DataFrame(buffered)
+                buffered = []
         if buffered:
-            yield pd.concat(buffered, ignore_index=True)
+            yield pd.DataFrame(buffered)
 
     def _reconcile(self) -> dict[str, Any]:
         """The listing's distinct records against the server's total, when they compare."""
