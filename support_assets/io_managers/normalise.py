@@ -112,6 +112,14 @@ def _series_to_arrow(series: pd.Series) -> pa.Array:
     types) become text, with a warning.
     """
     if series.dtype == object:
+        # Arrow types most columns on its own at C speed; a primitive type means no value is
+        # nested, so the per-value checks below are only for what it typed nested or refused.
+        try:
+            array = pa.array(series, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+            array = None
+        if array is not None and not pa.types.is_nested(array.type):
+            return array
         values = series.array
         if any(_is_nested(v) for v in values):
             lists = _scalar_lists(values)
