@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -99,11 +100,13 @@ class Paginated:
         concurrency: int = 1,
         items: Callable[[httpx.Response], list[Any]] = json_body,
     ) -> Iterator[list[Any]]:
-        """Page/limit pagination with the page count in a response header.
+        """Page/limit pagination, with the page count in a response header or without one.
 
         The first page tells how many pages there are; the rest are fetched with up to
         ``concurrency`` requests in flight (still under the rate limit) and yielded in order.
-        Without the header, pages are read until one comes back short.
+        Without the header, pages are fetched ahead the same way and read until one comes back
+        short; the few requested past it are discarded. Leaving the loop early cancels what
+        was not sent yet.
         """
         base = dict(params or {})
         guard = PageGuard(self, f"GET {path}")
@@ -117,40 +120,45 @@ class Paginated:
         yield first_items
         total_header = first.headers.get(total_pages_header)
         if total_header is None:
-            page, last = 1, first_items
-            while len(last) >= limit:
-                page += 1
-                last = items(fetch(page))
-                guard.see(last)
-                if last:
-                    yield last
+            if len(first_items) < limit:
+                return
+            for response in self._fetched_in_order(fetch, itertools.count(2), concurrency):
+                page_items = items(response)
+                guard.see(page_items)
+                if page_items:
+                    yield page_items
+                if len(page_items) < limit:
+                    return
             return
         total_pages = int(total_header)
         guard.expect(total_pages, total_pages_header)
-        if total_pages <= 1:
-            return
-        pages = range(2, total_pages + 1)
+        for response in self._fetched_in_order(fetch, range(2, total_pages + 1), concurrency):
+            page_items = items(response)
+            guard.see(page_items)
+            yield page_items
+
+    def _fetched_in_order(
+        self, fetch: Callable[[int], httpx.Response], pages: Iterable[int], concurrency: int
+    ) -> Iterator[httpx.Response]:
+        """Responses to ``pages`` in order, up to ``concurrency`` requests in flight and twice
+        that many queued; a consumer that stops early leaves no request behind."""
+        queue = iter(pages)
         if concurrency <= 1:
-            for page in pages:
-                page_items = items(fetch(page))
-                guard.see(page_items)
-                yield page_items
-            return
-        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=self.api_name) as pool:
-            pending: list[Future[httpx.Response]] = []
-            queue = iter(pages)
             for page in queue:
-                pending.append(pool.submit(fetch, page))
-                if len(pending) >= concurrency * 2:
-                    break
+                yield fetch(page)
+            return
+        pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=self.api_name)
+        try:
+            ahead = itertools.islice(queue, concurrency * 2)
+            pending = [pool.submit(fetch, page) for page in ahead]
             while pending:
                 response = pending.pop(0).result()
                 next_page = next(queue, None)
                 if next_page is not None:
                     pending.append(pool.submit(fetch, next_page))
-                page_items = items(response)
-                guard.see(page_items)
-                yield page_items
+                yield response
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def paginate_offset(
         self,
