@@ -16,8 +16,8 @@ def main() -> None:
         [
             ("--dagster-home", {"required": True}),
             ("--full-refresh", {"action": "store_true"}),
-            ("--concurrency", {"type": int, "default": 8}),
-            ("--rate-limit", {"type": float, "default": 400.0}),
+            ("--concurrency", {"type": int, "default": None}),
+            ("--rate-limit", {"type": float, "default": None}),
         ]
     )
     os.makedirs(args.dagster_home, exist_ok=True)
@@ -28,6 +28,16 @@ def main() -> None:
     from support_assets.sources.octadesk.assets import RAW_TICKETS, octadesk_raw_tickets
     from support_assets.sources.octadesk.client import OctadeskResource
 
+    # Without --concurrency / --rate-limit, the resource's defaults: what a user gets who sets
+    # nothing.
+    tuning = {
+        key: value
+        for key, value in (
+            ("max_concurrency", args.concurrency),
+            ("rate_limit_per_second", args.rate_limit),
+        )
+        if value is not None
+    }
     started = time.perf_counter()
     with DagsterInstance.get() as instance:
         result = materialize(
@@ -38,8 +48,7 @@ def main() -> None:
                     base_url=f"{args.base_url}/octadesk",
                     api_key=args.api_key,
                     agent_email=API_HEADERS_AGENT,
-                    rate_limit_per_second=args.rate_limit,
-                    max_concurrency=args.concurrency,
+                    **tuning,
                 ),
                 "warehouse_io_manager": DuckDBWarehouseIOManager(path=args.db),
             },
@@ -62,6 +71,7 @@ def main() -> None:
         records_fetched=int(metadata["records_fetched"]),
         pages=int(metadata["pages_fetched"]),
         chunks=int(metadata["chunks"]),
+        pages_requested=int(metadata.get("pages_requested", metadata["pages_fetched"])),
         row_count=int(metadata["dagster/row_count"]),
     )
 
