@@ -99,6 +99,7 @@ class Paginated:
         total_pages_header: str = "X-Total-Pages",
         concurrency: int = 1,
         items: Callable[[httpx.Response], list[Any]] = json_body,
+        ramp_up: bool = False,
     ) -> Iterator[list[Any]]:
         """Page/limit pagination, with the page count in a response header or without one.
 
@@ -106,7 +107,10 @@ class Paginated:
         ``concurrency`` requests in flight (still under the rate limit) and yielded in order.
         Without the header, pages are fetched ahead the same way and read until one comes back
         short; the few requested past it are discarded. Leaving the loop early cancels what
-        was not sent yet.
+        was not sent yet. ``ramp_up`` is for a consumer that may stop after a few pages (a
+        listing that ends at a cursor): one request at first, one more after each page read, so
+        stopping after k pages leaves at most k + 1 requests unneeded (and never more than
+        twice ``concurrency``).
         """
         base = dict(params or {})
         guard = PageGuard(self, f"GET {path}")
@@ -122,7 +126,7 @@ class Paginated:
         if total_header is None:
             if len(first_items) < limit:
                 return
-            for response in self._fetched_in_order(fetch, itertools.count(2), concurrency):
+            for response in self._fetched_in_order(fetch, itertools.count(2), concurrency, ramp_up):
                 page_items = items(response)
                 guard.see(page_items)
                 if page_items:
@@ -132,30 +136,37 @@ class Paginated:
             return
         total_pages = int(total_header)
         guard.expect(total_pages, total_pages_header)
-        for response in self._fetched_in_order(fetch, range(2, total_pages + 1), concurrency):
+        pages = range(2, total_pages + 1)
+        for response in self._fetched_in_order(fetch, pages, concurrency, ramp_up):
             page_items = items(response)
             guard.see(page_items)
             yield page_items
 
     def _fetched_in_order(
-        self, fetch: Callable[[int], httpx.Response], pages: Iterable[int], concurrency: int
+        self,
+        fetch: Callable[[int], httpx.Response],
+        pages: Iterable[int],
+        concurrency: int,
+        ramp_up: bool = False,
     ) -> Iterator[httpx.Response]:
         """Responses to ``pages`` in order, up to ``concurrency`` requests in flight and twice
-        that many queued; a consumer that stops early leaves no request behind."""
+        that many queued (with ``ramp_up``, one at first and one more after each page
+        consumed); a consumer that stops early leaves no request behind."""
         queue = iter(pages)
         if concurrency <= 1:
             for page in queue:
                 yield fetch(page)
             return
+        most = concurrency * 2
+        window = 1 if ramp_up else most
         pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=self.api_name)
         try:
-            ahead = itertools.islice(queue, concurrency * 2)
-            pending = [pool.submit(fetch, page) for page in ahead]
+            pending = [pool.submit(fetch, page) for page in itertools.islice(queue, window)]
             while pending:
                 response = pending.pop(0).result()
-                next_page = next(queue, None)
-                if next_page is not None:
-                    pending.append(pool.submit(fetch, next_page))
+                window = min(most, window + 1)
+                for page in itertools.islice(queue, window - len(pending)):
+                    pending.append(pool.submit(fetch, page))
                 yield response
         finally:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -74,3 +74,22 @@ def test_a_server_ignoring_the_page_fails_the_listing_when_fetching_ahead() -> N
     with serve_app(server.app()) as url, ResilientClient("test", url, retry=FAST) as client:
         with pytest.raises(BoundExceeded, match="repeats an earlier page"):
             list(client.paginate_pages("items", limit=10, concurrency=4))
+
+
+def test_ramping_up_leaves_few_requests_behind_a_listing_stopped_early() -> None:
+    server = PagedWithoutTotals(10_000)
+    with serve_app(server.app()) as url, ResilientClient("test", url, retry=FAST) as client:
+        pages = client.paginate_pages("items", limit=10, concurrency=8, ramp_up=True)
+        read = [next(pages) for _ in range(3)]
+        pages.close()
+    assert [x for page in read for x in page] == list(range(30))
+    # Three pages read: one request at first and one more ahead for each page read.
+    assert len(server.asked) <= 3 + 3 + 1
+
+
+def test_ramping_up_reaches_the_full_concurrency() -> None:
+    server = PagedWithoutTotals(600)
+    with serve_app(server.app()) as url, ResilientClient("test", url, retry=FAST) as client:
+        pages = list(client.paginate_pages("items", limit=10, concurrency=4, ramp_up=True))
+    assert len(pages) == 60
+    assert server.most_in_flight == 4

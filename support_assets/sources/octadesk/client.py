@@ -137,7 +137,12 @@ class OctadeskResource(HttpApiResource):
         return True
 
     def _pages(
-        self, path: str, params: dict[str, Any], concurrency: int, totals: list[int]
+        self,
+        path: str,
+        params: dict[str, Any],
+        concurrency: int,
+        totals: list[int],
+        ramp_up: bool = False,
     ) -> Generator[list[Any], None, None]:
         def items(response: httpx.Response) -> list[Any]:
             page = OCTADESK_LIST.page(json_body(response))
@@ -148,7 +153,12 @@ class OctadeskResource(HttpApiResource):
             return page.records
 
         return self.get_client().paginate_pages(
-            path, params, limit=self.page_size, concurrency=concurrency, items=items
+            path,
+            params,
+            limit=self.page_size,
+            concurrency=concurrency,
+            items=items,
+            ramp_up=ramp_up,
         )
 
     def iter_changed(
@@ -165,18 +175,20 @@ class OctadeskResource(HttpApiResource):
         Newest-first matters: a record that changes while pages are read moves to the front,
         so later pages shift by one and repeat a record instead of skipping one. With ``since``,
         the filter is applied here too: a newest-first listing stops at the first page that
-        reaches a record older than ``since`` (pages are then fetched one at a time, so nothing
-        past it is requested); pages out of order mean the sort was ignored as well, and the
-        listing is read to the end. ``report`` (optional) receives what the listing saw.
+        reaches a record older than ``since`` (pages are then fetched one at first and more in
+        parallel after each page read, so only a few past it are requested); pages out of
+        order mean the sort was ignored as well, and the listing is read to the end. ``report``
+        (optional) receives what the listing saw.
         """
         report = report if report is not None else ListingReport()
         params: dict[str, Any] = {"sort[property]": "updatedAt", "sort[direction]": "desc"}
         if since is not None:
             params.update(change_filter("updatedAt", operator, since))
-            concurrency = 1
         totals: list[int] = []
         previous: datetime | None = None
-        pages = self._pages(entity, params, concurrency or self.max_concurrency, totals)
+        pages = self._pages(
+            entity, params, concurrency or self.max_concurrency, totals, ramp_up=since is not None
+        )
         for page in pages:
             report.pages += 1
             report.served += len(page)
