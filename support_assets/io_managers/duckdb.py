@@ -11,13 +11,14 @@ its chunks (:class:`HeldConnection`) and hands the file back, with one explicit 
 once ``hold_seconds`` have passed and at the end of the output. While the connection is held,
 commits only append to the write-ahead log (``checkpoint_threshold`` raised): a commit that
 checkpoints rewrites the row groups it touched, and after updates scattered over a large table
-that is most of the table (seconds per 5,000-row chunk on 1,000,000 rows). So an incremental run
+that is most of the table (seconds per 5,000-row chunk on 1,000,000 rows); with the default
+threshold such a commit checkpoints even on an open connection. So an incremental run
 pays one checkpoint instead of one per chunk, a long load one per hold window, and the WAL never
 outlives a hold window, so no other process replays a long one. Deferring checkpoints across
 connections instead (``checkpoint_threshold`` alone) would leave that WAL to whoever opens next.
 A process waiting for the lock polls every ~0.1 s; after a hand-back in the middle of an output
-the holder waits ``HANDOFF_PAUSE`` before opening again, so a waiter gets in within about one
-hold window plus one checkpoint (``bench/bench_merge.py`` measures the waits).
+the holder waits ``HANDOFF_PAUSE`` (at most ``hold_seconds``) before opening again, so a waiter
+gets in within about one hold window plus one checkpoint (``bench/bench_lock.py`` measures it).
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ _STAGING = "duckdb_replace_staging"
 #: Longest sleep between two attempts to open a locked file.
 LOCK_POLL_SECONDS = 0.1
 #: After handing the file back in the middle of an output, how long the holder waits before
-#: opening it again: more than one poll interval, so a waiting process gets its turn.
+#: opening it again (at most ``hold_seconds``): more than one poll interval, so a waiting
+#: process gets its turn.
 HANDOFF_PAUSE = 0.25
 #: ``checkpoint_threshold`` while an output holds the file: commits stay in the WAL until the
 #: hand-back's explicit checkpoint (a hold window writes far less than this).
@@ -98,7 +100,8 @@ class HeldConnection:
         handed back in the middle of the output)."""
         if self.con is None:
             if self.released_at is not None:
-                pause = HANDOFF_PAUSE - (time.monotonic() - self.released_at)
+                wait = min(HANDOFF_PAUSE, self.manager.hold_seconds)
+                pause = wait - (time.monotonic() - self.released_at)
                 if pause > 0:
                     time.sleep(pause)
             con = self.manager.connect()
