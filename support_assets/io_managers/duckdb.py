@@ -92,8 +92,6 @@ class HeldConnection:
         self.con: duckdb.DuckDBPyConnection | None = None
         self.opened_at = 0.0
         self.released_at: float | None = None
-        #: How many times the output opened the file (observable in tests and the benchmark).
-        self.opens = 0
 
     def connection(self) -> duckdb.DuckDBPyConnection:
         """The open connection, or a new one (after the hand-off pause, if the file was just
@@ -106,7 +104,7 @@ class HeldConnection:
                     time.sleep(pause)
             con = self.manager.connect()
             con.execute(f"SET checkpoint_threshold = '{HELD_CHECKPOINT_THRESHOLD}'")
-            self.con, self.opened_at, self.opens = con, time.monotonic(), self.opens + 1
+            self.con, self.opened_at = con, time.monotonic()
         return self.con
 
     def after_transaction(self) -> None:
