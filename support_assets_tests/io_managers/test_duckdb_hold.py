@@ -119,7 +119,7 @@ WAITER = textwrap.dedent(
 def test_another_process_gets_in_during_a_long_output(db_path: pathlib.Path) -> None:
     """A second process, locked out while the output holds the file, opens it at a hand-back
     while the output is still being written; the output then carries on and completes."""
-    manager = DuckDBWarehouseIOManager(path=str(db_path), hold_seconds=0.5)
+    manager = DuckDBWarehouseIOManager(path=str(db_path), hold_seconds=2.0)
     lines: list[str] = []
     produced: dict[str, bool] = {}
     waiter: dict[str, subprocess.Popen[str]] = {}
