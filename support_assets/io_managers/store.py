@@ -3,7 +3,9 @@
 ``TableStoreIOManager.handle_output`` turns whatever an asset returned into a stream of chunks,
 normalises each one (:func:`~support_assets.io_managers.normalise.prepare_chunk`), makes sure the
 table exists with every column, and applies the write mode through the backend's primitives,
-one transaction per chunk. It then reports the same metadata for every backend.
+one transaction per chunk, inside the backend's :meth:`~TableStoreIOManager._output_scope` (where
+a backend may keep one handle across the output's chunks). It then reports the same metadata for
+every backend.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import datetime as dt
 import logging
 from abc import abstractmethod
 from collections.abc import Iterable, Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -58,6 +60,8 @@ class Target:
     chunk_index: int = 0
     #: Backend counters accumulated over a write (e.g. files written), reported as metadata.
     stats: dict[str, Any] = field(default_factory=dict)
+    #: The backend's handle kept across one output's transactions (see ``_output_scope``).
+    session: Any = field(default=None, repr=False, compare=False)
 
 
 class TableStoreIOManager(ConfigurableIOManager):
@@ -149,6 +153,11 @@ class TableStoreIOManager(ConfigurableIOManager):
         if spec.mode == "replace" and totals.rows_written:
             with self._transaction(target) as tx:
                 self._swap_in(tx, target)
+
+    def _output_scope(self, target: Target) -> AbstractContextManager[None]:
+        """Entered around one output's whole write (chunks, finish, abort, final count); it may set
+        ``target.session``, and must release it on every path. Default: nothing to keep."""
+        return nullcontext()
 
     def _abort_write(self, target: Target) -> None:
         """Called when a write fails before it finished: drop what it staged."""
@@ -284,15 +293,16 @@ class TableStoreIOManager(ConfigurableIOManager):
         target = self._target(context, spec)
         stream = as_stream(obj)
         totals = WriteTotals()
-        try:
-            self._write_stream(context, spec, target, stream.frames, totals)
-            self._finish_write(target, spec, totals)
-        except BaseException:
-            self._abort_write(target)
-            raise
-        with self._transaction(target) as tx:
-            stored = self._describe(tx, target)
-            row_count = self._count(tx, target) if stored is not None else 0
+        with self._output_scope(target):
+            try:
+                self._write_stream(context, spec, target, stream.frames, totals)
+                self._finish_write(target, spec, totals)
+            except BaseException:
+                self._abort_write(target)
+                raise
+            with self._transaction(target) as tx:
+                stored = self._describe(tx, target)
+                row_count = self._count(tx, target) if stored is not None else 0
         context.log.info(
             f"{target.ref}: {spec.mode} wrote {totals.rows_written} rows in {totals.chunks} "
             f"chunk(s): {totals.rows_inserted} inserted, {totals.rows_updated} updated; "
