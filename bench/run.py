@@ -565,6 +565,9 @@ def main() -> int:
             from bench_merge import row_merge  # noqa: PLC0415
 
             row_merge(s, report)
+            from bench_lock import row_lock_waits  # noqa: PLC0415
+
+            row_lock_waits(s, report)
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)
