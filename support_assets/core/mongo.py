@@ -13,6 +13,7 @@ Both clients are time-zone aware: datetimes come back as UTC.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
 import threading
@@ -83,6 +84,26 @@ class MongoDBResource(ConfigurableResource):
         parts = urlsplit(self.uri or "")
         hosts = parts.netloc.rsplit("@", 1)[-1]
         return f"{parts.scheme}://{hosts}/{self.database}"
+
+    def document_count(self, collection: str) -> int:
+        """How many documents ``collection`` holds, cheaply.
+
+        A server answers from its metadata (``estimated_document_count``). The embedded store
+        would decode every document to count them, so its collection file (SQLite, one row a
+        document in ``documents``) is asked ``count(*)`` read-only; should that layout not be
+        there, the store counts the slow way.
+        """
+        if not self.is_embedded:
+            return self.get_database()[collection].estimated_document_count()
+        path = Path(self.embedded_path).expanduser().resolve() / self.database / collection
+        if not path.is_file():
+            return 0
+        try:
+            with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as con:
+                (count,) = con.execute("SELECT count(*) FROM documents").fetchone()
+            return int(count)
+        except sqlite3.Error:
+            return self.get_database()[collection].estimated_document_count()
 
     def close(self) -> None:
         """Close every client this resource opened (they reopen on the next use)."""

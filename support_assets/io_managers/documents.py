@@ -9,8 +9,9 @@ with the reason) or a plain list of dicts. For an asset ``raw/service_events`` d
 2. sends to quarantine every document that cannot be stored as it is (key missing or null,
    field names MongoDB would misread, values BSON cannot encode), with the reason;
 3. keeps the last of several documents with the same key, reads which keys exist already and
-   how they are stored, and writes only new or changed documents: one ``bulk_write`` of
-   ``UpdateOne(key, {"$set": document}, upsert=True)`` per chunk of ``batch_size``;
+   how they are stored, and writes only new or changed documents: one ``bulk_write`` per chunk
+   of ``batch_size``, ``InsertOne`` for a new key and ``UpdateOne(key, {"$set": document})``
+   for a changed one (an insert that meets another writer's document becomes that upsert);
 4. reports inserted, updated, unchanged and quarantined counts as metadata.
 
 Writing the same batch twice therefore leaves the same documents and reports them unchanged.
@@ -39,7 +40,7 @@ from dagster import (
     OutputContext,
 )
 from pydantic import Field
-from pymongo import ASCENDING, UpdateOne
+from pymongo import ASCENDING, InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from support_assets.core.mongo import MongoDBResource
@@ -293,8 +294,8 @@ class DocumentsIOManager(ConfigurableIOManager):
             "documents_deduplicated": counts.deduplicated,
             "documents_quarantined": len(quarantined),
             "bulk_writes": counts.bulk_writes,
-            "dagster/row_count": collection.estimated_document_count(),
-            "quarantine_count": quarantine.estimated_document_count(),
+            "dagster/row_count": self.mongo.document_count(name),
+            "quarantine_count": self.mongo.document_count(quarantine.name),
         }
         if reasons:
             metadata["quarantine_reasons"] = MetadataValue.json(dict(reasons.most_common(20)))
@@ -328,9 +329,17 @@ class DocumentsIOManager(ConfigurableIOManager):
         run_id: str,
         counts: WriteCounts,
     ) -> None:
-        """Compare the chunk with what is stored; one bulk_write of the new and changed ones."""
+        """Compare the chunk with what is stored; one bulk_write of the new and changed ones.
+
+        A key not stored yet is an ``InsertOne`` of the whole document (a store-side upsert
+        costs a lookup and a field-by-field ``$set`` more, several times the insert in the
+        embedded store); a stored key that changed is an ``UpdateOne`` with ``$set``. The
+        unique index on the key keeps an insert from duplicating a document another writer
+        stored in between: that insert fails and is retried as the upsert it stands for.
+        """
         stored = self._stored(collection, key, items)
-        ops = []
+        ops: list[InsertOne | UpdateOne] = []
+        upserts: list[UpdateOne] = []
         for normalized in items:
             current = stored.get(_key_of(normalized, key))
             if current is not None and all(
@@ -339,18 +348,22 @@ class DocumentsIOManager(ConfigurableIOManager):
                 counts.unchanged += 1
                 continue
             fields = {f: v for f, v in normalized.items() if f != "_id"}
-            ops.append(
-                UpdateOne(
-                    {k: normalized[k] for k in key},
-                    {
-                        "$set": {**fields, "_loaded_at": now, "_run_id": run_id},
-                        "$setOnInsert": {"_first_loaded_at": now},
-                    },
-                    upsert=True,
-                )
+            upsert = UpdateOne(
+                {k: normalized[k] for k in key},
+                {
+                    "$set": {**fields, "_loaded_at": now, "_run_id": run_id},
+                    "$setOnInsert": {"_first_loaded_at": now},
+                },
+                upsert=True,
             )
+            upserts.append(upsert)
+            if current is None:
+                document = {**normalized, "_loaded_at": now, "_run_id": run_id}
+                ops.append(InsertOne({**document, "_first_loaded_at": now}))
+            else:
+                ops.append(upsert)
         if ops:
-            inserted, updated = _bulk_upsert(collection, ops)
+            inserted, updated = _bulk_upsert(collection, ops, upserts)
             counts.inserted += inserted
             counts.updated += updated
             counts.bulk_writes += 1
@@ -416,24 +429,31 @@ class DocumentsIOManager(ConfigurableIOManager):
         return list(cursor)
 
 
-def _bulk_upsert(collection: Any, ops: list[UpdateOne]) -> tuple[int, int]:
+def _bulk_upsert(
+    collection: Any,
+    ops: list[InsertOne | UpdateOne],
+    upserts: list[UpdateOne] | None = None,
+) -> tuple[int, int]:
     """One unordered ``bulk_write``; returns (inserted, updated).
 
-    Two writers upserting the same new key at once can make one of them fail with a duplicate
-    key error (MongoDB's documented upsert race); those operations are retried once, when they
-    find the other writer's document and update it.
+    An operation that fails on the unique key (an ``InsertOne`` whose key another writer stored
+    since the lookup, or two upserts of the same new key at once: MongoDB's documented upsert
+    race) is retried once as its upsert (``upserts[i]`` for ``ops[i]``; the operation itself
+    when not given), which finds the other writer's document and updates it.
     """
     try:
         result = collection.bulk_write(ops, ordered=False)
-        return result.upserted_count, result.matched_count
+        return result.inserted_count + result.upserted_count, result.matched_count
     except BulkWriteError as exc:
         details = exc.details
         errors = details.get("writeErrors", [])
         if not errors or any(e.get("code") != _DUPLICATE_KEY for e in errors):
             raise
-        inserted, updated = details.get("nUpserted", 0), details.get("nMatched", 0)
+        inserted = details.get("nInserted", 0) + details.get("nUpserted", 0)
+        updated = details.get("nMatched", 0)
         logger.info(
-            "%s: retrying %d upserts that raced another writer", collection.name, len(errors)
+            "%s: retrying %d writes that raced another writer", collection.name, len(errors)
         )
-        retry = collection.bulk_write([ops[e["index"]] for e in errors], ordered=False)
+        retry_ops = [(upserts or ops)[e["index"]] for e in errors]
+        retry = collection.bulk_write(retry_ops, ordered=False)
         return inserted + retry.upserted_count, updated + retry.matched_count
