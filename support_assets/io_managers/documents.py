@@ -27,7 +27,7 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,9 +41,8 @@ from dagster import (
 )
 from pydantic import Field
 from pymongo import ASCENDING, InsertOne, UpdateOne
-from pymongo.errors import BulkWriteError
 
-from support_assets.core.mongo import MongoDBResource
+from support_assets.core.mongo import MongoDBResource, bulk_upsert
 from support_assets.core.records import InvalidRecord
 from support_assets.io_managers.privacy import safe_metadata
 
@@ -53,7 +52,6 @@ logger = logging.getLogger(__name__)
 AUDIT_FIELDS = ("_loaded_at", "_run_id", "_first_loaded_at")
 PRIMARY_KEY_INDEX = "primary_key"
 QUARANTINE_INDEX = "payload_sha256"
-_DUPLICATE_KEY = 11000
 _CODEC = CodecOptions(tz_aware=True, tzinfo=dt.UTC)
 
 
@@ -110,8 +108,34 @@ class DocumentBatch:
         return cls(valid=list(obj))
 
 
+class DocumentStream:
+    """Batches an asset returns to be written one after another (e.g. read from a broker).
+
+    The IO manager writes each batch completely before it asks for the next, so in a generator
+    the code after ``yield batch`` runs only once that batch is stored: the place to
+    acknowledge it. ``metadata`` (filled while the batches are produced) and each batch's
+    are added to the output's metadata after the last batch.
+    """
+
+    def __init__(
+        self, batches: Iterable[DocumentBatch], metadata: dict[str, Any] | None = None
+    ) -> None:
+        self.batches = batches
+        self.metadata: dict[str, Any] = metadata if metadata is not None else {}
+
+    def __iter__(self) -> Iterator[DocumentBatch]:
+        return iter(self.batches)
+
+    @classmethod
+    def coerce(cls, obj: Any) -> DocumentStream:
+        if isinstance(obj, DocumentStream):
+            return obj
+        return cls([DocumentBatch.coerce(obj)])
+
+
 @dataclass
 class WriteCounts:
+    received: int = 0
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -250,16 +274,65 @@ class DocumentsIOManager(ConfigurableIOManager):
     def handle_output(self, context: OutputContext, obj: Any) -> None:
         asset = context.asset_key.to_user_string()
         key = primary_key_of(context.definition_metadata or {}, asset)
-        batch = DocumentBatch.coerce(obj)
+        metadata = self.write(context.asset_key.path, key, obj, context.run_id)
+        context.add_output_metadata(safe_metadata(metadata))
+        context.log.info(
+            f"{metadata['collection']}: {metadata['documents_inserted']} inserted, "
+            f"{metadata['documents_updated']} updated, {metadata['documents_unchanged']} "
+            f"unchanged, {metadata['documents_quarantined']} quarantined"
+        )
+
+    def write(
+        self, path: Sequence[str], key: tuple[str, ...], obj: Any, run_id: str
+    ) -> dict[str, Any]:
+        """Writes a batch, a :class:`DocumentStream` or a list of dicts into the collection of
+        the asset at ``path``, batch after batch; returns the output's metadata."""
+        stream = DocumentStream.coerce(obj)
         db = self.mongo.get_database()
-        name = collection_name(context.asset_key.path)
+        name = collection_name(path)
         collection = db[name]
         quarantine = db[f"{name}_quarantine"]
         self.ensure_indexes(collection, quarantine, key)
+        counts = WriteCounts()
+        reasons: Counter[str] = Counter()
+        batch_metadata: dict[str, Any] = {}
+        for batch in stream:
+            quarantined = self._write_batch(path, collection, key, batch, run_id, counts)
+            reasons.update(q.reason for q in quarantined)
+            counts.received += len(batch.valid) + len(batch.quarantined)
+            batch_metadata.update(batch.metadata)
+        metadata: dict[str, Any] = {
+            "collection": name,
+            "quarantine_collection": quarantine.name,
+            "database": db.name,
+            "dagster/uri": f"{self.mongo.describe()}/{name}",
+            "primary_key": ", ".join(key),
+            "documents_received": counts.received,
+            "documents_inserted": counts.inserted,
+            "documents_updated": counts.updated,
+            "documents_unchanged": counts.unchanged,
+            "documents_deduplicated": counts.deduplicated,
+            "documents_quarantined": reasons.total(),
+            "bulk_writes": counts.bulk_writes,
+            "dagster/row_count": self.mongo.document_count(name),
+            "quarantine_count": self.mongo.document_count(quarantine.name),
+        }
+        if reasons:
+            metadata["quarantine_reasons"] = MetadataValue.json(dict(reasons.most_common(20)))
+        return {**metadata, **batch_metadata, **stream.metadata}
 
+    def _write_batch(
+        self,
+        path: Sequence[str],
+        collection: Any,
+        key: tuple[str, ...],
+        batch: DocumentBatch,
+        run_id: str,
+        counts: WriteCounts,
+    ) -> list[QuarantinedDocument]:
+        """Checks, deduplicates and writes one batch; returns what went to quarantine."""
         valid: dict[tuple[Any, ...], dict[str, Any]] = {}
         quarantined = list(batch.quarantined)
-        counts = WriteCounts()
         for document in batch.valid:
             normalized, reason = check_document(document, key)
             if normalized is None:
@@ -273,38 +346,13 @@ class DocumentsIOManager(ConfigurableIOManager):
             valid[doc_key] = normalized
 
         now = dt.datetime.now(dt.UTC)
-        run_id = context.run_id
         items = list(valid.values())
         for start in range(0, len(items), self.batch_size):
             chunk = items[start : start + self.batch_size]
             self._upsert_chunk(collection, key, chunk, now, run_id, counts)
-        self._quarantine(quarantine, asset, quarantined, now, run_id)
-
-        reasons = Counter(q.reason for q in quarantined)
-        metadata: dict[str, Any] = {
-            "collection": name,
-            "quarantine_collection": quarantine.name,
-            "database": db.name,
-            "dagster/uri": f"{self.mongo.describe()}/{name}",
-            "primary_key": ", ".join(key),
-            "documents_received": len(batch.valid) + len(batch.quarantined),
-            "documents_inserted": counts.inserted,
-            "documents_updated": counts.updated,
-            "documents_unchanged": counts.unchanged,
-            "documents_deduplicated": counts.deduplicated,
-            "documents_quarantined": len(quarantined),
-            "bulk_writes": counts.bulk_writes,
-            "dagster/row_count": self.mongo.document_count(name),
-            "quarantine_count": self.mongo.document_count(quarantine.name),
-        }
-        if reasons:
-            metadata["quarantine_reasons"] = MetadataValue.json(dict(reasons.most_common(20)))
-        metadata.update(batch.metadata)
-        context.add_output_metadata(safe_metadata(metadata))
-        context.log.info(
-            f"{name}: {counts.inserted} inserted, {counts.updated} updated, "
-            f"{counts.unchanged} unchanged, {len(quarantined)} quarantined"
-        )
+        quarantine = collection.database[f"{collection.name}_quarantine"]
+        self._quarantine(quarantine, "/".join(path), quarantined, now, run_id)
+        return quarantined
 
     def ensure_indexes(self, collection: Any, quarantine: Any, key: tuple[str, ...]) -> None:
         """Unique index on the key (and on the quarantine fingerprint); refuse a changed key."""
@@ -363,7 +411,7 @@ class DocumentsIOManager(ConfigurableIOManager):
             else:
                 ops.append(upsert)
         if ops:
-            inserted, updated = _bulk_upsert(collection, ops, upserts)
+            inserted, updated = bulk_upsert(collection, ops, upserts)
             counts.inserted += inserted
             counts.updated += updated
             counts.bulk_writes += 1
@@ -411,7 +459,7 @@ class DocumentsIOManager(ConfigurableIOManager):
                 upsert=True,
             )
         if ops:
-            _bulk_upsert(quarantine, list(ops.values()))
+            bulk_upsert(quarantine, list(ops.values()))
 
     # ---- reading --------------------------------------------------------------------------
 
@@ -427,33 +475,3 @@ class DocumentsIOManager(ConfigurableIOManager):
             keys = [key] if isinstance(key, str) else list(key)
             cursor = cursor.sort([(k, ASCENDING) for k in keys])
         return list(cursor)
-
-
-def _bulk_upsert(
-    collection: Any,
-    ops: list[InsertOne | UpdateOne],
-    upserts: list[UpdateOne] | None = None,
-) -> tuple[int, int]:
-    """One unordered ``bulk_write``; returns (inserted, updated).
-
-    An operation that fails on the unique key (an ``InsertOne`` whose key another writer stored
-    since the lookup, or two upserts of the same new key at once: MongoDB's documented upsert
-    race) is retried once as its upsert (``upserts[i]`` for ``ops[i]``; the operation itself
-    when not given), which finds the other writer's document and updates it.
-    """
-    try:
-        result = collection.bulk_write(ops, ordered=False)
-        return result.inserted_count + result.upserted_count, result.matched_count
-    except BulkWriteError as exc:
-        details = exc.details
-        errors = details.get("writeErrors", [])
-        if not errors or any(e.get("code") != _DUPLICATE_KEY for e in errors):
-            raise
-        inserted = details.get("nInserted", 0) + details.get("nUpserted", 0)
-        updated = details.get("nMatched", 0)
-        logger.info(
-            "%s: retrying %d writes that raced another writer", collection.name, len(errors)
-        )
-        retry_ops = [(upserts or ops)[e["index"]] for e in errors]
-        retry = collection.bulk_write(retry_ops, ordered=False)
-        return inserted + retry.upserted_count, updated + retry.matched_count

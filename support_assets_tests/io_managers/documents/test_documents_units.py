@@ -14,11 +14,10 @@ from dagster import EnvVar, asset, materialize
 from pymongo import InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
-from support_assets.core.mongo import MongoDBResource
+from support_assets.core.mongo import MongoDBResource, bulk_upsert
 from support_assets.definitions import build_resources
 from support_assets.io_managers.documents import (
     DocumentBatch,
-    _bulk_upsert,
     check_document,
     collection_name,
     payload_json,
@@ -131,7 +130,7 @@ def test_an_upsert_that_races_another_writer_is_retried_once() -> None:
     ops = [UpdateOne({"id": i}, {"$set": {"id": i}}, upsert=True) for i in range(3)]
     collection = _RacingCollection()
 
-    assert _bulk_upsert(collection, ops) == (2, 1)
+    assert bulk_upsert(collection, ops) == (2, 1)
     assert collection.calls[1] == [ops[1]]
 
 
@@ -140,7 +139,7 @@ def test_an_insert_that_meets_another_writers_document_is_retried_as_its_upsert(
     upserts = [UpdateOne({"id": i}, {"$set": {"id": i}}, upsert=True) for i in range(3)]
     collection = _RacingCollection()
 
-    assert _bulk_upsert(collection, ops, upserts) == (2, 1)
+    assert bulk_upsert(collection, ops, upserts) == (2, 1)
     assert collection.calls[1] == [upserts[1]]
 
 
@@ -150,7 +149,7 @@ def test_other_bulk_errors_are_raised() -> None:
             raise BulkWriteError({"writeErrors": [{"index": 0, "code": 121, "errmsg": "invalid"}]})
 
     with pytest.raises(BulkWriteError):
-        _bulk_upsert(Failing(), [UpdateOne({"id": 1}, {"$set": {"id": 1}}, upsert=True)])
+        bulk_upsert(Failing(), [UpdateOne({"id": 1}, {"$set": {"id": 1}}, upsert=True)])
 
 
 # ---- the resource ----------------------------------------------------------------------------
