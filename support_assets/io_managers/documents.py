@@ -358,7 +358,10 @@ class DocumentsIOManager(ConfigurableIOManager):
         return quarantined
 
     def ensure_indexes(self, collection: Any, quarantine: Any, key: tuple[str, ...]) -> None:
-        """Unique index on the key (and on the quarantine fingerprint); refuse a changed key."""
+        """Unique index on the key (and on the quarantine fingerprint); refuse a changed key.
+
+        An index already there as declared is left alone: the embedded store would otherwise
+        re-check every stored document for duplicates on each write."""
         if key != ("_id",):
             spec = [(k, ASCENDING) for k in key]
             existing = collection.index_information().get(PRIMARY_KEY_INDEX)
@@ -368,8 +371,12 @@ class DocumentsIOManager(ConfigurableIOManager):
                     f"{[k for k, _ in existing['key']]} but the asset declares primary_key "
                     f"{list(key)}: drop the index {PRIMARY_KEY_INDEX!r} to change the key"
                 )
-            collection.create_index(spec, unique=True, name=PRIMARY_KEY_INDEX)
-        quarantine.create_index([(QUARANTINE_INDEX, ASCENDING)], unique=True, name=QUARANTINE_INDEX)
+            if existing is None or not existing.get("unique"):
+                collection.create_index(spec, unique=True, name=PRIMARY_KEY_INDEX)
+        existing = quarantine.index_information().get(QUARANTINE_INDEX)
+        if existing is None or not existing.get("unique"):
+            spec = [(QUARANTINE_INDEX, ASCENDING)]
+            quarantine.create_index(spec, unique=True, name=QUARANTINE_INDEX)
 
     def _upsert_chunk(
         self,
