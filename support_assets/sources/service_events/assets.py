@@ -103,18 +103,25 @@ def event_batches(
     deadline = time.monotonic() + config.max_seconds
     limit = config.max_messages or float("inf")
     messages = first if first is not None else _receive(consumer, config, limit, first=True)
-    received = batches = 0
+    received = batches = quarantined = 0
     while messages:
         received += len(messages)
         batches += 1
-        yield validate_messages(messages)
+        batch = validate_messages(messages)
+        quarantined += len(batch.quarantined)
+        yield batch
         consumer.ack(messages, wait=False)
         if received >= limit or time.monotonic() >= deadline:
             break
         messages = _receive(consumer, config, limit - received, first=False)
     consumer.wait_for_acks()
     metadata.update(
-        {"messages_received": received, "batches": batches, "messages_acknowledged": received}
+        {
+            "messages_received": received,
+            "messages_invalid": quarantined,
+            "batches": batches,
+            "messages_acknowledged": received,
+        }
     )
 
 
@@ -183,6 +190,11 @@ def service_events_raw(
             f"acknowledged {consumer.acknowledged} messages in {stream.metadata['batches']} "
             f"batches on {stomp.subscription}"
         )
+        if stream.metadata["messages_invalid"]:
+            context.log.warning(
+                f"{stream.metadata['messages_invalid']} of {stream.metadata['messages_received']} "
+                "service events quarantined (quarantine_reasons in the materialization)"
+            )
         yield AssetObservation(
             asset_key=RAW,
             metadata={"messages_acknowledged": consumer.acknowledged, "run_id": context.run_id},
