@@ -33,6 +33,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 AMQ = ROOT / "tools" / "activemq.sh"
 COLLECTION = "raw_service_events"
+GOAL_EVENTS_PER_SECOND = 5_000
+GOAL_RATIO = 10
+GOAL = f">= {GOAL_EVENTS_PER_SECOND:,} events/s and >= {GOAL_RATIO}x the loop"
 
 
 def _resource(port: int, topic: str, prefetch: int = 1000) -> Any:
@@ -188,6 +191,8 @@ def row_queue(s: Any, report: Any) -> None:
                 "events/s",
                 None,
                 f"not measured: broker: {reason[0]}",
+                goal=GOAL,
+                met=False,
             )
         )
         return
@@ -240,8 +245,11 @@ def row_queue(s: Any, report: Any) -> None:
             loop,
             "events/s",
             ours / loop,
-            f"goal: >= 5,000/s and 10x the loop; embedded store (litemongo); peak RSS "
-            f"{statistics.median(rss['ours']):.0f} MB vs {statistics.median(rss['loop']):.0f} MB",
+            f"embedded store (litemongo); validation, inserts and one cumulative ACK per batch "
+            f"included; peak RSS {statistics.median(rss['ours']):.0f} MB vs "
+            f"{statistics.median(rss['loop']):.0f} MB",
+            goal=GOAL,
+            met=ours >= GOAL_EVENTS_PER_SECOND and ours >= GOAL_RATIO * loop,
         )
     )
 
