@@ -120,6 +120,20 @@ def _hint_kind(hint: Any) -> Kind | None:
     raise ValueError(f"unknown document hint {hint!r}")
 
 
+def _hinted_reading(number: str, hint: Kind | str | None) -> Document | None:
+    """The reading of a digits-only ``number`` the hint names, when it is valid."""
+    try:
+        preferred = _hint_kind(hint)
+    except ValueError:
+        return None  # reported, as before, only when it has a tie to break
+    if preferred == PERSON and len(number) <= CPF_LENGTH:
+        if is_valid_cpf(padded := number.zfill(CPF_LENGTH)):
+            return Document(PERSON, padded)
+    elif preferred == COMPANY and is_valid_cnpj(padded := number.zfill(CNPJ_LENGTH)):
+        return Document(COMPANY, padded)
+    return None
+
+
 def parse_document(value: Any, hint: Kind | str | None = None) -> Document:
     """The valid document in ``value``, or ``InvalidDocument`` with the reason.
 
@@ -148,6 +162,9 @@ def parse_document(value: Any, hint: Kind | str | None = None) -> Document:
         return Document(COMPANY, number)
     if len(number) > CNPJ_LENGTH:
         raise InvalidDocument(f"document has {len(number)} digits; a CNPJ has {CNPJ_LENGTH}")
+    hinted = _hinted_reading(number, hint)
+    if hinted is not None:  # the hint would win any tie: the other reading does not matter
+        return hinted
     readings: dict[Kind, str] = {}
     if len(number) <= CPF_LENGTH and is_valid_cpf(number.zfill(CPF_LENGTH)):
         readings[PERSON] = number.zfill(CPF_LENGTH)

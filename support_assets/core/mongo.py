@@ -13,7 +13,9 @@ Both clients are time-zone aware: datetimes come back as UTC.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 import sqlite3
 import threading
 from pathlib import Path
@@ -22,7 +24,13 @@ from urllib.parse import urlsplit
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
+from pymongo import InsertOne, UpdateOne
+from pymongo.errors import BulkWriteError
 
+logger = logging.getLogger(__name__)
+
+#: MongoDB's error code for a write that would duplicate a unique index's key.
+DUPLICATE_KEY = 11000
 #: The default database name, for both the server and the embedded store.
 DEFAULT_DATABASE = "support_assets"
 
@@ -84,6 +92,26 @@ class MongoDBResource(ConfigurableResource):
         hosts = parts.netloc.rsplit("@", 1)[-1]
         return f"{parts.scheme}://{hosts}/{self.database}"
 
+    def document_count(self, collection: str) -> int:
+        """How many documents ``collection`` holds, cheaply.
+
+        A server answers from its metadata (``estimated_document_count``). The embedded store
+        would decode every document to count them, so its collection file (SQLite, one row a
+        document in ``documents``) is asked ``count(*)`` read-only; should that layout not be
+        there, the store counts the slow way.
+        """
+        if not self.is_embedded:
+            return self.get_database()[collection].estimated_document_count()
+        path = Path(self.embedded_path).expanduser().resolve() / self.database / collection
+        if not path.is_file():
+            return 0
+        try:
+            with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as con:
+                (count,) = con.execute("SELECT count(*) FROM documents").fetchone()
+            return int(count)
+        except sqlite3.Error:
+            return self.get_database()[collection].estimated_document_count()
+
     def close(self) -> None:
         """Close every client this resource opened (they reopen on the next use)."""
         with self._lock:
@@ -124,3 +152,33 @@ class MongoDBResource(ConfigurableResource):
         folder = Path(self.embedded_path).expanduser()
         folder.mkdir(parents=True, exist_ok=True)
         return litemongo.MongoClient(sqlite_store.ServerStore(folder), tz_aware=True, tzinfo=dt.UTC)
+
+
+def bulk_upsert(
+    collection: Any,
+    ops: list[InsertOne | UpdateOne],
+    upserts: list[UpdateOne] | None = None,
+) -> tuple[int, int]:
+    """One unordered ``bulk_write``; returns (inserted, updated).
+
+    An operation that fails on the unique key (an ``InsertOne`` whose key another writer stored
+    since the lookup, or two upserts of the same new key at once: MongoDB's documented upsert
+    race) is retried once as its upsert (``upserts[i]`` for ``ops[i]``; the operation itself
+    when not given), which finds the other writer's document and updates it.
+    """
+    try:
+        result = collection.bulk_write(ops, ordered=False)
+        return result.inserted_count + result.upserted_count, result.matched_count
+    except BulkWriteError as exc:
+        details = exc.details
+        errors = details.get("writeErrors", [])
+        if not errors or any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+        inserted = details.get("nInserted", 0) + details.get("nUpserted", 0)
+        updated = details.get("nMatched", 0)
+        logger.info(
+            "%s: retrying %d writes that raced another writer", collection.name, len(errors)
+        )
+        retry_ops = [(upserts or ops)[e["index"]] for e in errors]
+        retry = collection.bulk_write(retry_ops, ordered=False)
+        return inserted + retry.upserted_count, updated + retry.matched_count

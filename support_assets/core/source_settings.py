@@ -300,7 +300,8 @@ SOURCE_SETTINGS: tuple[Setting, ...] = (
     Setting(
         "STOMP_PREFETCH",
         1000,
-        "activemq.prefetchSize of the subscription, and so the most messages one run takes "
-        "(acknowledgements are individual, and the broker stops at the prefetch).",
+        "activemq.prefetchSize of the subscription, and so the largest batch: the broker stops "
+        "dispatching at that many unacknowledged messages, and a run acknowledges each batch "
+        "after writing it before it reads the next.",
     ),
 )

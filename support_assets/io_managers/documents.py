@@ -9,8 +9,9 @@ with the reason) or a plain list of dicts. For an asset ``raw/service_events`` d
 2. sends to quarantine every document that cannot be stored as it is (key missing or null,
    field names MongoDB would misread, values BSON cannot encode), with the reason;
 3. keeps the last of several documents with the same key, reads which keys exist already and
-   how they are stored, and writes only new or changed documents: one ``bulk_write`` of
-   ``UpdateOne(key, {"$set": document}, upsert=True)`` per chunk of ``batch_size``;
+   how they are stored, and writes only new or changed documents: one ``bulk_write`` per chunk
+   of ``batch_size``, ``InsertOne`` for a new key and ``UpdateOne(key, {"$set": document})``
+   for a changed one (an insert that meets another writer's document becomes that upsert);
 4. reports inserted, updated, unchanged and quarantined counts as metadata.
 
 Writing the same batch twice therefore leaves the same documents and reports them unchanged.
@@ -26,7 +27,7 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,10 +40,9 @@ from dagster import (
     OutputContext,
 )
 from pydantic import Field
-from pymongo import ASCENDING, UpdateOne
-from pymongo.errors import BulkWriteError
+from pymongo import ASCENDING, InsertOne, UpdateOne
 
-from support_assets.core.mongo import MongoDBResource
+from support_assets.core.mongo import MongoDBResource, bulk_upsert
 from support_assets.core.records import InvalidRecord
 from support_assets.io_managers.privacy import safe_metadata
 
@@ -52,7 +52,6 @@ logger = logging.getLogger(__name__)
 AUDIT_FIELDS = ("_loaded_at", "_run_id", "_first_loaded_at")
 PRIMARY_KEY_INDEX = "primary_key"
 QUARANTINE_INDEX = "payload_sha256"
-_DUPLICATE_KEY = 11000
 _CODEC = CodecOptions(tz_aware=True, tzinfo=dt.UTC)
 
 
@@ -109,8 +108,34 @@ class DocumentBatch:
         return cls(valid=list(obj))
 
 
+class DocumentStream:
+    """Batches an asset returns to be written one after another (e.g. read from a broker).
+
+    The IO manager writes each batch completely before it asks for the next, so in a generator
+    the code after ``yield batch`` runs only once that batch is stored: the place to
+    acknowledge it. ``metadata`` (filled while the batches are produced) and each batch's
+    are added to the output's metadata after the last batch.
+    """
+
+    def __init__(
+        self, batches: Iterable[DocumentBatch], metadata: dict[str, Any] | None = None
+    ) -> None:
+        self.batches = batches
+        self.metadata: dict[str, Any] = metadata if metadata is not None else {}
+
+    def __iter__(self) -> Iterator[DocumentBatch]:
+        return iter(self.batches)
+
+    @classmethod
+    def coerce(cls, obj: Any) -> DocumentStream:
+        if isinstance(obj, DocumentStream):
+            return obj
+        return cls([DocumentBatch.coerce(obj)])
+
+
 @dataclass
 class WriteCounts:
+    received: int = 0
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -174,23 +199,26 @@ def _safe_record_id(record_id: Callable[[Any], Any] | None, record: Any) -> Any:
         return None
 
 
+#: Values with no field names inside: checked by exact type, far cheaper than ``Mapping``.
+_LEAVES = frozenset({str, int, float, bool, type(None), bytes, dt.datetime})
+
+
 def _bad_field_name(document: Any, path: str = "") -> str | None:
     """The first field name MongoDB's ``$set`` would misread (not text, empty, a ``$`` operator
     or a dotted path), searched through nested documents and lists."""
     if isinstance(document, Mapping):
         for name, value in document.items():
-            where = f"{path}{name}"
             if not isinstance(name, str):
                 return f"field name {name!r} at {path or 'top level'} is not text"
-            if not name or name.startswith("$") or "." in name or "\x00" in name:
-                return f"field name {where!r} cannot be stored (empty, '$' prefix, '.' or NUL)"
-            found = _bad_field_name(value, f"{where}.")
-            if found:
+            if not name or name[0] == "$" or "." in name or "\x00" in name:
+                return (
+                    f"field name {path + name!r} cannot be stored (empty, '$' prefix, '.' or NUL)"
+                )
+            if type(value) not in _LEAVES and (found := _bad_field_name(value, f"{path}{name}.")):
                 return found
     elif isinstance(document, list | tuple):
         for i, value in enumerate(document):
-            found = _bad_field_name(value, f"{path}{i}.")
-            if found:
+            if type(value) not in _LEAVES and (found := _bad_field_name(value, f"{path}{i}.")):
                 return found
     return None
 
@@ -249,16 +277,65 @@ class DocumentsIOManager(ConfigurableIOManager):
     def handle_output(self, context: OutputContext, obj: Any) -> None:
         asset = context.asset_key.to_user_string()
         key = primary_key_of(context.definition_metadata or {}, asset)
-        batch = DocumentBatch.coerce(obj)
+        metadata = self.write(context.asset_key.path, key, obj, context.run_id)
+        context.add_output_metadata(safe_metadata(metadata))
+        context.log.info(
+            f"{metadata['collection']}: {metadata['documents_inserted']} inserted, "
+            f"{metadata['documents_updated']} updated, {metadata['documents_unchanged']} "
+            f"unchanged, {metadata['documents_quarantined']} quarantined"
+        )
+
+    def write(
+        self, path: Sequence[str], key: tuple[str, ...], obj: Any, run_id: str
+    ) -> dict[str, Any]:
+        """Writes a batch, a :class:`DocumentStream` or a list of dicts into the collection of
+        the asset at ``path``, batch after batch; returns the output's metadata."""
+        stream = DocumentStream.coerce(obj)
         db = self.mongo.get_database()
-        name = collection_name(context.asset_key.path)
+        name = collection_name(path)
         collection = db[name]
         quarantine = db[f"{name}_quarantine"]
         self.ensure_indexes(collection, quarantine, key)
+        counts = WriteCounts()
+        reasons: Counter[str] = Counter()
+        batch_metadata: dict[str, Any] = {}
+        for batch in stream:
+            quarantined = self._write_batch(path, collection, key, batch, run_id, counts)
+            reasons.update(q.reason for q in quarantined)
+            counts.received += len(batch.valid) + len(batch.quarantined)
+            batch_metadata.update(batch.metadata)
+        metadata: dict[str, Any] = {
+            "collection": name,
+            "quarantine_collection": quarantine.name,
+            "database": db.name,
+            "dagster/uri": f"{self.mongo.describe()}/{name}",
+            "primary_key": ", ".join(key),
+            "documents_received": counts.received,
+            "documents_inserted": counts.inserted,
+            "documents_updated": counts.updated,
+            "documents_unchanged": counts.unchanged,
+            "documents_deduplicated": counts.deduplicated,
+            "documents_quarantined": reasons.total(),
+            "bulk_writes": counts.bulk_writes,
+            "dagster/row_count": self.mongo.document_count(name),
+            "quarantine_count": self.mongo.document_count(quarantine.name),
+        }
+        if reasons:
+            metadata["quarantine_reasons"] = MetadataValue.json(dict(reasons.most_common(20)))
+        return {**metadata, **batch_metadata, **stream.metadata}
 
+    def _write_batch(
+        self,
+        path: Sequence[str],
+        collection: Any,
+        key: tuple[str, ...],
+        batch: DocumentBatch,
+        run_id: str,
+        counts: WriteCounts,
+    ) -> list[QuarantinedDocument]:
+        """Checks, deduplicates and writes one batch; returns what went to quarantine."""
         valid: dict[tuple[Any, ...], dict[str, Any]] = {}
         quarantined = list(batch.quarantined)
-        counts = WriteCounts()
         for document in batch.valid:
             normalized, reason = check_document(document, key)
             if normalized is None:
@@ -272,41 +349,19 @@ class DocumentsIOManager(ConfigurableIOManager):
             valid[doc_key] = normalized
 
         now = dt.datetime.now(dt.UTC)
-        run_id = context.run_id
         items = list(valid.values())
         for start in range(0, len(items), self.batch_size):
             chunk = items[start : start + self.batch_size]
             self._upsert_chunk(collection, key, chunk, now, run_id, counts)
-        self._quarantine(quarantine, asset, quarantined, now, run_id)
-
-        reasons = Counter(q.reason for q in quarantined)
-        metadata: dict[str, Any] = {
-            "collection": name,
-            "quarantine_collection": quarantine.name,
-            "database": db.name,
-            "dagster/uri": f"{self.mongo.describe()}/{name}",
-            "primary_key": ", ".join(key),
-            "documents_received": len(batch.valid) + len(batch.quarantined),
-            "documents_inserted": counts.inserted,
-            "documents_updated": counts.updated,
-            "documents_unchanged": counts.unchanged,
-            "documents_deduplicated": counts.deduplicated,
-            "documents_quarantined": len(quarantined),
-            "bulk_writes": counts.bulk_writes,
-            "dagster/row_count": collection.estimated_document_count(),
-            "quarantine_count": quarantine.estimated_document_count(),
-        }
-        if reasons:
-            metadata["quarantine_reasons"] = MetadataValue.json(dict(reasons.most_common(20)))
-        metadata.update(batch.metadata)
-        context.add_output_metadata(safe_metadata(metadata))
-        context.log.info(
-            f"{name}: {counts.inserted} inserted, {counts.updated} updated, "
-            f"{counts.unchanged} unchanged, {len(quarantined)} quarantined"
-        )
+        quarantine = collection.database[f"{collection.name}_quarantine"]
+        self._quarantine(quarantine, "/".join(path), quarantined, now, run_id)
+        return quarantined
 
     def ensure_indexes(self, collection: Any, quarantine: Any, key: tuple[str, ...]) -> None:
-        """Unique index on the key (and on the quarantine fingerprint); refuse a changed key."""
+        """Unique index on the key (and on the quarantine fingerprint); refuse a changed key.
+
+        An index already there as declared is left alone: the embedded store would otherwise
+        re-check every stored document for duplicates on each write."""
         if key != ("_id",):
             spec = [(k, ASCENDING) for k in key]
             existing = collection.index_information().get(PRIMARY_KEY_INDEX)
@@ -316,8 +371,12 @@ class DocumentsIOManager(ConfigurableIOManager):
                     f"{[k for k, _ in existing['key']]} but the asset declares primary_key "
                     f"{list(key)}: drop the index {PRIMARY_KEY_INDEX!r} to change the key"
                 )
-            collection.create_index(spec, unique=True, name=PRIMARY_KEY_INDEX)
-        quarantine.create_index([(QUARANTINE_INDEX, ASCENDING)], unique=True, name=QUARANTINE_INDEX)
+            if existing is None or not existing.get("unique"):
+                collection.create_index(spec, unique=True, name=PRIMARY_KEY_INDEX)
+        existing = quarantine.index_information().get(QUARANTINE_INDEX)
+        if existing is None or not existing.get("unique"):
+            spec = [(QUARANTINE_INDEX, ASCENDING)]
+            quarantine.create_index(spec, unique=True, name=QUARANTINE_INDEX)
 
     def _upsert_chunk(
         self,
@@ -328,9 +387,17 @@ class DocumentsIOManager(ConfigurableIOManager):
         run_id: str,
         counts: WriteCounts,
     ) -> None:
-        """Compare the chunk with what is stored; one bulk_write of the new and changed ones."""
+        """Compare the chunk with what is stored; one bulk_write of the new and changed ones.
+
+        A key not stored yet is an ``InsertOne`` of the whole document (a store-side upsert
+        costs a lookup and a field-by-field ``$set`` more, several times the insert in the
+        embedded store); a stored key that changed is an ``UpdateOne`` with ``$set``. The
+        unique index on the key keeps an insert from duplicating a document another writer
+        stored in between: that insert fails and is retried as the upsert it stands for.
+        """
         stored = self._stored(collection, key, items)
-        ops = []
+        ops: list[InsertOne | UpdateOne] = []
+        upserts: list[UpdateOne] = []
         for normalized in items:
             current = stored.get(_key_of(normalized, key))
             if current is not None and all(
@@ -339,18 +406,22 @@ class DocumentsIOManager(ConfigurableIOManager):
                 counts.unchanged += 1
                 continue
             fields = {f: v for f, v in normalized.items() if f != "_id"}
-            ops.append(
-                UpdateOne(
-                    {k: normalized[k] for k in key},
-                    {
-                        "$set": {**fields, "_loaded_at": now, "_run_id": run_id},
-                        "$setOnInsert": {"_first_loaded_at": now},
-                    },
-                    upsert=True,
-                )
+            upsert = UpdateOne(
+                {k: normalized[k] for k in key},
+                {
+                    "$set": {**fields, "_loaded_at": now, "_run_id": run_id},
+                    "$setOnInsert": {"_first_loaded_at": now},
+                },
+                upsert=True,
             )
+            upserts.append(upsert)
+            if current is None:
+                document = {**normalized, "_loaded_at": now, "_run_id": run_id}
+                ops.append(InsertOne({**document, "_first_loaded_at": now}))
+            else:
+                ops.append(upsert)
         if ops:
-            inserted, updated = _bulk_upsert(collection, ops)
+            inserted, updated = bulk_upsert(collection, ops, upserts)
             counts.inserted += inserted
             counts.updated += updated
             counts.bulk_writes += 1
@@ -398,7 +469,7 @@ class DocumentsIOManager(ConfigurableIOManager):
                 upsert=True,
             )
         if ops:
-            _bulk_upsert(quarantine, list(ops.values()))
+            bulk_upsert(quarantine, list(ops.values()))
 
     # ---- reading --------------------------------------------------------------------------
 
@@ -414,26 +485,3 @@ class DocumentsIOManager(ConfigurableIOManager):
             keys = [key] if isinstance(key, str) else list(key)
             cursor = cursor.sort([(k, ASCENDING) for k in keys])
         return list(cursor)
-
-
-def _bulk_upsert(collection: Any, ops: list[UpdateOne]) -> tuple[int, int]:
-    """One unordered ``bulk_write``; returns (inserted, updated).
-
-    Two writers upserting the same new key at once can make one of them fail with a duplicate
-    key error (MongoDB's documented upsert race); those operations are retried once, when they
-    find the other writer's document and update it.
-    """
-    try:
-        result = collection.bulk_write(ops, ordered=False)
-        return result.upserted_count, result.matched_count
-    except BulkWriteError as exc:
-        details = exc.details
-        errors = details.get("writeErrors", [])
-        if not errors or any(e.get("code") != _DUPLICATE_KEY for e in errors):
-            raise
-        inserted, updated = details.get("nUpserted", 0), details.get("nMatched", 0)
-        logger.info(
-            "%s: retrying %d upserts that raced another writer", collection.name, len(errors)
-        )
-        retry = collection.bulk_write([ops[e["index"]] for e in errors], ordered=False)
-        return inserted + retry.upserted_count, updated + retry.matched_count

@@ -1,14 +1,16 @@
 """Service events: attendance records from an ActiveMQ topic, kept in MongoDB, cleaned in the
 warehouse. At least once, nothing lost.
 
-``raw/service_events`` (documents store) reads one batch from the platform's durable
-subscription (at most the prefetch), validates every message, and returns a ``DocumentBatch``:
-valid events keyed by ``event_key``, invalid ones for the quarantine collection with their
-reasons and the message exactly as received. The documents IO manager bulk-upserts it; only
-*after* that write returned does the asset acknowledge the batch (Dagster stores a yielded
-output before the asset's code resumes). A failed write, a crash or a kill leaves the batch
-unacknowledged, so the broker delivers it again, and the upsert on ``event_key`` (the SHA-256 of
-the event's canonical JSON) makes the second delivery a no-op: never a second document.
+``raw/service_events`` (documents store) reads the platform's durable subscription in batches
+of at most the prefetch, until it is idle (or ``max_messages``, ``max_seconds``), validates every
+message, and returns a ``DocumentStream`` of ``DocumentBatch``: valid events keyed by
+``event_key``, invalid ones for the quarantine collection with their reasons and the message
+exactly as received. The documents IO manager writes each batch before it asks for the next;
+only *after* a batch's write returned does the stream acknowledge it (one cumulative ACK), and
+while the broker confirms that, the next batch is read and written. A failed write, a crash or
+a kill leaves the batch (and any later one) unacknowledged, so the broker delivers it again, and
+the key on ``event_key`` (the SHA-256 of the event's canonical JSON) makes the second delivery a
+no-op: never a second document.
 
 ``staging/service_events`` (warehouse) merges, on ``event_key``, the raw documents loaded since
 its last high-water mark: typed columns, answers as booleans, services as a list, the time in
@@ -17,7 +19,7 @@ UTC, the COVID test result as one of ``COVID_TEST_RESULTS``, and the pseudonymou
 """
 
 import contextlib
-from collections import Counter
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,7 +40,7 @@ from support_assets.core.identity import PseudonymResource
 from support_assets.core.mongo import MongoDBResource
 from support_assets.core.records import last_materialization_value
 from support_assets.io_managers.base import TableStream
-from support_assets.io_managers.documents import collection_name
+from support_assets.io_managers.documents import DocumentBatch, DocumentStream, collection_name
 from support_assets.sources.service_events.staging import (
     ServiceEventsStagingConfig,
     staging_frame,
@@ -47,6 +49,8 @@ from support_assets.sources.service_events.staging import (
 from support_assets.sources.service_events.stomp import (
     BrokerUnavailable,
     ClientIdBusy,
+    ReceivedMessage,
+    ServiceConsumer,
     StompResource,
 )
 from support_assets.sources.service_events.validation import validate_messages
@@ -61,18 +65,76 @@ RAW_COLLECTION = collection_name(RAW.path)
 
 
 class ServiceEventsConsumeConfig(Config):
-    """How long one run reads from the subscription (a batch is at most the prefetch)."""
+    """How much one run reads from the subscription, in batches of at most the prefetch."""
 
     max_messages: int | None = Field(
-        default=None, ge=1, description="Messages in the run's batch; default: the prefetch."
+        default=None,
+        ge=1,
+        description="Messages one run reads at most; default: until the subscription is idle "
+        "or max_seconds have passed.",
     )
     first_wait_seconds: float = Field(
         default=5.0, ge=0, description="How long to wait for the first message."
     )
     idle_seconds: float = Field(
-        default=2.0, ge=0, description="A batch ends after this long without a new message."
+        default=2.0,
+        ge=0,
+        description="A batch ends after this long without a new message, and the run with it.",
     )
-    max_seconds: float = Field(default=120.0, gt=0, description="A batch ends after this long.")
+    max_seconds: float = Field(
+        default=120.0, gt=0, description="The run reads no new batch after this long."
+    )
+
+
+def event_batches(
+    consumer: ServiceConsumer,
+    config: ServiceEventsConsumeConfig,
+    metadata: dict[str, Any],
+    first: list[ReceivedMessage] | None = None,
+) -> Iterator[DocumentBatch]:
+    """The subscription's messages, batch after batch, validated, each acknowledged once stored.
+
+    Meant to be written by the documents IO manager as a ``DocumentStream``: it asks for the
+    next batch only after the previous one is written, so the code after ``yield`` runs once a
+    batch is stored, and acknowledges it there without waiting for the broker's receipt; the
+    next batch is read and written meanwhile. A failed write never resumes the generator: that
+    batch and the later ones stay unacknowledged and come back. ``first`` is a batch already
+    read; ``metadata`` receives the totals."""
+    deadline = time.monotonic() + config.max_seconds
+    limit = config.max_messages or float("inf")
+    messages = first if first is not None else _receive(consumer, config, limit, first=True)
+    received = batches = quarantined = 0
+    while messages:
+        received += len(messages)
+        batches += 1
+        batch = validate_messages(messages)
+        quarantined += len(batch.quarantined)
+        yield batch
+        consumer.ack(messages, wait=False)
+        if received >= limit or time.monotonic() >= deadline:
+            break
+        messages = _receive(consumer, config, limit - received, first=False)
+    consumer.wait_for_acks()
+    metadata.update(
+        {
+            "messages_received": received,
+            "messages_invalid": quarantined,
+            "batches": batches,
+            "messages_acknowledged": received,
+        }
+    )
+
+
+def _receive(
+    consumer: ServiceConsumer, config: ServiceEventsConsumeConfig, limit: float, first: bool
+) -> list[ReceivedMessage]:
+    """One batch: at most ``limit`` messages (and the prefetch)."""
+    return consumer.receive_batch(
+        max_messages=None if limit == float("inf") else int(limit),
+        first_wait_seconds=config.first_wait_seconds if first else config.idle_seconds,
+        idle_seconds=config.idle_seconds,
+        max_seconds=config.max_seconds,
+    )
 
 
 @asset(
@@ -88,7 +150,8 @@ class ServiceEventsConsumeConfig(Config):
         "Every attendance event from the ActiveMQ topic (durable subscription), one document per "
         "event keyed by event_key (SHA-256 of its canonical JSON): the payload as received plus "
         "typed fields (CPF compacted, UTC time, booleans). Invalid messages go to "
-        "raw_service_events_quarantine with the reasons and the message as received. A batch is "
+        "raw_service_events_quarantine with the reasons and the message as received. A run reads "
+        "batches of at most the prefetch until the subscription is idle; each batch is "
         "acknowledged only after its bulk write succeeded; redeliveries never duplicate."
     ),
 )
@@ -107,38 +170,34 @@ def service_events_raw(
                 "set STOMP_HOST."
             )
             return
-        messages = consumer.receive_batch(
-            max_messages=config.max_messages,
-            first_wait_seconds=config.first_wait_seconds,
-            idle_seconds=config.idle_seconds,
-            max_seconds=config.max_seconds,
-        )
-        if not messages:
+        first = _receive(consumer, config, config.max_messages or float("inf"), first=True)
+        if not first:
             context.log.info(f"no service events pending for {stomp.subscription}")
             return
-        batch = validate_messages(messages)
-        batch.metadata.update(
-            {
+        stream = DocumentStream(
+            [],
+            metadata={
                 "broker": stomp.describe(),
                 "subscription": stomp.subscription,
-                "messages_received": len(messages),
                 "prefetch_size": stomp.prefetch_size,
-            }
+            },
         )
-        if batch.quarantined:
-            reasons = Counter(q.reason.split(";")[0] for q in batch.quarantined)
+        stream.batches = event_batches(consumer, config, stream.metadata, first)
+        # The IO manager writes the batches here, acknowledging each after its write; the
+        # asset resumes only once every batch is written and every acknowledgement confirmed.
+        yield Output(stream)
+        context.log.info(
+            f"acknowledged {consumer.acknowledged} messages in {stream.metadata['batches']} "
+            f"batches on {stomp.subscription}"
+        )
+        if stream.metadata["messages_invalid"]:
             context.log.warning(
-                f"{len(batch.quarantined)} of {len(messages)} service events quarantined: "
-                f"{dict(reasons.most_common(5))}"
+                f"{stream.metadata['messages_invalid']} of {stream.metadata['messages_received']} "
+                "service events quarantined (quarantine_reasons in the materialization)"
             )
-        # The IO manager writes the batch here; the asset resumes only if that succeeded, so
-        # a failed write leaves the batch unacknowledged and the broker delivers it again.
-        yield Output(batch)
-        consumer.ack(messages)
-        context.log.info(f"acknowledged {len(messages)} messages on {stomp.subscription}")
         yield AssetObservation(
             asset_key=RAW,
-            metadata={"messages_acknowledged": len(messages), "run_id": context.run_id},
+            metadata={"messages_acknowledged": consumer.acknowledged, "run_id": context.run_id},
         )
 
 

@@ -21,7 +21,7 @@ SERVICE_EVENTS_PEEK_LIMIT = 100
         "Looks at the platform's durable subscription to the service-events topic (subscribes "
         "for a moment, counts what the broker dispatches, leaves without acknowledging) and "
         "requests service_events_job only when messages are pending and no run of it is in "
-        "flight. Each run takes at most STOMP_PREFETCH messages; the next tick asks again."
+        "flight. A run reads what is pending in batches of at most STOMP_PREFETCH messages."
     ),
 )
 def service_events_sensor(

@@ -8,14 +8,18 @@ restarts (the producer must publish with ``persistent:true`` for the latter).
 
 Reading is at least once:
 
-* ``ack: client-individual``, and ``activemq.prefetchSize`` = ``prefetch_size``: with
-  individual acknowledgements the broker stops dispatching once that many messages are
-  unacknowledged, so a batch is at most ``prefetch_size`` messages, and a large prefetch keeps
-  the batch flowing without a round trip per message (≈ 8.5 k msg/s here at 1000, 3.5 k at 1);
-* :meth:`StompResource.consumer` hands out batches; the caller acknowledges a batch with
-  :meth:`ServiceConsumer.ack` only after its write succeeded. Each ACK carries the frame's
-  ``ack`` header and nothing else (stomp.py's second argument is a transaction id), and the
-  last one asks for a receipt, so ``ack`` returns only when the broker has processed them all;
+* ``ack: client``, and ``activemq.prefetchSize`` = ``prefetch_size``: the broker stops
+  dispatching once that many messages are unacknowledged, so a batch is at most
+  ``prefetch_size`` messages, and a large prefetch keeps the batch flowing without a round trip
+  per message (≈ 8.5 k msg/s here at 1000, 3.5 k at 1);
+* ``client`` acknowledgements are cumulative (STOMP 1.2; ActiveMQ's ``StompSubscription``
+  acknowledges every message dispatched on the subscription up to and including the one named,
+  in dispatch order): :meth:`ServiceConsumer.ack` sends one ACK frame, for the last message of
+  the batch, with a receipt. Messages dispatched after it (the next batch) stay unacknowledged;
+* :meth:`StompResource.consumer` hands out batches; the caller acknowledges a batch only after
+  its write succeeded. ``ack(batch, wait=False)`` returns once the frame is sent, so the next
+  batch is read and written while the broker processes it; the receipt is awaited before the
+  next ACK and by :meth:`ServiceConsumer.wait_for_acks` (the caller's last step);
 * anything not acknowledged when the connection closes (a failed write, a killed process) goes
   back to the subscription and is delivered again. The consumer never NACKs (ActiveMQ sends a
   NACKed message straight to ``ActiveMQ.DLQ``) and never UNSUBSCRIBEs (that would delete the
@@ -243,7 +247,7 @@ class StompResource(ConfigurableResource):
         conn.subscribe(
             self.destination,
             id=SUBSCRIPTION_ID,
-            ack="client-individual",
+            ack="client",
             headers={
                 "activemq.subscriptionName": self.subscription_name,
                 "activemq.prefetchSize": str(prefetch),
@@ -372,7 +376,9 @@ class ServiceConsumer:
         self._conn = conn
         self._listener = listener
         self.received = 0
+        #: Messages whose acknowledgement the broker confirmed.
         self.acknowledged = 0
+        self._pending_ack: tuple[threading.Event, int] | None = None
 
     def _check(self) -> None:
         if self._listener.errors:
@@ -410,19 +416,31 @@ class ServiceConsumer:
         self.received += len(batch)
         return batch
 
-    def ack(self, messages: list[ReceivedMessage]) -> None:
-        """ACK each message (``client-individual``); returns once the broker confirmed the last
-        one, which it processes after all the earlier ones. Call it after the write succeeded."""
+    def ack(self, messages: list[ReceivedMessage], wait: bool = True) -> None:
+        """Acknowledge ``messages`` and every message received before them: one cumulative ACK
+        (``client`` mode) for the last one, with a receipt. Call it after the write succeeded.
+
+        ``wait=True`` returns once the broker confirmed it; ``wait=False`` once the frame is
+        sent (the receipt is awaited by the next ``ack`` or by :meth:`wait_for_acks`)."""
         if not messages:
             return
-        self._check()
+        self.wait_for_acks()
         receipt = f"ack-{time.monotonic_ns()}"
         done = self._listener.expect_receipt(receipt)
         try:
-            for message in messages[:-1]:
-                self._conn.ack(message.ack_id)
             self._conn.ack(messages[-1].ack_id, receipt=receipt)
         except (StompException, OSError) as exc:
             raise BrokerUnavailable(f"acknowledging failed: {exc}") from exc
+        self._pending_ack = (done, len(messages))
+        if wait:
+            self.wait_for_acks()
+
+    def wait_for_acks(self) -> None:
+        """Returns once the broker confirmed every ACK sent (raises if the connection failed)."""
+        self._check()
+        if self._pending_ack is None:
+            return
+        done, count = self._pending_ack
         self._resource._await(self._listener, done, "ACK")
-        self.acknowledged += len(messages)
+        self._pending_ack = None
+        self.acknowledged += count

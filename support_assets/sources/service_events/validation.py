@@ -276,7 +276,9 @@ def event_document(message: ReceivedMessage) -> dict[str, Any]:
         raise InvalidRecord("body is not JSON this reader can take: nested too deeply") from None
     except ValueError as exc:  # e.g. an integer of more digits than Python converts
         raise InvalidRecord(f"body is not JSON this reader can take: {exc}") from None
-    if json_depth(payload, MAX_BODY_DEPTH) > MAX_BODY_DEPTH:
+    # Each level opens a bracket: a body with few brackets cannot nest too deeply.
+    brackets = text.count("{") + text.count("[")
+    if brackets > MAX_BODY_DEPTH and json_depth(payload, MAX_BODY_DEPTH) > MAX_BODY_DEPTH:
         raise InvalidRecord(f"body nests deeper than {MAX_BODY_DEPTH} levels")
     typed = validate_event(payload)
     return {

@@ -7,6 +7,7 @@ client of its own, so it fails when what was stored is wrong, not only when a wr
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,7 +16,11 @@ from dagster import AssetIn, asset, materialize
 from pymongo.errors import DuplicateKeyError
 
 from support_assets.core.records import InvalidRecord
-from support_assets.io_managers.documents import DocumentBatch, QuarantinedDocument
+from support_assets.io_managers.documents import (
+    DocumentBatch,
+    DocumentStream,
+    QuarantinedDocument,
+)
 from support_assets_tests.io_managers.documents.stores import DocumentsBackend, write
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
@@ -312,13 +317,18 @@ def test_one_bulk_write_per_chunk_not_one_call_per_document(
 ) -> None:
     collection_class = type(documents_backend.mongo.get_database()["anything"])
     calls: dict[str, int] = {}
+    depth = [0]  # calls the store makes to itself (the embedded bulk_write) are not ours
     for method in ("bulk_write", "update_one", "insert_one", "replace_one", "insert_many"):
         original = getattr(collection_class, method)
 
         def spy(self: Any, *args: Any, _original: Any = original, _m: str = method, **kw: Any):
-            if self.name == "raw_service_events":
+            if self.name == "raw_service_events" and not depth[0]:
                 calls[_m] = calls.get(_m, 0) + 1
-            return _original(self, *args, **kw)
+            depth[0] += 1
+            try:
+                return _original(self, *args, **kw)
+            finally:
+                depth[0] -= 1
 
         monkeypatch.setattr(collection_class, method, spy)
 
@@ -389,3 +399,31 @@ def test_an_asset_without_a_primary_key_fails_clearly(documents_backend: Documen
     assert not result.success
     (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert "needs primary_key" in str(failure.event_specific_data.error)
+
+
+def test_a_stream_is_written_batch_after_batch_before_the_next_is_asked_for(
+    documents_backend: DocumentsBackend,
+) -> None:
+    """The code after a generator's ``yield`` runs once that batch is stored: what an asset
+    reading a broker relies on to acknowledge a batch only after its write."""
+    stored_when_resumed: list[list[int]] = []
+
+    def batches() -> Iterator[DocumentBatch]:
+        for start in (0, 3, 6):
+            ids = range(start, start + 3)
+            yield DocumentBatch(
+                valid=[{"id": i, "v": "x"} for i in ids],
+                quarantined=[QuarantinedDocument("bad", {"n": start})] if start == 3 else [],
+                metadata={"last_batch_start": start},
+            )
+            stored = documents_backend.documents("service_events")
+            stored_when_resumed.append(sorted(d["id"] for d in stored))
+        stream.metadata["batches"] = 3
+
+    stream = DocumentStream(batches())
+    meta = write(documents_backend, stream)
+
+    assert stored_when_resumed == [[0, 1, 2], list(range(6)), list(range(9))]
+    assert (meta["documents_received"], meta["documents_inserted"]) == (10, 9)
+    assert (meta["documents_quarantined"], meta["bulk_writes"]) == (1, 3)
+    assert (meta["last_batch_start"], meta["batches"], meta["dagster/row_count"]) == (6, 3, 9)

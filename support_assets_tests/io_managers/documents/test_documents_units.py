@@ -11,14 +11,13 @@ from typing import Any
 
 import pytest
 from dagster import EnvVar, asset, materialize
-from pymongo import UpdateOne
+from pymongo import InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
-from support_assets.core.mongo import MongoDBResource
+from support_assets.core.mongo import MongoDBResource, bulk_upsert
 from support_assets.definitions import build_resources
 from support_assets.io_managers.documents import (
     DocumentBatch,
-    _bulk_upsert,
     check_document,
     collection_name,
     payload_json,
@@ -120,6 +119,7 @@ class _RacingCollection:
             )
 
         class Result:
+            inserted_count = 0
             upserted_count = 0
             matched_count = len(ops)
 
@@ -130,8 +130,17 @@ def test_an_upsert_that_races_another_writer_is_retried_once() -> None:
     ops = [UpdateOne({"id": i}, {"$set": {"id": i}}, upsert=True) for i in range(3)]
     collection = _RacingCollection()
 
-    assert _bulk_upsert(collection, ops) == (2, 1)
+    assert bulk_upsert(collection, ops) == (2, 1)
     assert collection.calls[1] == [ops[1]]
+
+
+def test_an_insert_that_meets_another_writers_document_is_retried_as_its_upsert() -> None:
+    ops = [InsertOne({"id": i}) for i in range(3)]
+    upserts = [UpdateOne({"id": i}, {"$set": {"id": i}}, upsert=True) for i in range(3)]
+    collection = _RacingCollection()
+
+    assert bulk_upsert(collection, ops, upserts) == (2, 1)
+    assert collection.calls[1] == [upserts[1]]
 
 
 def test_other_bulk_errors_are_raised() -> None:
@@ -140,7 +149,7 @@ def test_other_bulk_errors_are_raised() -> None:
             raise BulkWriteError({"writeErrors": [{"index": 0, "code": 121, "errmsg": "invalid"}]})
 
     with pytest.raises(BulkWriteError):
-        _bulk_upsert(Failing(), [UpdateOne({"id": 1}, {"$set": {"id": 1}}, upsert=True)])
+        bulk_upsert(Failing(), [UpdateOne({"id": 1}, {"$set": {"id": 1}}, upsert=True)])
 
 
 # ---- the resource ----------------------------------------------------------------------------
@@ -163,6 +172,18 @@ def test_the_embedded_store_is_files_under_its_folder_and_survives_a_new_client(
         assert again.describe() == (folder.resolve() / "support_assets").as_uri()
     finally:
         again.close()
+
+
+def test_the_embedded_store_counts_a_collection_without_reading_it(tmp_path: Path) -> None:
+    mongo = MongoDBResource(embedded_path=str(tmp_path / "documents"))
+    try:
+        assert mongo.document_count("things") == 0  # no such collection yet
+        things = mongo.get_database()["things"]
+        things.insert_many([{"id": i} for i in range(30)])
+        things.delete_one({"id": 3})
+        assert mongo.document_count("things") == things.count_documents({}) == 29
+    finally:
+        mongo.close()
 
 
 def test_the_embedded_store_works_from_several_threads(tmp_path: Path) -> None:

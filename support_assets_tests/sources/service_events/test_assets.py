@@ -167,21 +167,20 @@ def produce_with_cli(count: int, invalid_share: float, seed: int) -> str:
 def test_every_produced_event_ends_in_raw_or_quarantine(
     env: dict[str, str], instance: DagsterInstance, documents: Any, monkeypatch
 ) -> None:
-    """N produced by ``support-assets produce-events`` = valid in raw + quarantined, over runs of
-    at most STOMP_PREFETCH messages each; staging holds every valid event once."""
-    monkeypatch.setenv("STOMP_PREFETCH", "150")
+    """N produced by ``support-assets produce-events`` = valid in raw + quarantined, over runs
+    that read batches of at most STOMP_PREFETCH messages, each acknowledged after its write;
+    staging holds every valid event once."""
+    monkeypatch.setenv("STOMP_PREFETCH", "50")
     out = produce_with_cli(200, 0.1, seed=5)
     assert "published 200 persistent events" in out and "180 valid, 20 invalid" in out, out
 
-    batches = []
-    for _ in range(5):  # 200 messages at 150 a run: two runs, then one that finds nothing
-        result = run_job(instance)
-        meta = materialization(result, RAW)
-        if meta is None:
-            break
-        batches.append(meta["messages_received"])
-        assert meta["messages_received"] <= 150
-    assert batches == [150, 50]
+    # 200 messages: a run limited to 150 reads three batches of 50; the next one drains the
+    # rest; a third finds nothing.
+    runs = []
+    for limit in (150, None, None):
+        meta = materialization(run_job(instance, max_messages=limit), RAW)
+        runs.append(meta and (meta["messages_received"], meta["batches"]))
+    assert runs == [(150, 3), (50, 1), None]
 
     keys = raw_keys(documents)
     assert len(keys) == len(set(keys)) == 180
@@ -252,6 +251,58 @@ def test_consumer_killed_after_write_before_ack_gets_the_batch_again_without_dup
     assert_acknowledged_and_drained(result, 60, stomp, instance)
 
 
+def test_killed_between_batches_the_acknowledged_batch_stays_and_the_written_one_comes_back(
+    env: dict[str, str],
+    stomp: StompResource,
+    instance: DagsterInstance,
+    documents: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run of several batches killed after the second batch's write and before its ACK: the
+    first batch (acknowledged) is never delivered again, the second comes back and changes
+    nothing, the rest follows."""
+    monkeypatch.setenv("STOMP_PREFETCH", "20")
+    events = generate_events(50, invalid_share=0.0, seed=23)
+    stomp.publish(e.body for e in events)
+    marker, log = tmp_path / "second-written-not-acked", tmp_path / "consumer.log"
+    with log.open("w") as out:
+        consumer = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "support_assets_tests.support.service_events_consumer",
+                "--pause-before-ack",
+                str(marker),
+                "--after-acks",
+                "1",
+            ],
+            env=dict(os.environ),
+            cwd=REPO_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert consumer.poll() is None, f"the consumer exited early:\n{tail(log)}"
+            assert time.monotonic() < deadline, f"the consumer never wrote:\n{tail(log)}"
+            time.sleep(0.2)
+        assert marker.read_text() == "20"
+        assert set(raw_keys(documents)) == {key_of(e.body) for e in events[:40]}
+    finally:
+        consumer.send_signal(signal.SIGKILL)
+        consumer.wait(timeout=30)
+
+    result = run_job(instance)
+    meta = materialization(result, RAW)
+    assert meta is not None
+    assert (meta["messages_received"], meta["batches"]) == (30, 2)  # the second batch + 10
+    assert (meta["documents_unchanged"], meta["documents_inserted"]) == (20, 10)
+    assert sorted(raw_keys(documents)) == sorted(key_of(e.body) for e in events)
+    assert_acknowledged_and_drained(result, 30, stomp, instance)
+
+
 def test_events_published_while_no_consumer_runs_survive_a_broker_restart(
     env: dict[str, str],
     stomp: StompResource,
@@ -319,7 +370,7 @@ def test_malformed_messages_are_quarantined_with_readable_reasons_and_acknowledg
     meta = materialization(result, RAW)
     assert meta["messages_received"] == len(MALFORMED) + 2
     assert meta["documents_inserted"] == 1
-    assert meta["documents_quarantined"] == len(MALFORMED) + 1
+    assert meta["documents_quarantined"] == meta["messages_invalid"] == len(MALFORMED) + 1
     assert raw_keys(documents) == [key_of(event())]
 
     bad = {json.loads(q["payload"])["body"]: q for q in quarantined(documents)}

@@ -66,6 +66,35 @@ def test_a_batch_stops_at_the_prefetch_and_what_is_not_acknowledged_comes_back(
     assert stomp.pending(wait_seconds=1) == 0
 
 
+def test_one_ack_covers_its_batch_and_nothing_dispatched_after_it(stomp: StompResource) -> None:
+    """``client`` acknowledgements are cumulative up to the message named, never past it: the
+    broker forgets an acknowledged batch, and redelivers the messages dispatched after it (a
+    next batch already prefetched, or one read and never acknowledged) whole, in order."""
+    stomp.ensure_subscription()
+    stomp.publish(bodies(25))
+    with stomp.consumer() as consumer:
+        first = consumer.receive_batch(max_messages=4, first_wait_seconds=5, idle_seconds=1)
+        consumer.ack(first, wait=False)  # one frame; the broker has 10 dispatched (prefetch)
+        second = consumer.receive_batch(max_messages=4, first_wait_seconds=5, idle_seconds=1)
+        consumer.wait_for_acks()
+        assert consumer.acknowledged == 4
+    # A consumer dying here, after the first ACK and before the second: the second batch and
+    # the rest of the prefetch come back, the first does not.
+    assert [m.body.decode() for m in first] == bodies(25)[:4]
+    assert [m.body.decode() for m in second] == bodies(25)[4:8]
+    with stomp.consumer() as consumer:
+        again = consumer.receive_batch(max_messages=4, first_wait_seconds=5, idle_seconds=1)
+        assert [m.message_id for m in again] == [m.message_id for m in second]
+        consumer.ack(again)
+        rest = []
+        while batch := consumer.receive_batch(first_wait_seconds=2, idle_seconds=1):
+            rest += batch
+            consumer.ack(batch)
+        assert consumer.acknowledged == 21
+    assert [m.body.decode() for m in rest] == bodies(25)[8:]
+    assert stomp.pending(wait_seconds=1) == 0
+
+
 def test_pending_counts_without_consuming(stomp: StompResource) -> None:
     assert stomp.pending(wait_seconds=1) == 0  # and it created the subscription
     stomp.publish(bodies(7))
