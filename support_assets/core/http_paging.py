@@ -7,12 +7,14 @@ import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from support_assets.core import json_codec
 from support_assets.core.http_errors import BoundExceeded, Bounds, Redactor
+
+_Page = TypeVar("_Page")
 
 
 def json_body(response: httpx.Response) -> Any:
@@ -118,6 +120,11 @@ class Paginated:
         def fetch(page: int) -> httpx.Response:
             return self.get(path, params={**base, page_param: page, limit_param: limit})
 
+        def fetch_items(page: int) -> list[Any]:
+            # Parsed where it was fetched: a worker parses while the consumer writes (a
+            # database releases the GIL while it works).
+            return items(fetch(page))
+
         first = fetch(1)
         first_items = items(first)
         guard.see(first_items)
@@ -126,8 +133,8 @@ class Paginated:
         if total_header is None:
             if len(first_items) < limit:
                 return
-            for response in self._fetched_in_order(fetch, itertools.count(2), concurrency, ramp_up):
-                page_items = items(response)
+            ahead = self._fetched_in_order(fetch_items, itertools.count(2), concurrency, ramp_up)
+            for page_items in ahead:
                 guard.see(page_items)
                 if page_items:
                     yield page_items
@@ -137,21 +144,20 @@ class Paginated:
         total_pages = int(total_header)
         guard.expect(total_pages, total_pages_header)
         pages = range(2, total_pages + 1)
-        for response in self._fetched_in_order(fetch, pages, concurrency, ramp_up):
-            page_items = items(response)
+        for page_items in self._fetched_in_order(fetch_items, pages, concurrency, ramp_up):
             guard.see(page_items)
             yield page_items
 
     def _fetched_in_order(
         self,
-        fetch: Callable[[int], httpx.Response],
+        fetch: Callable[[int], _Page],
         pages: Iterable[int],
         concurrency: int,
         ramp_up: bool = False,
-    ) -> Iterator[httpx.Response]:
-        """Responses to ``pages`` in order, up to ``concurrency`` requests in flight and twice
-        that many queued (with ``ramp_up``, one at first and one more after each page
-        consumed); a consumer that stops early leaves no request behind."""
+    ) -> Iterator[_Page]:
+        """What ``fetch`` answers for each of ``pages``, in order, up to ``concurrency`` requests
+        in flight and twice that many queued (with ``ramp_up``, one at first and one more after
+        each page consumed); a consumer that stops early leaves no request behind."""
         queue = iter(pages)
         if concurrency <= 1:
             for page in queue:
@@ -163,11 +169,11 @@ class Paginated:
         try:
             pending = [pool.submit(fetch, page) for page in itertools.islice(queue, window)]
             while pending:
-                response = pending.pop(0).result()
+                answer = pending.pop(0).result()
                 window = min(most, window + 1)
                 for page in itertools.islice(queue, window - len(pending)):
                     pending.append(pool.submit(fetch, page))
-                yield response
+                yield answer
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 

@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from support_assets.core.sandbox_defaults import SANDBOX_OCTADESK_API_KEY
 from support_assets.sandbox.base import (
+    FastJSONResponse,
     SandboxConfig,
     Simulator,
     error,
@@ -77,8 +78,8 @@ class OctadeskSimulator(Simulator):
         if self.behaves("omit_totals"):
             headers = {}
         if self.behaves("envelope"):
-            return JSONResponse({"data": body, "page": page, "limit": limit}, headers=headers)
-        return JSONResponse(body, headers=headers)
+            return FastJSONResponse({"data": body, "page": page, "limit": limit}, headers=headers)
+        return FastJSONResponse(body, headers=headers)
 
     def truth(self) -> dict[str, Any]:
         return self.world.truth()

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 from dagster import (
     AssetExecutionContext,
     AssetIn,
@@ -55,7 +56,7 @@ Enricher = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
 def _run_extraction(
     context: AssetExecutionContext, extraction: IncrementalExtraction
 ) -> Iterator[Output]:
-    def frames() -> Iterator[pd.DataFrame]:
+    def frames() -> Iterator[pd.DataFrame | pa.Table]:
         for frame in extraction.frames():
             yield from without_missing_enrichment(frame)
         metadata = extraction.metadata()

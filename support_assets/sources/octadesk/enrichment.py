@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from support_assets.core.http_errors import HttpError
 from support_assets.core.records import to_json
@@ -19,11 +20,13 @@ ENRICHMENT_NOT_FOUND = "not_found"
 ENRICHED_COLUMNS = ["events", "messages"]
 
 
-def without_missing_enrichment(frame: pd.DataFrame) -> Iterator[pd.DataFrame]:
+def without_missing_enrichment(
+    frame: pd.DataFrame | pa.Table,
+) -> Iterator[pd.DataFrame | pa.Table]:
     """Chats whose events or messages answered 404 go in a chunk of their own without those
     columns, so the merge keeps what an earlier run captured for them instead of writing [];
-    their ``enrichment`` column says ``not_found``."""
-    if "enrichment" not in frame.columns:
+    their ``enrichment`` column says ``not_found``. Other chunks pass as they are."""
+    if isinstance(frame, pa.Table) or "enrichment" not in frame.columns:
         yield frame
         return
     missing = frame["enrichment"] == ENRICHMENT_NOT_FOUND

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 from dagster import AssetExecutionContext, AssetKey, Config
 from pydantic import Field
 
@@ -91,7 +92,7 @@ class IncrementalExtraction:
             rows = self.enrich(rows)
         return rows
 
-    def frames(self) -> Iterator[pd.DataFrame]:
+    def frames(self) -> Iterator[pd.DataFrame | pa.Table]:
         yield from self._listing(self.since, "ge", self.listing)
         newest_at_start = self.high_water_mark
         while newest_at_start is not None and self.catch_up_passes < MAX_CATCH_UP_PASSES:
@@ -115,10 +116,15 @@ class IncrementalExtraction:
         for page in pages:
             buffered.extend(self._rows(page))
             if len(buffered) >= CHUNK_ROWS:
-                yield pd.DataFrame(buffered)
+                yield self._chunk(buffered)
                 buffered = []
         if buffered:
-            yield pd.DataFrame(buffered)
+            yield self._chunk(buffered)
+
+    def _chunk(self, rows: list[dict[str, Any]]) -> pd.DataFrame | pa.Table:
+        """Rows of flat scalars go straight to Arrow; enriched rows (nested events and messages
+        the IO manager stores as JSON) go through a DataFrame."""
+        return pd.DataFrame(rows) if self.enrich is not None else pa.Table.from_pylist(rows)
 
     def _reconcile(self) -> dict[str, Any]:
         """The listing's distinct records against the server's total, when they compare."""
