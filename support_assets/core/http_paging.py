@@ -22,16 +22,15 @@ def json_body(response: httpx.Response) -> Any:
     return json_codec.loads(response.content)
 
 
-def page_fingerprint(items: Any) -> str:
+def page_fingerprint(items: Any) -> int | str:
     """What makes two pages the same page: the ids of their records, in order, when every record
     has a scalar ``id`` (cheap, and a repeated page is caught even if a record on it changed
-    between the two reads); otherwise the whole page's JSON."""
-    if isinstance(items, list) and all(
-        isinstance(item, dict) and isinstance(item.get("id"), str | int) for item in items
-    ):
-        text = "\x1f".join(f"{type(item['id']).__name__}:{item['id']}" for item in items)
-    else:
-        text = json.dumps(items, sort_keys=True, default=str)
+    between the two reads); otherwise the whole page's JSON. Compared within one listing only."""
+    if isinstance(items, list):
+        ids = tuple(item.get("id") if isinstance(item, dict) else None for item in items)
+        if all(type(i) in (str, int) for i in ids):
+            return hash((tuple(type(i) is int for i in ids), ids))
+    text = json.dumps(items, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -44,7 +43,7 @@ class PageGuard:
         self.client = client
         self.what = what
         self.pages = 0
-        self._seen: set[str] = set()
+        self._seen: set[int | str] = set()
 
     def _fail(self, problem: str, bound: str = "max_pages") -> None:
         raise BoundExceeded(
