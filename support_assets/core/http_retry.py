@@ -43,6 +43,14 @@ class RateLimiter:
         self._last = time.monotonic()
         self._lock = threading.Lock()
 
+    def adjust(self, rate: float, burst: int | None = None) -> None:
+        """Another rate (and burst) from now on: the adaptive rate's decision."""
+        with self._lock:
+            self.rate = rate if rate > 0 else self.rate
+            if burst is not None:
+                self.burst = max(1, burst)
+                self._tokens = min(self._tokens, float(self.burst))
+
     def pause_for(self, seconds: float) -> None:
         """No request goes for ``seconds`` (the API answered 429 with a ``Retry-After``)."""
         with self._lock:
