@@ -257,6 +257,7 @@ class HttpApiResource(ConfigurableResource):
     max_attempts: int = 6
     backoff_initial_seconds: float = 0.5
     retry_after_cap_seconds: float = 120.0
+    #: Ceiling of the client's adaptive rate (None: no limit and no adaptation).
     rate_limit_per_second: float | None = None
     max_concurrency: int = 4
     max_pages: int = Bounds.max_pages
