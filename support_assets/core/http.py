@@ -96,14 +96,16 @@ class ResilientClient(Paginated):
         """Requests a second the client allows itself now (None: no limit)."""
         return self.limiter.rate
 
-    def _adapt(self, status_code: int) -> None:
-        """Feeds one answer to the adaptive rate and applies what it decided to the limiter:
-        a 429 slows down (and ends bursts), a run of accepted answers speeds up again."""
+    def _adapt(self, status_code: int, generation: int) -> None:
+        """Feeds one answer (to a request sent at ``generation``) to the adaptive rate and applies
+        what it decided to the limiter: a 429 slows down (and ends bursts), a run of accepted
+        answers speeds up again."""
         adaptive = self.adaptive
         if adaptive is None:
             return
+        now = time.monotonic()
         if status_code == 429:
-            slower = adaptive.refused()
+            slower = adaptive.refused(generation, now)
             self.limiter.adjust(adaptive.rate, burst=1)
             if slower:
                 self.log.warning(
@@ -111,7 +113,7 @@ class ResilientClient(Paginated):
                     self.api_name,
                     adaptive.rate,
                 )
-        elif status_code < 400 and adaptive.accepted():
+        elif status_code < 400 and adaptive.accepted(now):
             self.limiter.adjust(adaptive.rate)
 
     def __enter__(self) -> ResilientClient:
@@ -176,8 +178,9 @@ class ResilientClient(Paginated):
         )
 
     def _send_once(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        self.limiter.acquire()
-        self.stats.add(requests=1)
+        waited = self.limiter.acquire()
+        generation = self.adaptive.generation if self.adaptive else 0
+        self.stats.add(requests=1, throttled=int(waited > 0))
         where = f"{self.api_name} {method} {self.redact(httpx.URL(url).path)}"
         try:
             response = self._exchange(method, url, where, **kwargs)
@@ -185,7 +188,7 @@ class ResilientClient(Paginated):
             raise RetryableHttpError(f"{where}: timed out") from None
         except httpx.TransportError as exc:
             raise RetryableHttpError(f"{where}: connection failed ({type(exc).__name__})") from None
-        self._adapt(response.status_code)
+        self._adapt(response.status_code, generation)
         if response.status_code in RETRYABLE_STATUS:
             if response.status_code == 429:
                 self.stats.add(rate_limited=1)

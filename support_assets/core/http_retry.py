@@ -108,6 +108,8 @@ class RequestStats:
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0
+    #: Requests that waited for the client's own rate limit before they went.
+    throttled: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **counts: int) -> None:
@@ -120,4 +122,5 @@ class RequestStats:
             "requests": self.requests,
             "retries": self.retries,
             "rate_limited": self.rate_limited,
+            "throttled": self.throttled,
         }

@@ -33,27 +33,53 @@ def test_a_429_slows_down_to_a_little_under_half() -> None:
     rate = AdaptiveRate(8.0, floor=0.5, recover_after=3)
     assert rate.refused() is True
     assert rate.rate == pytest.approx(8 * SLOWDOWN)
-    rate.accepted()  # a page came back between two refusals
+    rate.accepted()
     rate.refused()
     rate.refused()
     assert rate.rate == pytest.approx(8 * SLOWDOWN**3)
-    rate.accepted()
     for _ in range(5):
         rate.refused()
     assert rate.rate == 0.5  # the floor
-    # Recovery stops at half the lowest rate the API refused (8 * 0.45**3 = 0.73): 0.36 is
-    # under the floor, so the rate stays at the floor.
+    # Recovery stops at half the lowest rate the API refused, here under the floor: the rate
+    # stays at the floor.
     for _ in range(30):
         rate.accepted()
     assert rate.rate == 0.5
 
 
-def test_requests_already_on_their_way_slow_it_down_at_most_three_times_in_a_row() -> None:
+def test_a_429_to_a_request_sent_before_the_last_slowdown_does_not_slow_down_again() -> None:
     rate = AdaptiveRate(200.0)
-    for _ in range(8):  # eight requests in flight, all refused
-        rate.refused()
-    assert rate.rate == pytest.approx(200 * SLOWDOWN**AdaptiveRate.MAX_SLOWDOWNS_IN_A_ROW)
-    assert rate.slowdowns == 3
+    sent = [rate.generation for _ in range(8)]  # eight requests in flight, all refused
+    assert [rate.refused(generation) for generation in sent] == [True] + [False] * 7
+    assert rate.rate == pytest.approx(200 * SLOWDOWN) and rate.slowdowns == 1
+    assert rate.refused(rate.generation) is True  # one sent after it was refused again
+    assert rate.rate == pytest.approx(200 * SLOWDOWN**2)
+
+
+def test_the_refused_rate_is_the_rate_really_sent_not_the_limit_allowed() -> None:
+    """Allowed 200 a second, the client got 11 answers in its first 0.1 s and then a 429: the
+    API refused 12 a second, so the client slows to under half of that and stays there."""
+    rate = AdaptiveRate(200.0, recover_after=2)
+    for i in range(11):
+        rate.accepted(now=100 + i / 100)
+    assert rate.refused(rate.generation, now=100.11) is True
+    assert rate.rate == pytest.approx(12 * SLOWDOWN) and rate.refused_at == 12
+    for i in range(200):
+        rate.accepted(now=101 + i)
+    assert rate.rate == pytest.approx(12 * AdaptiveRate.RECOVERY_MARGIN)
+    # Answers older than a second no longer count: a 429 after a quiet spell (or to a first
+    # request) measures nothing, and the limit is what was refused.
+    quiet = AdaptiveRate(40.0)
+    for i in range(10):
+        quiet.accepted(now=i / 10)
+    quiet.refused(quiet.generation, now=5.0)
+    assert quiet.refused_at == 40 and quiet.rate == pytest.approx(40 * SLOWDOWN)
+    # Fewer than five accepted answers in the last second measure nothing either.
+    few = AdaptiveRate(40.0)
+    for i in range(4):
+        few.accepted(now=i / 10)
+    few.refused(few.generation, now=0.5)
+    assert few.refused_at == 40
 
 
 def test_after_429s_the_rate_settles_under_the_refused_rate_not_at_it() -> None:
@@ -82,21 +108,32 @@ def test_recovery_is_slow_a_quarter_after_each_run_of_accepted_requests() -> Non
     ceiling=st.floats(min_value=0.5, max_value=1000),
     floor=st.floats(min_value=0.01, max_value=5),
     recover_after=st.integers(min_value=1, max_value=30),
-    answers=st.lists(st.booleans(), max_size=400),
+    answers=st.lists(
+        st.tuples(st.booleans(), st.floats(min_value=0, max_value=2), st.integers(0, 3)),
+        max_size=400,
+    ),
 )
 def test_the_rate_never_leaves_floor_and_ceiling_and_never_recovers_into_a_refused_rate(
-    ceiling: float, floor: float, recover_after: int, answers: list[bool]
+    ceiling: float,
+    floor: float,
+    recover_after: int,
+    answers: list[tuple[bool, float, int]],
 ) -> None:
+    """Answers at increasing instants, 429s to requests sent up to three slowdowns ago."""
     rate = AdaptiveRate(ceiling, floor=floor, recover_after=recover_after)
-    for refused in answers:
+    now = 0.0
+    for refused, elapsed, age in answers:
+        now += elapsed
         before = rate.rate
         if refused:
-            rate.refused()
-            assert rate.rate <= before
-            if before > rate.floor and rate.slowdowns:
-                assert rate.rate in (before, pytest.approx(max(rate.floor, before * SLOWDOWN)))
+            current = rate.generation
+            sent = max(0, current - age)
+            slowed = rate.refused(sent, now)
+            assert rate.rate < before if slowed else rate.rate == before
+            if slowed:
+                assert sent == current and rate.rate <= max(rate.floor, before * SLOWDOWN) + 1e-9
         else:
-            rate.accepted()
+            rate.accepted(now)
             assert before <= rate.rate <= max(before, before * AdaptiveRate.RECOVERY_STEP)
             if rate.rate > before and rate.refused_at is not None:
                 assert rate.rate <= max(rate.floor, rate.refused_at * AdaptiveRate.RECOVERY_MARGIN)
@@ -134,19 +171,31 @@ class RefuseSome:
 
 
 def test_the_client_slows_itself_down_on_429_without_being_asked() -> None:
-    server = RefuseSome({2, 3})
+    server = RefuseSome({1, 2})
     policy = RetryPolicy(backoff_initial=0.01)
     with (
         serve_app(server.app()) as url,
         ResilientClient("test", url, rate_limit_per_second=400, burst=4, retry=policy) as client,
     ):
         assert client.current_rate == 400
-        for _ in range(3):
-            client.get("x")
+        client.get("x")
         assert client.stats.rate_limited == 2
-        # Two refusals in a row: two slowdowns; bursts are over once the API refused one.
+        # The refused request was retried and refused again: two slowdowns; no more bursts.
         assert client.current_rate == pytest.approx(400 * SLOWDOWN**2)
         assert client.limiter.burst == 1
+
+
+def test_the_client_slows_down_under_the_rate_it_really_sent_at() -> None:
+    server = RefuseSome({31})
+    with (
+        serve_app(server.app()) as url,
+        ResilientClient("test", url, rate_limit_per_second=1000, retry=RetryPolicy()) as client,
+    ):
+        for _ in range(31):
+            client.get("x")
+        assert client.stats.rate_limited == 1
+        # However fast loopback is, 32 answers in the last second were not 1,000 a second.
+        assert client.current_rate <= 32 * SLOWDOWN
 
 
 def test_the_client_recovers_slowly_and_never_back_into_the_refused_rate() -> None:
