@@ -11,7 +11,10 @@ client slowed down say nothing new: a 429 to one of them does not slow it down a
 ``recover_after`` accepted requests in a row the rate grows back by a quarter, never above the
 ceiling and never back towards a rate the API refused: recovery stops at ``RECOVERY_MARGIN`` of
 the lowest refused rate. The rate settles under the API's limit instead of climbing into it
-again and again, and never goes below ``floor``.
+again and again, and never goes below ``floor``: by default a fiftieth of the ceiling (at
+least 0.2 a second), so 429s that come whatever the rate (an API that refuses every so many
+requests) cannot crawl a run to a halt; a tenant stricter than that is met at the floor, each
+429 waited out, until its ceiling is set lower.
 
 ``AdaptiveRate`` is arithmetic on the answers it is told about (thread-safe, no I/O);
 `ResilientClient` feeds it every answer and applies its rate to its own limiter.
@@ -36,12 +39,16 @@ class AdaptiveRate:
     SLOWDOWN = 0.45
     RECOVERY_MARGIN = 0.5
     RECOVERY_STEP = 1.25
+    FLOOR_SHARE = 1 / 50
+    MIN_FLOOR = 0.2
     MIN_ACCEPTED_MEASURED = 5
 
-    def __init__(self, ceiling: float, floor: float = 0.2, recover_after: int = 20) -> None:
+    def __init__(self, ceiling: float, floor: float | None = None, recover_after: int = 20) -> None:
         if ceiling <= 0:
             raise ValueError("the ceiling of an adaptive rate must be positive")
         self.ceiling = ceiling
+        if floor is None:
+            floor = max(self.MIN_FLOOR, ceiling * self.FLOOR_SHARE)
         self.floor = min(floor, ceiling)
         self.recover_after = max(1, recover_after)
         self.rate = ceiling

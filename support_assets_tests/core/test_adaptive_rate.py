@@ -140,6 +140,20 @@ def test_the_rate_never_leaves_floor_and_ceiling_and_never_recovers_into_a_refus
         assert min(floor, ceiling) <= rate.rate <= ceiling
 
 
+def test_the_floor_is_a_fiftieth_of_the_ceiling_at_least_a_fifth_of_a_request() -> None:
+    assert AdaptiveRate(200.0).floor == 4.0
+    assert AdaptiveRate(8.0).floor == 0.2 and AdaptiveRate(0.1).floor == 0.1
+    # 429s every few requests whatever the rate: the run slows down, but not below the floor.
+    rate = AdaptiveRate(500.0)
+    now = 0.0
+    for _ in range(20):
+        for _ in range(8):
+            now += 0.1
+            rate.accepted(now)
+        rate.refused(rate.generation, now)
+    assert rate.rate == 10.0
+
+
 def test_a_ceiling_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         AdaptiveRate(0.0)
@@ -189,12 +203,12 @@ def test_the_client_slows_down_under_the_rate_it_really_sent_at() -> None:
     server = RefuseSome({31})
     with (
         serve_app(server.app()) as url,
-        ResilientClient("test", url, rate_limit_per_second=1000, retry=RetryPolicy()) as client,
+        ResilientClient("test", url, rate_limit_per_second=300, retry=RetryPolicy()) as client,
     ):
         for _ in range(31):
             client.get("x")
         assert client.stats.rate_limited == 1
-        # However fast loopback is, 32 answers in the last second were not 1,000 a second.
+        # However fast loopback is, 32 answers in the last second were not 300 a second.
         assert client.current_rate <= 32 * SLOWDOWN
 
 

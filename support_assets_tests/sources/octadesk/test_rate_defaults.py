@@ -50,21 +50,26 @@ def defaults_env(platform_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) 
     return platform_env
 
 
-def assert_every_ticket_landed(env: dict[str, str], world: dict[str, Any]) -> None:
+def full_ingest(
+    env: dict[str, str], instance: DagsterInstance, admin: httpx.Client
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Runs octadesk_job, checks every ticket landed; the raw tickets' metadata and the
+    sandbox's rate limit record."""
+    result = run_octadesk(instance)
+    assert result.success
+    world = truth(admin)
     raw = table(env, "raw.octadesk_tickets")
     assert len(raw) == raw["id"].nunique() == len(world["tickets"]) == TICKETS
     assert set(raw["id"]) == {t["id"] for t in world["tickets"]}
+    limit = admin.get("/octadesk/rate_limit").raise_for_status().json()
+    return materialization_metadata(result, RAW_TICKETS), limit
 
 
 @pytest.mark.parametrize("sandbox_config", [STRICT_LIMIT], indirect=True)
 def test_defaults_meet_a_strict_tenant_with_a_handful_of_429s_and_read_everything(
     defaults_env: dict[str, str], instance: DagsterInstance, admin: httpx.Client
 ) -> None:
-    result = run_octadesk(instance)
-    assert result.success
-    assert_every_ticket_landed(defaults_env, truth(admin))
-
-    limit = admin.get("/octadesk/rate_limit").raise_for_status().json()
+    meta, limit = full_ingest(defaults_env, instance, admin)
     assert limit["limit_per_second"] == STRICT_LIMIT
     assert limit["accepted"] > STRICT_LIMIT  # more than one second's worth of requests
     # The client met the limit (it starts far above it) a handful of times ...
@@ -72,7 +77,6 @@ def test_defaults_meet_a_strict_tenant_with_a_handful_of_429s_and_read_everythin
     # ... all at once: one request found the limit, the others refused were on their way while
     # its Retry-After ran; after it the client settled under the limit and never met it again.
     assert limit["rate_limited"] - limit["requests_before_retry_after"] == 1, limit
-    meta = materialization_metadata(result, RAW_TICKETS)
     assert meta["rate_limit_per_second_at_end"] < STRICT_LIMIT
     assert meta["http_requests"]["rate_limited"] >= 1
 
@@ -80,12 +84,8 @@ def test_defaults_meet_a_strict_tenant_with_a_handful_of_429s_and_read_everythin
 def test_defaults_are_not_throttled_by_a_generous_tenant(
     defaults_env: dict[str, str], instance: DagsterInstance, admin: httpx.Client
 ) -> None:
-    result = run_octadesk(instance)
-    assert result.success
-    assert_every_ticket_landed(defaults_env, truth(admin))
-
-    assert admin.get("/octadesk/rate_limit").json()["rate_limited"] == 0
-    meta = materialization_metadata(result, RAW_TICKETS)
+    meta, limit = full_ingest(defaults_env, instance, admin)
+    assert limit["limit_per_second"] == 0 and limit["rate_limited"] == 0
     ceiling = setting("OCTADESK_RATE_LIMIT_PER_SECOND", {})
     assert ceiling >= 200 and setting("OCTADESK_MAX_CONCURRENCY", {}) >= 8
     assert meta["rate_limit_per_second_at_end"] == ceiling
