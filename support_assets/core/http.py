@@ -1,9 +1,11 @@
 """The one resilient HTTP layer every API resource goes through.
 
 httpx underneath; on top of it: timeouts, retries with exponential backoff and jitter on 429,
-5xx, timeouts and connection errors (``http_retry``), a token-bucket rate limit per API,
-pagination helpers for the shapes the sources use (``http_paging``), bounds on every remote
-answer and redaction of credentials in every log line and error message (``http_errors``).
+5xx, timeouts and connection errors (``http_retry``), a token-bucket rate limit per API that
+adapts itself to every answer (``adaptive_rate``: the configured rate is the ceiling, a 429 slows
+the client down, a run of accepted requests speeds it up again), pagination helpers for the
+shapes the sources use (``http_paging``), bounds on every remote answer and redaction of
+credentials in every log line and error message (``http_errors``).
 Credentials only go to the configured origin: an absolute link to another scheme, host or port
 is refused.
 """
@@ -21,6 +23,7 @@ from dagster import ConfigurableResource, InitResourceContext, get_dagster_logge
 from pydantic import PrivateAttr
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
+from support_assets.core.adaptive_rate import AdaptiveRate
 from support_assets.core.http_errors import (
     BoundExceeded,
     Bounds,
@@ -42,7 +45,12 @@ from support_assets.core.rate_limit import SharedRateLimiter
 
 
 class ResilientClient(Paginated):
-    """An httpx client for one API with retries, rate limit, pagination and redaction."""
+    """An httpx client for one API with retries, rate limit, pagination and redaction.
+
+    The limiter's configured rate is a ceiling: the client adapts it after every answer
+    (`AdaptiveRate`), so no caller has to. With a `SharedRateLimiter` the budget is shared by
+    every process, but each process adapts its own rate to the 429s it meets itself.
+    """
 
     def __init__(
         self,
@@ -66,6 +74,7 @@ class ResilientClient(Paginated):
         self.redact = Redactor(secrets)
         self.retry = retry or RetryPolicy()
         self.limiter = limiter or RateLimiter(rate_limit_per_second, burst)
+        self.adaptive = AdaptiveRate(self.limiter.rate) if self.limiter.rate else None
         self.stats = RequestStats()
         self.log = logger or get_dagster_logger("support_assets.http")
         # httpx logs every full URL at INFO (a token in a path would leak); our own log lines
@@ -81,6 +90,31 @@ class ResilientClient(Paginated):
 
     def close(self) -> None:
         self._http.close()
+
+    @property
+    def current_rate(self) -> float | None:
+        """Requests a second the client allows itself now (None: no limit)."""
+        return self.limiter.rate
+
+    def _adapt(self, status_code: int, generation: int) -> None:
+        """Feeds one answer (to a request sent at ``generation``) to the adaptive rate and applies
+        what it decided to the limiter: a 429 slows down (and ends bursts), a run of accepted
+        answers speeds up again."""
+        adaptive = self.adaptive
+        if adaptive is None:
+            return
+        now = time.monotonic()
+        if status_code == 429:
+            slower = adaptive.refused(generation, now)
+            self.limiter.adjust(adaptive.rate, burst=1)
+            if slower:
+                self.log.warning(
+                    "%s answered 429: slowing down to %.2f requests a second",
+                    self.api_name,
+                    adaptive.rate,
+                )
+        elif status_code < 400 and adaptive.accepted(now):
+            self.limiter.adjust(adaptive.rate)
 
     def __enter__(self) -> ResilientClient:
         return self
@@ -144,8 +178,9 @@ class ResilientClient(Paginated):
         )
 
     def _send_once(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        self.limiter.acquire()
-        self.stats.add(requests=1)
+        waited = self.limiter.acquire()
+        generation = self.adaptive.generation if self.adaptive else 0
+        self.stats.add(requests=1, throttled=int(waited > 0))
         where = f"{self.api_name} {method} {self.redact(httpx.URL(url).path)}"
         try:
             response = self._exchange(method, url, where, **kwargs)
@@ -153,6 +188,7 @@ class ResilientClient(Paginated):
             raise RetryableHttpError(f"{where}: timed out") from None
         except httpx.TransportError as exc:
             raise RetryableHttpError(f"{where}: connection failed ({type(exc).__name__})") from None
+        self._adapt(response.status_code, generation)
         if response.status_code in RETRYABLE_STATUS:
             if response.status_code == 429:
                 self.stats.add(rate_limited=1)
@@ -224,6 +260,7 @@ class HttpApiResource(ConfigurableResource):
     max_attempts: int = 6
     backoff_initial_seconds: float = 0.5
     retry_after_cap_seconds: float = 120.0
+    #: Ceiling of the client's adaptive rate (None: no limit and no adaptation).
     rate_limit_per_second: float | None = None
     max_concurrency: int = 4
     max_pages: int = Bounds.max_pages

@@ -43,6 +43,14 @@ class RateLimiter:
         self._last = time.monotonic()
         self._lock = threading.Lock()
 
+    def adjust(self, rate: float, burst: int | None = None) -> None:
+        """Another rate (and burst) from now on: the adaptive rate's decision."""
+        with self._lock:
+            self.rate = rate if rate > 0 else self.rate
+            if burst is not None:
+                self.burst = max(1, burst)
+                self._tokens = min(self._tokens, float(self.burst))
+
     def pause_for(self, seconds: float) -> None:
         """No request goes for ``seconds`` (the API answered 429 with a ``Retry-After``)."""
         with self._lock:
@@ -100,6 +108,8 @@ class RequestStats:
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0
+    #: Requests that waited for the client's own rate limit before they went.
+    throttled: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **counts: int) -> None:
@@ -112,4 +122,5 @@ class RequestStats:
             "requests": self.requests,
             "retries": self.retries,
             "rate_limited": self.rate_limited,
+            "throttled": self.throttled,
         }

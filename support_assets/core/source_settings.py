@@ -35,8 +35,9 @@ SOURCE_SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "OCTADESK_RATE_LIMIT_PER_SECOND",
-        20.0,
-        "Requests a second the Octadesk client allows itself.",
+        200.0,
+        "Ceiling of the requests a second the Octadesk client allows itself: it starts there, "
+        "slows down to a little under half after each 429 and recovers slowly, never above it.",
     ),
     Setting(
         "OCTADESK_TIMEOUT_SECONDS",
@@ -45,7 +46,7 @@ SOURCE_SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "OCTADESK_MAX_CONCURRENCY",
-        4,
+        8,
         "Octadesk pages fetched in parallel (within the rate limit).",
     ),
     Setting(
@@ -133,7 +134,8 @@ SOURCE_SETTINGS: tuple[Setting, ...] = (
     Setting(
         "PLOOMES_RATE_LIMIT_PER_SECOND",
         2.0,
-        "Requests a second the Ploomes client allows itself (it halves on 429 and recovers).",
+        "Ceiling of the requests a second the Ploomes client allows itself (it halves on 429 "
+        "and recovers slowly, never above it).",
     ),
     Setting(
         "PLOOMES_TAG_INSTALACAO_ID",
@@ -168,8 +170,8 @@ SOURCE_SETTINGS: tuple[Setting, ...] = (
     Setting(
         "MILVUS_RATE_LIMIT_PER_SECOND",
         3.0,
-        "Requests a second the Milvus client allows itself (Milvus's limit is undocumented; it "
-        "halves on 429 and recovers).",
+        "Ceiling of the requests a second the Milvus client allows itself (Milvus's limit is "
+        "undocumented; it halves on 429 and recovers slowly, never above it).",
     ),
     Setting(
         "MILVUS_DOCUMENT_AS",

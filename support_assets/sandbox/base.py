@@ -60,6 +60,8 @@ class SandboxConfig:
     octadesk_tickets: int = 500
     octadesk_chats: int = 300
     octadesk_malformed: int = 0
+    # Octadesk's rate limit (requests a second, 0 = none; its real limit is not published).
+    octadesk_rate_limit_per_second: int = 0
     latency_ms: int = 0
     # The instant the generated worlds end at (every base record is older): by default the
     # sandbox's clock when the config is made, so the data is recent whatever the date; the same

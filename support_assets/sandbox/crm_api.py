@@ -1,21 +1,16 @@
 """The server-side mechanics the Ploomes and Milvus APIs share, and their admin routes.
 
-A rate limit with ``Retry-After``, per-endpoint create counters, records served, and the test
-switch that holds a create's answer so a run can be killed right after it. `CrmApiSimulator`
-guards every public route with the rate limit and the API key, and serves the admin routes
-``truth``, ``stats``, ``hold`` and ``rate_limit``; a subclass says how its API words errors.
+A rate limit with ``Retry-After`` (``sandbox.rate_limit``), per-endpoint create counters,
+records served, and the test switch that holds a create's answer so a run can be killed right
+after it. `CrmApiSimulator` guards every public route with the rate limit and the API key, and
+serves the admin routes ``truth``, ``stats``, ``hold`` and ``rate_limit``; a subclass says how
+its API words errors.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
-import threading
-import time
-from abc import abstractmethod
-from collections import Counter
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,81 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from support_assets.sandbox.base import Simulator, json_body, refuse_unknown
-
-#: A request this much before the end of a ``Retry-After`` still counts as on time (clocks).
-RETRY_AFTER_TOLERANCE_S = 0.05
-
-
-class ApiRateLimit:
-    """A token bucket of ``per_second`` requests a second (bursts up to ``per_second``).
-
-    A refused request gets 429 with ``Retry-After`` in whole seconds; a request that arrives
-    before that time is up is refused again and counted as ``requests_before_retry_after``.
-    Every request (refused ones too) is counted in the second it arrived, so the stats show
-    how long a client kept above the limit. ``per_second=0`` means no limit.
-    """
-
-    def __init__(self, per_second: int, clock: Any = time.monotonic) -> None:
-        self._lock = threading.Lock()
-        self._clock = clock
-        self.configure(per_second)
-
-    def configure(self, per_second: int) -> None:
-        with self._lock:
-            self.per_second = per_second
-            self._tokens = float(max(per_second, 1))
-            self._start = self._last = self._clock()
-            self._blocked_until = 0.0
-            self.accepted = 0
-            self.refused = 0
-            self.early = 0
-            self._seconds: Counter[int] = Counter()
-
-    def admit(self) -> int | None:
-        """None when the request may go on; otherwise the ``Retry-After`` seconds to answer."""
-        with self._lock:
-            now = self._clock()
-            self._seconds[int(now - self._start)] += 1
-            if not self.per_second:
-                self.accepted += 1
-                return None
-            if now < self._blocked_until - RETRY_AFTER_TOLERANCE_S:
-                self.early += 1
-                self.refused += 1
-                return max(1, math.ceil(self._blocked_until - now))
-            self._tokens = min(
-                float(self.per_second), self._tokens + (now - self._last) * self.per_second
-            )
-            self._last = now
-            if self._tokens >= 1:
-                self._tokens -= 1
-                self.accepted += 1
-                return None
-            retry_after = max(1, math.ceil((1 - self._tokens) / self.per_second))
-            self._blocked_until = now + retry_after
-            self.refused += 1
-            return retry_after
-
-    def stats(self) -> dict[str, Any]:
-        with self._lock:
-            over = sorted(
-                s for s, n in self._seconds.items() if self.per_second and n > self.per_second
-            )
-            longest = streak = 0
-            previous = None
-            for second in over:
-                streak = streak + 1 if previous is not None and second == previous + 1 else 1
-                longest = max(longest, streak)
-                previous = second
-            return {
-                "limit_per_second": self.per_second,
-                "accepted": self.accepted,
-                "rate_limited": self.refused,
-                "requests_before_retry_after": self.early,
-                "busiest_second": max(self._seconds.values(), default=0),
-                "seconds_over_limit": len(over),
-                "longest_run_of_seconds_over_limit": longest,
-            }
+from support_assets.sandbox.rate_limit import ApiRateLimit, Handler, RateLimitedApi
 
 
 @dataclass
@@ -164,10 +85,7 @@ def parse_hold(body: dict[str, Any], endpoints: tuple[str, ...]) -> tuple[str, i
     return endpoint, after, float(seconds)
 
 
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-class CrmApiSimulator(Simulator):
+class CrmApiSimulator(RateLimitedApi, Simulator):
     """A CRM API simulator with a rate limit, an API key, create counters and a create hold.
 
     Subclasses set the key's header and value, the create endpoints a hold may name, and
@@ -192,16 +110,6 @@ class CrmApiSimulator(Simulator):
         self.creates: dict[str, int] = {}
         self.records_served: dict[str, int] = {}
 
-    @abstractmethod
-    def api_error(
-        self, status: int, message: str, headers: dict[str, str] | None = None
-    ) -> Response:
-        """An error as this API words it."""
-
-    @abstractmethod
-    def rate_limited(self, retry_after: int) -> Response:
-        """The 429 answer to a request over the limit."""
-
     def truth(self) -> dict[str, Any]:
         with self.world.lock:
             return self.world.truth()
@@ -209,15 +117,12 @@ class CrmApiSimulator(Simulator):
     def guard(self, handler: Handler) -> Handler:
         """`handler` behind the rate limit (429) and the API key (401), in that order."""
 
-        async def guarded(request: Request) -> Response:
-            retry_after = self.limit.admit()
-            if retry_after is not None:
-                return self.rate_limited(retry_after)
+        async def authorised(request: Request) -> Response:
             if request.headers.get(self.AUTH_HEADER) != self.AUTH_VALUE:
                 return self.api_error(401, self.UNAUTHORIZED)
             return await handler(request)
 
-        return guarded
+        return self.limited(authorised)
 
     async def count_create(self, endpoint: str) -> None:
         """Count a create on `endpoint`, then hold its answer if the hold says so."""
@@ -243,7 +148,7 @@ class CrmApiSimulator(Simulator):
             Route("/truth", self.admin_truth, methods=["GET"]),
             Route("/stats", self.admin_stats, methods=["GET", "DELETE"]),
             Route("/hold", self.admin_hold, methods=["GET", "PUT", "DELETE"]),
-            Route("/rate_limit", self.admin_rate_limit, methods=["GET", "PUT"]),
+            self.rate_limit_route(),
         ]
 
     async def admin_truth(self, request: Request) -> Response:
@@ -268,15 +173,3 @@ class CrmApiSimulator(Simulator):
         elif request.method == "DELETE":
             self.hold.release()
         return JSONResponse(self.hold.as_dict())
-
-    async def admin_rate_limit(self, request: Request) -> Response:
-        if request.method == "PUT":
-            try:
-                body = await json_body(request)
-            except ValueError as exc:
-                return self.api_error(400, str(exc))
-            value = body.get("per_second")
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                return self.api_error(400, "per_second must be a non-negative integer")
-            self.limit.configure(value)
-        return JSONResponse(self.limit.stats())

@@ -112,7 +112,12 @@ def test_retries_429_and_5xx_honouring_retry_after(caplog: pytest.LogCaptureFixt
     assert response.json()["ok"] is True
     assert len(script.times) == 4
     assert script.times[1] - script.times[0] >= 0.95  # Retry-After: 1 was honoured
-    assert client.stats.as_dict() == {"requests": 4, "retries": 3, "rate_limited": 1}
+    assert client.stats.as_dict() == {
+        "requests": 4,
+        "retries": 3,
+        "rate_limited": 1,
+        "throttled": 0,
+    }
     assert sum("retry" in r.getMessage() for r in caplog.records) == 3
 
 

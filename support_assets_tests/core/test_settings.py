@@ -9,7 +9,9 @@ from support_assets.core.settings import SETTINGS, http_bounds, local_value, set
 
 def test_setting_reads_the_typed_default_when_unset_or_empty() -> None:
     assert setting("SUPPORT_HTTP_MAX_PAGES", {}) == 100_000
-    assert setting("OCTADESK_RATE_LIMIT_PER_SECOND", {"OCTADESK_RATE_LIMIT_PER_SECOND": ""}) == 20.0
+    assert (
+        setting("OCTADESK_RATE_LIMIT_PER_SECOND", {"OCTADESK_RATE_LIMIT_PER_SECOND": ""}) == 200.0
+    )
     assert setting("CRM_SYNC_DRY_RUN", {}) is False
     assert setting("STOMP_HOST", {}) == "127.0.0.1"
 

@@ -317,3 +317,25 @@ def test_chat_messages_are_paginated(octa: httpx.Client) -> None:
     assert paged == everything
     assert octa.get("/chat/not-a-chat/messages").status_code == 404
     assert octa.get("/chat/7f8e2a4c-0000-4000-8000-000000000000").status_code == 404
+
+
+def test_a_rate_limit_answers_429_with_retry_after_on_every_route(
+    octa: httpx.Client, admin: httpx.Client
+) -> None:
+    assert admin.get("/octadesk/rate_limit").json()["limit_per_second"] == 0  # none by default
+    admin.post("/reset", json={"octadesk_rate_limit_per_second": 2}).raise_for_status()
+    answers = [octa.get(path) for path in ("/tickets", "/chat", "/tickets/1")]
+    assert [r.status_code for r in answers] == [200, 200, 429]
+    assert answers[2].json()["message"]
+    retry_after = answers[2].headers["Retry-After"]
+    assert retry_after.isdigit() and int(retry_after) >= 1
+    # Asking again before Retry-After is up is refused and counted, before the key is checked.
+    assert httpx.get(f"{octa.base_url}auth/check").status_code == 429
+    limit = admin.get("/octadesk/rate_limit").json()
+    assert limit["limit_per_second"] == 2 and limit["accepted"] == 2
+    assert limit["rate_limited"] == 2 and limit["requests_before_retry_after"] == 1
+    # Changed live through the admin API; 0 lifts it.
+    assert admin.put("/octadesk/rate_limit", json={"per_second": "ten"}).status_code == 400
+    admin.put("/octadesk/rate_limit", json={"per_second": 0}).raise_for_status()
+    assert all(octa.get("/tickets").status_code == 200 for _ in range(20))
+    assert admin.get("/octadesk/rate_limit").json()["rate_limited"] == 0

@@ -1,4 +1,9 @@
-"""The simulated Octadesk's HTTP routes and admin endpoints."""
+"""The simulated Octadesk's HTTP routes and admin endpoints.
+
+Every public route is behind a rate limit (``octadesk_rate_limit_per_second``, none by default;
+``PUT /_admin/octadesk/rate_limit {"per_second": N}`` changes it live and ``GET`` answers its
+record): above it, 429 with ``Retry-After``.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +39,7 @@ from support_assets.sandbox.octadesk.model import (
     parse_filter_value,
 )
 from support_assets.sandbox.octadesk.world import OctadeskWorld
+from support_assets.sandbox.rate_limit import ApiRateLimit, RateLimitedApi
 
 
 def _check_auth(request: Request) -> Response | None:
@@ -53,7 +59,7 @@ def _page_headers(total: int, page: int, limit: int) -> dict[str, str]:
     return headers
 
 
-class OctadeskSimulator(Simulator):
+class OctadeskSimulator(RateLimitedApi, Simulator):
     """Routes of the simulated Octadesk API and its admin endpoints."""
 
     name = "octadesk"
@@ -62,6 +68,19 @@ class OctadeskSimulator(Simulator):
     def reset(self, config: SandboxConfig) -> None:
         self.world = OctadeskWorld(config)
         self.overrides: dict[str, bool] = {}
+        self.limit = ApiRateLimit(config.octadesk_rate_limit_per_second)
+
+    def api_error(
+        self, status: int, message: str, headers: dict[str, str] | None = None
+    ) -> Response:
+        answer = error(status, message)
+        answer.headers.update(headers or {})
+        return answer
+
+    def rate_limited(self, retry_after: int) -> Response:
+        return self.api_error(
+            429, "Too many requests; slow down.", {"Retry-After": str(retry_after)}
+        )
 
     def behaves(self, knob: str) -> bool:
         """Whether one divergence is on: its admin override, else the divergent mode (which
@@ -85,14 +104,18 @@ class OctadeskSimulator(Simulator):
         return self.world.truth()
 
     def routes(self) -> list[Route]:
+        endpoints = {
+            "/auth/check": self.auth_check,
+            "/tickets": self.list_tickets,
+            "/tickets/{number}": self.get_ticket,
+            "/chat": self.list_chats,
+            "/chat/{id}": self.get_chat,
+            "/chat/{id}/events": self.chat_events,
+            "/chat/{id}/messages": self.chat_messages,
+        }
         return [
-            Route("/auth/check", self.auth_check, methods=["GET"]),
-            Route("/tickets", self.list_tickets, methods=["GET"]),
-            Route("/tickets/{number}", self.get_ticket, methods=["GET"]),
-            Route("/chat", self.list_chats, methods=["GET"]),
-            Route("/chat/{id}", self.get_chat, methods=["GET"]),
-            Route("/chat/{id}/events", self.chat_events, methods=["GET"]),
-            Route("/chat/{id}/messages", self.chat_messages, methods=["GET"]),
+            Route(path, self.limited(handler), methods=["GET"], name=handler.__name__)
+            for path, handler in endpoints.items()
         ]
 
     def admin_routes(self) -> list[Route]:
@@ -100,6 +123,7 @@ class OctadeskSimulator(Simulator):
             Route("/advance", self.admin_advance, methods=["POST"]),
             Route("/truth", self.admin_truth, methods=["GET"]),
             Route("/behaviour", self.admin_behaviour, methods=["GET", "PUT"]),
+            self.rate_limit_route(),
         ]
 
     # ----- public endpoints ----------------------------------------------------------------

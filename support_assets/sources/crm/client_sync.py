@@ -18,7 +18,7 @@ from dagster import AssetExecutionContext, MetadataValue, Output
 
 from support_assets.core.identity import Document, PseudonymResource
 from support_assets.sources.crm.cursors import IdCursor, TimeCursor
-from support_assets.sources.crm.http import AdaptiveRateResource
+from support_assets.sources.crm.http import CrmApiResource
 from support_assets.sources.crm.matching import (
     contacts_by_id,
     documents_by_key,
@@ -93,7 +93,7 @@ class ClientSide:
         cursor: TimeCursor | IdCursor,
         records: dict[int, dict[str, Any]],
         documents: dict[str, Document],
-        resource: AdaptiveRateResource,
+        resource: CrmApiResource,
     ) -> None:
         self.cursor = cursor
         self.records = records

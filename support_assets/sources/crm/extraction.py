@@ -123,7 +123,7 @@ class PloomesExtraction:
             "pages_fetched": self.pages,
             **self.reconciled,
             "http_requests": MetadataValue.json(self.ploomes.get_client().stats.as_dict()),
-            "rate_limit_per_second_at_end": self.ploomes.adaptive.current_rate or 0.0,
+            "rate_limit_per_second_at_end": self.ploomes.rate_at_end,
         }
 
 
@@ -230,6 +230,6 @@ def milvus_frames(
             "pages_fetched": page_count,
             **reconciled,
             "http_requests": MetadataValue.json(milvus.get_client().stats.as_dict()),
-            "rate_limit_per_second_at_end": milvus.adaptive.current_rate or 0.0,
+            "rate_limit_per_second_at_end": milvus.rate_at_end,
         }
     )

@@ -7,10 +7,9 @@ sent once, under the client's rate limit and stats; only a 429 (the API refused 
 anything) is retried after ``Retry-After``. Any other failure raises ``CreateOutcomeUnknown``,
 and the caller looks the record up in the target before deciding to send it again.
 
-``AdaptiveRate`` watches the client's 429 counter: each time it grew, the client's own rate
-limit is halved (down to a floor); after a run of requests without one it grows back by a
-quarter, up to what the settings allow. A 429 storm therefore slows the whole run down, not
-just the request that met it.
+The request rate is the client's own business (``core.adaptive_rate``): each 429 slows the
+whole client down, not just the request that met it, and a run of accepted requests lets it
+grow back, never above what the settings allow.
 
 ``SourceTotal`` holds a listing's own total (``@odata.count``, ``meta.paginate.total``) against
 the distinct records read, so a run can tell a short read from a source that changed under it.
@@ -129,68 +128,11 @@ def send_create(client: ResilientClient, path: str, json: Any) -> httpx.Response
             time.sleep(wait)
 
 
-class AdaptiveRate:
-    """Halves the client's rate limit when 429s appear, and a little more (``SLOWDOWN``), so a
-    ceiling that is a power of two of the API's limit does not settle exactly on it; recovers
-    slowly after successes, but never back towards a rate the API refused: recovery stops at
-    ``RECOVERY_MARGIN`` of the lowest refused rate. The rate settles under the API's limit
-    instead of climbing into it again and again."""
+class CrmApiResource(HttpApiResource):
+    """A CRM API resource: counts what its lookups answered that did not match what was
+    searched, and tells the rate its client ended at (adapted to the API's 429s by the client
+    itself, ``core.adaptive_rate``)."""
 
-    SLOWDOWN = 0.45
-    RECOVERY_MARGIN = 0.5
-
-    def __init__(
-        self, client: ResilientClient, floor: float = 0.2, recover_after: int = 20
-    ) -> None:
-        self.client = client
-        self.ceiling = client.limiter.rate
-        self.floor = floor
-        self.recover_after = recover_after
-        self._seen = client.stats.rate_limited
-        self._calm = 0
-        self.slowdowns = 0
-        self.refused_at: float | None = None
-
-    def observe(self) -> None:
-        """Call after each request (or page): adjusts the rate to what the API tolerated."""
-        limiter = self.client.limiter
-        if limiter.rate is None or self.ceiling is None:
-            return
-        refused = self.client.stats.rate_limited
-        if refused > self._seen:
-            halvings = min(refused - self._seen, 3)
-            self._seen = refused
-            self._calm = 0
-            self.slowdowns += 1
-            self.refused_at = min(limiter.rate, self.refused_at or limiter.rate)
-            limiter.burst = 1  # an API that refused us gets evenly spaced requests, no bursts
-            new_rate = max(self.floor, limiter.rate * self.SLOWDOWN**halvings)
-            if new_rate < limiter.rate:
-                self.client.log.warning(
-                    "%s answered 429: slowing down to %.2f requests a second",
-                    self.client.api_name,
-                    new_rate,
-                )
-            limiter.rate = new_rate
-            return
-        self._calm += 1
-        cap = self.ceiling
-        if self.refused_at is not None:
-            cap = min(cap, max(self.floor, self.refused_at * self.RECOVERY_MARGIN))
-        if self._calm >= self.recover_after and limiter.rate < cap:
-            limiter.rate = min(cap, limiter.rate * 1.25)
-            self._calm = 0
-
-    @property
-    def current_rate(self) -> float | None:
-        return self.client.limiter.rate
-
-
-class AdaptiveRateResource(HttpApiResource):
-    """An HTTP API resource whose client slows down on 429s (one ``AdaptiveRate`` per client),
-    and counts what its lookups answered that did not match what was searched."""
-
-    _adaptive: AdaptiveRate | None = PrivateAttr(default=None)
     _lookup_stats: dict[str, int] | None = PrivateAttr(default=None)
 
     @property
@@ -202,8 +144,6 @@ class AdaptiveRateResource(HttpApiResource):
         return self._lookup_stats
 
     @property
-    def adaptive(self) -> AdaptiveRate:
-        client = self.get_client()
-        if self._adaptive is None or self._adaptive.client is not client:
-            self._adaptive = AdaptiveRate(client)
-        return self._adaptive
+    def rate_at_end(self) -> float:
+        """Requests a second the client allows itself now (0.0: no limit)."""
+        return self.get_client().current_rate or 0.0

@@ -20,7 +20,7 @@ Every call carries ``Authorization: <token>``. Facts that shape this client:
 * ``cliente/criar`` and ``chamado/criar`` answer a bare integer; a ticket is created for the
   client's **token**, not its id; creates are sent once (``send_create``), never blindly again;
 * the rate limit is not documented: the default stays modest, halves on 429
-  (``AdaptiveRate``) and honours ``Retry-After``.
+  (``core.adaptive_rate``) and honours ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from pydantic import Field
 from support_assets.core.identity import Document, document_or_reason
 from support_assets.core.shapes import MILVUS_LIST, TotalShortfall
 from support_assets.sources.crm.http import (
-    AdaptiveRateResource,
+    CrmApiResource,
     SourceTotal,
     objects,
     send_create,
@@ -82,7 +82,7 @@ def same_id(a: Any, b: Any) -> bool:
     return a is not None and b is not None and str(a).strip() == str(b).strip()
 
 
-class MilvusResource(AdaptiveRateResource):
+class MilvusResource(CrmApiResource):
     """The Milvus integration API of one tenant (``https://apiintegracao.milvus.com.br/api``)."""
 
     api_token: str = Field(description="Integration token sent as Authorization; use EnvVar.")
@@ -119,7 +119,6 @@ class MilvusResource(AdaptiveRateResource):
         while True:
             body = client.request(method, path, params={**params, "pagina": page}, json=json)
             body = body.json()
-            self.adaptive.observe()
             records = objects(MILVUS_LIST.records(body), source)
             paginate = _paginate(body, source)
             if totals is not None:
@@ -169,7 +168,6 @@ class MilvusResource(AdaptiveRateResource):
             body = client.get(
                 "cliente/busca", params={"documento": variant, "status": ALL_CLIENTS}
             ).json()
-            self.adaptive.observe()
             for record in objects(MILVUS_LIST.records(body), "Milvus cliente/busca"):
                 stored, _ = milvus_client_document(record)
                 if stored is not None and stored.number == document.number:
@@ -191,7 +189,6 @@ class MilvusResource(AdaptiveRateResource):
     def create_client(self, payload: dict[str, Any]) -> int:
         """Creates a client (one POST; 429s retried); answers its numeric id."""
         response = send_create(self.get_client(), "cliente/criar", payload)
-        self.adaptive.observe()
         return _bare_integer(response.json(), "cliente/criar")
 
     # ----- tickets -----------------------------------------------------------------------
@@ -229,7 +226,6 @@ class MilvusResource(AdaptiveRateResource):
     def create_ticket(self, payload: dict[str, Any]) -> int:
         """Opens a ticket (``cliente_id`` must be the client's token); answers its id."""
         response = send_create(self.get_client(), "chamado/criar", payload)
-        self.adaptive.observe()
         return _bare_integer(response.json(), "chamado/criar")
 
 

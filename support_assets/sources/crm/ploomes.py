@@ -4,7 +4,7 @@ Every call carries ``User-Key``. Lists are OData: ``$top`` (at most 300), ``$ski
 ``$filter``, ``$orderby``, ``$expand``, answered as ``{"value": [...], "@odata.nextLink": ...}``;
 the resource follows ``@odata.nextLink`` until it is absent. Public clients hold themselves to
 two requests a second and back off on 429, so the default rate here is two a second, one
-request at a time, and it halves whenever Ploomes answers 429 (``AdaptiveRate``).
+request at a time, and it halves whenever Ploomes answers 429 (``core.adaptive_rate``).
 
 Incremental reads filter on ``LastUpdateDate ge <instant>`` with an explicit offset, ordered by
 ``LastUpdateDate`` then ``Id``. Tags of tasks and interactions are numeric ids that only come
@@ -31,7 +31,7 @@ from pydantic import Field
 from support_assets.core.identity import Document, document_or_reason
 from support_assets.core.shapes import PLOOMES_ODATA
 from support_assets.sources.crm.http import (
-    AdaptiveRateResource,
+    CrmApiResource,
     SourceTotal,
     objects,
     send_create,
@@ -81,7 +81,7 @@ def contact_document_numbers(record: dict[str, Any]) -> set[str]:
     return numbers
 
 
-class PloomesResource(AdaptiveRateResource):
+class PloomesResource(CrmApiResource):
     """The Ploomes API of one account (``https://public-api2.ploomes.com``)."""
 
     user_key: str = Field(description="User-Key of the integration user; give it as EnvVar.")
@@ -109,7 +109,6 @@ class PloomesResource(AdaptiveRateResource):
         source = f"Ploomes {entity}"
         body = client.get(entity, params=params).json()
         while True:
-            self.adaptive.observe()
             page = PLOOMES_ODATA.page(body)
             records = objects(page.records, source)
             if totals is not None:
@@ -171,7 +170,6 @@ class PloomesResource(AdaptiveRateResource):
     def create_contact(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Creates a contact (one POST; 429s retried) and answers it as Ploomes stored it."""
         response = send_create(self.get_client(), "Contacts", payload)
-        self.adaptive.observe()
         body = response.json()
         if isinstance(body, dict) and "value" not in body and "Id" in body:
             return body

@@ -11,7 +11,7 @@ from dagster import MetadataValue
 
 from support_assets.core.http_errors import HttpError
 from support_assets.core.mongo import MongoDBResource
-from support_assets.sources.crm.http import AdaptiveRateResource, CreateOutcomeUnknown
+from support_assets.sources.crm.http import CreateOutcomeUnknown, CrmApiResource
 from support_assets.sources.crm.verify import single_match
 
 #: State of a client the old script sent: linked when Milvus has it, never created again.
@@ -191,10 +191,10 @@ class SyncReport:
         }
 
 
-def resource_metadata(resource: AdaptiveRateResource) -> dict[str, Any]:
+def resource_metadata(resource: CrmApiResource) -> dict[str, Any]:
     """What a sync's API answered its lookups, its request stats and its rate at the end."""
     return {
         "lookups": MetadataValue.json(dict(resource.lookup_stats)),
         "http_requests": MetadataValue.json(resource.get_client().stats.as_dict()),
-        "rate_limit_per_second_at_end": resource.adaptive.current_rate or 0.0,
+        "rate_limit_per_second_at_end": resource.rate_at_end,
     }

@@ -67,9 +67,9 @@ def _run_extraction(
                 extraction.entity,
             )
         stream.metadata.update(metadata)
-        stream.metadata["http_requests"] = MetadataValue.json(
-            extraction.octadesk.get_client().stats.as_dict()
-        )
+        client = extraction.octadesk.get_client()
+        stream.metadata["http_requests"] = MetadataValue.json(client.stats.as_dict())
+        stream.metadata["rate_limit_per_second_at_end"] = client.current_rate or 0.0
 
     stream = TableStream(frames())
     context.log.info(

@@ -116,7 +116,8 @@ class OctadeskResource(HttpApiResource):
     api_key: str = Field(description="X-API-KEY of the tenant; give it as EnvVar.")
     agent_email: str = Field(description="e-mail of the agent the key belongs to.")
     page_size: int = Field(default=100, ge=1, le=100)
-    rate_limit_per_second: float | None = 20.0
+    rate_limit_per_second: float | None = 200.0
+    max_concurrency: int = 8
 
     def _api_name(self) -> str:
         return "octadesk"

@@ -125,6 +125,7 @@ class TelegramResource(HttpApiResource):
         default=30, ge=0, le=50, description="Long-polling wait of getUpdates, in seconds."
     )
     poll_limit: int = Field(default=100, ge=1, le=100, description="Updates per getUpdates call.")
+    #: Ceiling of the adaptive rate: the Bot API's documented 30 requests a second.
     rate_limit_per_second: float | None = 30.0
 
     # The last answer's body as received (the poller quarantines it whole when it cannot be

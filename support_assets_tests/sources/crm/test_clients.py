@@ -1,6 +1,6 @@
 """The Ploomes and Milvus resources against the simulators: OData and numbered paging, lookups by
 document as each API stores them, creates that are sent once (429s retried, a lost answer looked
-up instead of re-sent), the rate that halves on 429, and keys that never reach an error."""
+up instead of re-sent), and keys that never reach an error."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from support_assets.core.http import ResilientClient
 from support_assets.core.http_errors import HttpError
 from support_assets.core.identity import parse_document
 from support_assets.core.sandbox_defaults import SANDBOX_MILVUS_API_TOKEN, SANDBOX_PLOOMES_USER_KEY
@@ -22,7 +21,6 @@ from support_assets.core.shapes import (
 from support_assets.sandbox.ploomes.schema import TAG_INSTALACAO
 from support_assets.sandbox.server import SandboxConfig, SandboxServer
 from support_assets.sources.crm.http import (
-    AdaptiveRate,
     CreateOutcomeUnknown,
     SourceTotal,
     objects,
@@ -151,46 +149,6 @@ def test_a_lost_answer_is_looked_up_instead_of_created_twice(
     )
     assert action == "linked" and again[0]["id"] == value[0]["id"]
     assert admin.get("/milvus/stats").json()["create_calls"] == {"cliente/criar": 1}
-
-
-def test_the_rate_halves_on_429_and_recovers_slowly() -> None:
-    client = ResilientClient("api", "http://127.0.0.1:9", rate_limit_per_second=8)
-    adaptive = AdaptiveRate(client, floor=0.5, recover_after=3)
-    adaptive.observe()
-    assert client.limiter.rate == 8
-    client.stats.add(rate_limited=1)
-    adaptive.observe()
-    assert client.limiter.rate == pytest.approx(8 * 0.45)  # a little under half
-    client.stats.add(rate_limited=2)
-    adaptive.observe()
-    assert client.limiter.rate == pytest.approx(8 * 0.45**3)
-    client.stats.add(rate_limited=5)
-    adaptive.observe()
-    assert client.limiter.rate == 0.5  # the floor
-    # Recovery stops at half the lowest rate the API refused (8 * 0.45**3 = 0.73): 0.36 is
-    # under the floor, so the rate stays at the floor.
-    for _ in range(30):
-        adaptive.observe()
-    assert client.limiter.rate == 0.5
-    client.close()
-
-
-def test_after_429s_the_rate_settles_under_the_refused_rate_not_at_it() -> None:
-    client = ResilientClient("api", "http://127.0.0.1:9", rate_limit_per_second=12)
-    client.limiter.burst = 4
-    adaptive = AdaptiveRate(client, recover_after=2)
-    client.stats.add(rate_limited=1)
-    adaptive.observe()  # refused at 12: 5.4
-    client.stats.add(rate_limited=1)
-    adaptive.observe()  # refused at 5.4: 2.43, under an API limit of 3
-    assert client.limiter.rate == pytest.approx(12 * 0.45**2) and client.limiter.rate < 3
-    rates = []
-    for _ in range(100):
-        adaptive.observe()
-        rates.append(client.limiter.rate)
-    assert max(rates) == pytest.approx(5.4 * AdaptiveRate.RECOVERY_MARGIN) and max(rates) < 3
-    assert client.limiter.burst == 1
-    client.close()
 
 
 def test_credentials_never_reach_an_error(server: SandboxServer, admin: httpx.Client) -> None:
