@@ -23,6 +23,7 @@ gets in within about one hold window plus one checkpoint (``bench/bench_lock.py`
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -161,12 +162,13 @@ class DuckDBWarehouseIOManager(WarehouseIOManager):
         "processes; it is always handed back at the end of the output. 0: after every chunk.",
     )
     memory_limit: str | None = Field(
-        default="64MB",
+        default="128MB",
         pattern=r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
         description="DuckDB's memory_limit for this file (None: DuckDB's default, 80% of RAM). "
         "DuckDB keeps the blocks it wrote cached up to the limit, so without one a long "
         "streamed load grows with the table (1.2 GB at 1M tickets); bigger work spills to disk. "
-        "64MB keeps a 100,000-ticket load under 400 MB resident (BENCHMARKS.md).",
+        "64MB keeps a 100,000-ticket load under 400 MB resident, but a MERGE of a "
+        "100,000-row chunk into 1,000,000 rows fails under it (BENCHMARKS.md).",
     )
 
     # ---- connection -----------------------------------------------------------------------
@@ -227,8 +229,13 @@ class DuckDBWarehouseIOManager(WarehouseIOManager):
         con.register(_CHUNK, data)
         try:
             yield _CHUNK
-        finally:
-            con.unregister(_CHUNK)
+        except BaseException:
+            # A failed statement aborts the transaction, and unregistering then fails too: the
+            # statement's own error is the one to report; the rollback drops the view anyway.
+            with contextlib.suppress(duckdb.Error):
+                con.unregister(_CHUNK)
+            raise
+        con.unregister(_CHUNK)
 
     # ---- primitives -----------------------------------------------------------------------
 
