@@ -137,68 +137,35 @@ def check_load(
 # ---- contenders -----------------------------------------------------------------------------
 
 
+def _load(
+    python: str | Path, script: str, sandbox: Sandbox, db: str, out: Path, *extra: str
+) -> ChildResult:
+    """One contender's run against ``sandbox`` (the arguments every contender takes, then its
+    own), measured by ``run_child``."""
+    argv = [str(python), script, "--base-url", sandbox.url, "--api-key", sandbox.api_key]
+    return run_child([*argv, "--db", db, "--out", str(out), *extra], out)
+
+
 def ours(
     s: Settings, sandbox: Sandbox, db: Path, home: Path, full_refresh: bool, defaults: bool = False
 ) -> ChildResult:
     """The platform's load; ``defaults``: no concurrency or rate setting, as a user gets it."""
-    out = db.with_suffix(".json")
-    argv = [
-        PYTHON,
-        "ours.py",
-        "--base-url",
-        sandbox.url,
-        "--api-key",
-        sandbox.api_key,
-        "--db",
-        str(db),
-        "--out",
-        str(out),
-        "--dagster-home",
-        str(home),
-    ]
+    extra = ["--dagster-home", str(home)]
     if not defaults:
-        argv += ["--concurrency", str(s.concurrency), "--rate-limit", str(s.rate_limit)]
+        extra += ["--concurrency", str(s.concurrency), "--rate-limit", str(s.rate_limit)]
     if full_refresh:
-        argv.append("--full-refresh")
-    return run_child(argv, out)
+        extra.append("--full-refresh")
+    return _load(PYTHON, "ours.py", sandbox, str(db), db.with_suffix(".json"), *extra)
 
 
 def plain(s: Settings, sandbox: Sandbox, db: Path) -> ChildResult:
-    out = db.with_suffix(".json")
-    argv = [
-        PYTHON,
-        "plain.py",
-        "--base-url",
-        sandbox.url,
-        "--api-key",
-        sandbox.api_key,
-        "--db",
-        str(db),
-        "--out",
-        str(out),
-    ]
-    return run_child(argv, out)
+    return _load(PYTHON, "plain.py", sandbox, str(db), db.with_suffix(".json"))
 
 
 def dlt_rest(s: Settings, sandbox: Sandbox, db: Path, file_format: str) -> ChildResult:
-    out = db.with_suffix(".json")
-    argv = [
-        str(DLT_PYTHON),
-        "dlt_rest.py",
-        "--base-url",
-        sandbox.url,
-        "--api-key",
-        sandbox.api_key,
-        "--db",
-        str(db),
-        "--out",
-        str(out),
-        "--format",
-        file_format,
-        "--pipelines-dir",
-        str(db.parent / "dlt-pipelines"),
-    ]
-    return run_child(argv, out)
+    pipelines = str(db.parent / "dlt-pipelines")
+    extra = ("--format", file_format, "--pipelines-dir", pipelines)
+    return _load(DLT_PYTHON, "dlt_rest.py", sandbox, str(db), db.with_suffix(".json"), *extra)
 
 
 def ensure_dlt() -> None:
@@ -232,21 +199,6 @@ def ensure_dlt() -> None:
 
 def probe_limit(s: Settings, sandbox: Sandbox, pages: int) -> float:
     """Pages/s the simulator serves at our concurrency to a client that only reads the bytes."""
-    out = s.work / "probe.json"
-    argv = [
-        PYTHON,
-        "probe.py",
-        "--base-url",
-        sandbox.url,
-        "--api-key",
-        sandbox.api_key,
-        "--db",
-        "-",
-        "--out",
-        str(out),
-        "--pages",
-        str(pages),
-        "--concurrency",
-        str(s.concurrency),
-    ]
-    return float(run_child(argv, out).data["pages_per_second"])
+    extra = ("--pages", str(pages), "--concurrency", str(s.concurrency))
+    result = _load(PYTHON, "probe.py", sandbox, "-", s.work / "probe.json", *extra)
+    return float(result.data["pages_per_second"])
