@@ -8,6 +8,7 @@ else. Nothing here is skipped: without a broker the ``activemq`` fixture fails.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -164,6 +165,38 @@ def produce_with_cli(count: int, invalid_share: float, seed: int) -> str:
     return done.stdout
 
 
+@contextlib.contextmanager
+def killed_before_ack(marker: Path, log: Path, *options: str) -> Iterator[None]:
+    """The platform's consumer in a subprocess, paused after a batch's write and before its ACK
+    (it writes ``marker`` then); the body runs while it waits, then it is killed with SIGKILL."""
+    with log.open("w") as out:
+        consumer = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "support_assets_tests.support.service_events_consumer",
+                "--pause-before-ack",
+                str(marker),
+                *options,
+            ],
+            env=dict(os.environ),
+            cwd=REPO_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert consumer.poll() is None, f"the consumer exited early:\n{tail(log)}"
+            assert time.monotonic() < deadline, f"the consumer never wrote:\n{tail(log)}"
+            time.sleep(0.2)
+        yield
+    finally:
+        consumer.send_signal(signal.SIGKILL)
+        consumer.wait(timeout=30)
+    assert consumer.returncode == -signal.SIGKILL
+
+
 def test_every_produced_event_ends_in_raw_or_quarantine(
     env: dict[str, str], instance: DagsterInstance, documents: Any, monkeypatch
 ) -> None:
@@ -206,35 +239,12 @@ def test_consumer_killed_after_write_before_ack_gets_the_batch_again_without_dup
     valid = {key_of(e.body) for e in events if e.valid}
     stomp.publish(e.body for e in events)
 
-    marker, log = tmp_path / "written-not-acked", tmp_path / "consumer.log"
-    with log.open("w") as out:
-        consumer = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "support_assets_tests.support.service_events_consumer",
-                "--pause-before-ack",
-                str(marker),
-            ],
-            env=dict(os.environ),
-            cwd=REPO_ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 120
-        while not marker.exists():
-            assert consumer.poll() is None, f"the consumer exited early:\n{tail(log)}"
-            assert time.monotonic() < deadline, f"the consumer never wrote:\n{tail(log)}"
-            time.sleep(0.2)
+    marker = tmp_path / "written-not-acked"
+    with killed_before_ack(marker, tmp_path / "consumer.log"):
         # Written, not acknowledged: every valid event is in the store already.
         assert marker.read_text() == "60"
         assert set(raw_keys(documents)) == valid
         assert len(quarantined(documents)) == 6
-    finally:
-        consumer.send_signal(signal.SIGKILL)
-        consumer.wait(timeout=30)
-    assert consumer.returncode == -signal.SIGKILL
 
     # The broker delivers the unacknowledged batch again; the upsert makes it a no-op.
     result = run_job(instance)
@@ -265,34 +275,10 @@ def test_killed_between_batches_the_acknowledged_batch_stays_and_the_written_one
     monkeypatch.setenv("STOMP_PREFETCH", "20")
     events = generate_events(50, invalid_share=0.0, seed=23)
     stomp.publish(e.body for e in events)
-    marker, log = tmp_path / "second-written-not-acked", tmp_path / "consumer.log"
-    with log.open("w") as out:
-        consumer = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "support_assets_tests.support.service_events_consumer",
-                "--pause-before-ack",
-                str(marker),
-                "--after-acks",
-                "1",
-            ],
-            env=dict(os.environ),
-            cwd=REPO_ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 120
-        while not marker.exists():
-            assert consumer.poll() is None, f"the consumer exited early:\n{tail(log)}"
-            assert time.monotonic() < deadline, f"the consumer never wrote:\n{tail(log)}"
-            time.sleep(0.2)
+    marker = tmp_path / "second-written-not-acked"
+    with killed_before_ack(marker, tmp_path / "consumer.log", "--after-acks", "1"):
         assert marker.read_text() == "20"
         assert set(raw_keys(documents)) == {key_of(e.body) for e in events[:40]}
-    finally:
-        consumer.send_signal(signal.SIGKILL)
-        consumer.wait(timeout=30)
 
     result = run_job(instance)
     meta = materialization(result, RAW)
